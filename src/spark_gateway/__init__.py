@@ -1,0 +1,1 @@
+"""Spark Gateway: a Livy-compatible and native REST front door for Spark applications."""

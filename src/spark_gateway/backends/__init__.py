@@ -1,0 +1,1 @@
+"""Cluster backends: one module per cluster kind behind the small interface in `base`."""

@@ -1,0 +1,90 @@
+"""The one interface every cluster kind implements: submit, kill, logs, watch, reattach.
+
+Backends never touch the database. They report what happens on the cluster through a `StatusSink`
+(provided by the services layer, the only place state transitions are applied), and raise only
+`spark_gateway.domain.errors` exceptions: third-party errors are wrapped at this edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from spark_gateway.domain.sparkapp import SparkApplication
+from spark_gateway.domain.states import AppState
+
+
+@dataclass
+class StatusUpdate:
+    """What a backend observed about one application."""
+
+    gateway_id: str
+    state: AppState
+    error_message: str | None = None
+    spark_app_id: str | None = None
+    # Extra operator-style status fields (driverInfo, submissionAttempts, ...), merged into the status.
+    status: dict[str, Any] = field(default_factory=dict)
+    # Backend bookkeeping (pid, log file, ...) to persist so another process can re-attach.
+    backend_ref: dict[str, Any] | None = None
+    observed_at: datetime | None = None
+
+
+class StatusSink(Protocol):
+    async def update(self, update: StatusUpdate) -> None:
+        """Record an observed status (applied through the state machine)."""
+
+    async def append_logs(self, gateway_id: str, lines: list[str]) -> None:
+        """Record driver log lines as they are produced."""
+
+
+@dataclass
+class SubmitResult:
+    backend_ref: dict[str, Any]
+    update: StatusUpdate
+
+
+@dataclass
+class TrackedApplication:
+    """What a backend needs to find an application again (from the database)."""
+
+    gateway_id: str
+    namespace: str
+    state: AppState
+    backend_ref: dict[str, Any]
+    app: SparkApplication
+
+
+class ClusterBackend(Protocol):
+    """One cluster. Implementations: `local.LocalBackend`, `kubernetes.SparkManagerBackend`."""
+
+    kind: str
+    # True when the backend supervises jobs itself (local): then exactly one process per cluster may
+    # run `watch` and `submit` queued work (the lease holder). False when a SparkManager does it.
+    needs_supervisor: bool
+
+    async def submit(self, app: SparkApplication) -> SubmitResult:
+        """Start the application; raise BadRequest/Invalid/Conflict/Unavailable on failure."""
+        ...
+
+    async def kill(self, tracked: TrackedApplication) -> None:
+        """Stop the application and everything it started; idempotent."""
+        ...
+
+    async def logs(self, tracked: TrackedApplication, lines: int) -> list[str] | None:
+        """The last `lines` driver log lines live from the cluster, or None if not available there."""
+        ...
+
+    async def reattach(self, tracked: TrackedApplication, sink: StatusSink) -> None:
+        """Resume tracking an application started by an earlier process (or report it failed)."""
+        ...
+
+    async def watch(self, sink: StatusSink, *, once: bool = False) -> None:
+        """Report status changes and log lines to `sink` until cancelled (or one round if `once`)."""
+        ...
+
+    async def running_count(self) -> int:
+        """How many applications this backend is running now (admission control)."""
+        ...
+
+    async def close(self) -> None: ...

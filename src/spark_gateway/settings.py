@@ -1,0 +1,303 @@
+"""Configuration: one YAML file (the reference gateway's keys) plus environment overrides.
+
+Built once by the CLI (`Settings.load`) and passed explicitly to `create_app(settings)`; nothing reads
+configuration at import time. Unknown keys are errors, so a typo stops start-up with a message naming
+the key instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from spark_gateway.domain.errors import ConfigError
+from spark_gateway.domain.ids import is_valid_short_id
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class NamespaceConfig(_Strict):
+    name: str
+    id: str
+    routingWeight: float = Field(default=1.0, ge=0)
+
+    @field_validator("id")
+    @classmethod
+    def _short_id(cls, value: str) -> str:
+        if not is_valid_short_id(value):
+            raise ValueError("must be 1-12 lowercase letters or digits")
+        return value
+
+
+class LocalBackendConfig(_Strict):
+    """The in-process `spark-submit` backend."""
+
+    sparkMaster: str = "local[*]"
+    sparkSubmit: str | None = None  # default: the one bundled with the installed pyspark
+    sparkHome: str | None = None
+    maxConcurrentJobs: int = Field(default=2, ge=1)
+    allowedDirs: list[Path] = Field(default_factory=list)  # default: examples/ and the data directory
+    sparkConf: dict[str, str] = Field(default_factory=dict)  # always added to every submission
+    killGracePeriodSeconds: float = Field(default=10.0, ge=0)
+    pollIntervalSeconds: float = Field(default=0.5, gt=0)
+    javaHome: str | None = None
+
+
+class ClusterConfig(_Strict):
+    name: str
+    id: str
+    type: Literal["local", "kubernetes"] | None = None  # default: kubernetes if masterURL is set
+    masterURL: str | None = None
+    routingWeight: float = Field(default=1.0, ge=0)
+    namespaces: list[NamespaceConfig] = Field(min_length=1)
+    certificateAuthorityB64File: str | None = None
+    local: LocalBackendConfig = Field(default_factory=LocalBackendConfig)
+
+    @field_validator("id")
+    @classmethod
+    def _short_id(cls, value: str) -> str:
+        if not is_valid_short_id(value):
+            raise ValueError("must be 1-12 lowercase letters or digits")
+        return value
+
+    @model_validator(mode="after")
+    def _defaults(self) -> ClusterConfig:
+        if self.type is None:
+            self.type = "kubernetes" if self.masterURL else "local"
+        ids = [ns.id for ns in self.namespaces]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"namespace ids must be unique within cluster '{self.name}'")
+        return self
+
+    def namespace_by_name(self, name: str) -> NamespaceConfig | None:
+        return next((ns for ns in self.namespaces if ns.name == name), None)
+
+    def namespace_by_id(self, ns_id: str) -> NamespaceConfig | None:
+        return next((ns for ns in self.namespaces if ns.id == ns_id), None)
+
+
+RouterType = Literal["random", "weightBased", "weightBasedRandom"]
+
+
+class PrometheusQuery(_Strict):
+    metric: str = "spark_application_count"
+    additionalLabels: dict[str, str] = Field(default_factory=dict)
+
+
+class ClusterRouterConfig(_Strict):
+    type: RouterType = "weightBasedRandom"
+    fallbackType: RouterType = "weightBasedRandom"
+    dimension: Literal["namespace", "cluster"] = "cluster"
+    prometheusQuery: PrometheusQuery = Field(default_factory=PrometheusQuery)
+
+
+class MiddlewareConfig(_Strict):
+    type: str
+    conf: dict[str, Any] = Field(default_factory=dict)
+
+
+class StatusUrlTemplates(_Strict):
+    sparkUI: str = ""
+    sparkHistoryUI: str = ""
+    logsUI: str = ""
+
+
+class AuthorizationConfig(_Strict):
+    admins: list[str] = Field(default_factory=list)
+    viewers: list[str] = Field(default_factory=list)
+    protectHealth: bool = False
+    protectDocs: bool = False
+    protectMetrics: bool = False
+
+
+class GatewayConfig(_Strict):
+    host: str = "127.0.0.1"
+    gatewayPort: int = Field(default=8080, ge=0, le=65535)
+    middleware: list[MiddlewareConfig] = Field(default_factory=list)
+    authorization: AuthorizationConfig = Field(default_factory=AuthorizationConfig)
+    statusUrlTemplates: StatusUrlTemplates = Field(default_factory=StatusUrlTemplates)
+    enableSwaggerUI: bool = True
+    sparkManagerHostnameTemplate: str = "localhost"
+    maxRequestBodyBytes: int = Field(default=1024 * 1024, ge=1024)
+    forbiddenSparkConf: list[str] = Field(default_factory=list)
+    auditLogFile: Path | None = None  # default: <dataDir>/audit.log
+
+
+class DatabaseConfig(_Strict):
+    enable: bool = True  # accepted for compatibility; the gateway always needs its database
+    url: str | None = None  # full SQLAlchemy URL; overrides everything below
+    driver: Literal["sqlite", "postgresql"] = "sqlite"
+    sqlitePath: Path | None = None  # default: <dataDir>/spark-gateway.db
+    databaseName: str = "postgres"
+    hostname: str = "127.0.0.1"
+    port: int = 5432
+    username: str | None = None  # env DB_USERNAME when empty
+    password: str | None = None  # env DB_PASSWORD when empty
+    poolSize: int = Field(default=10, ge=1)
+    statementTimeoutSeconds: float = Field(default=30.0, gt=0)
+
+
+class LivyConfig(_Strict):
+    enable: bool = True
+    defaultNamespace: str = "default"
+    dialect: Literal["livy", "spark-gateway"] = "livy"
+    csrfProtection: bool = False
+    sparkVersion: str = "4.0.0"
+
+
+class MetricsServerConfig(_Strict):
+    port: int = 9090
+    endpoint: str = "/metrics"
+
+
+class DebugPorts(_Strict):
+    sparkManagerPort: int | None = None
+    metricsPort: int | None = None
+
+
+class SparkManagerConfig(_Strict):
+    clusterAuthType: Literal["kubeconfig", "serviceaccount"] = "kubeconfig"
+    metricsServer: MetricsServerConfig = Field(default_factory=MetricsServerConfig)
+    watchResyncSeconds: float = Field(default=300.0, gt=0)
+
+
+class LeaseConfig(_Strict):
+    ttlSeconds: float = Field(default=10.0, gt=0)
+    renewIntervalSeconds: float = Field(default=3.0, gt=0)
+
+
+def _default_clusters() -> list[ClusterConfig]:
+    return [
+        ClusterConfig(
+            name="local", id="local", type="local", namespaces=[NamespaceConfig(name="default", id="dflt")]
+        )
+    ]
+
+
+class Settings(BaseSettings):
+    """The whole configuration file; environment variables `SPARK_GATEWAY_<KEY>` override it."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid", env_prefix="SPARK_GATEWAY_", env_nested_delimiter="__", populate_by_name=True
+    )
+
+    clusters: list[ClusterConfig] = Field(default_factory=_default_clusters, min_length=1)
+    clusterRouter: ClusterRouterConfig = Field(default_factory=ClusterRouterConfig)
+    defaultLogLines: int = Field(default=100, ge=1)
+    logRetentionLines: int = Field(default=10_000, ge=10)
+    mode: str = "release"
+    selectorKey: str = "spark-gateway/managed-by"
+    selectorValue: str = "spark-gateway"
+    sparkManagerPort: int = 8090
+    dataDir: Path = Path("data")
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    livy: LivyConfig = Field(default_factory=LivyConfig)
+    sparkManager: SparkManagerConfig = Field(default_factory=SparkManagerConfig)
+    debugPorts: dict[str, DebugPorts] = Field(default_factory=dict)
+    lease: LeaseConfig = Field(default_factory=LeaseConfig)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        ids = [c.id for c in self.clusters]
+        if len(set(ids)) != len(ids):
+            raise ValueError("clusters: cluster ids must be unique")
+        names = [c.name for c in self.clusters]
+        if len(set(names)) != len(names):
+            raise ValueError("clusters: cluster names must be unique")
+        if self.livy.enable and not any(
+            c.namespace_by_name(self.livy.defaultNamespace) for c in self.clusters
+        ):
+            raise ValueError(
+                f"livy.defaultNamespace: no cluster offers namespace '{self.livy.defaultNamespace}'"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings)
+
+    @classmethod
+    def load(cls, path: Path | str | None = None, **overrides: Any) -> Settings:
+        """Read the YAML file (if any), apply overrides, validate; ConfigError names the bad key."""
+        data: dict[str, Any] = {}
+        if path is not None:
+            try:
+                loaded = yaml.safe_load(Path(path).read_text())
+            except OSError as exc:
+                raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from exc
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"configuration file {path} is not valid YAML: {exc}") from exc
+            if loaded is None:
+                loaded = {}
+            if not isinstance(loaded, dict):
+                raise ConfigError(f"configuration file {path} must hold a mapping at the top level")
+            data = loaded
+        data = _merge(data, overrides)
+        try:
+            return cls(**data)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc)) from exc
+
+    # Derived values ----------------------------------------------------------------------------
+
+    def database_url(self) -> str:
+        db = self.database
+        if db.url:
+            return db.url
+        if db.driver == "sqlite":
+            path = db.sqlitePath or (self.dataDir / "spark-gateway.db")
+            return f"sqlite+aiosqlite:///{Path(path).resolve()}"
+        from urllib.parse import quote
+
+        user = db.username or os.environ.get("DB_USERNAME") or "postgres"
+        password = db.password or os.environ.get("DB_PASSWORD") or ""
+        auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
+        return f"postgresql+asyncpg://{auth}@{db.hostname}:{db.port}/{quote(db.databaseName, safe='')}"
+
+    def cluster_by_id(self, cluster_id: str) -> ClusterConfig | None:
+        return next((c for c in self.clusters if c.id == cluster_id), None)
+
+    def cluster_by_name(self, name: str) -> ClusterConfig | None:
+        return next((c for c in self.clusters if c.name == name), None)
+
+    def selector(self) -> tuple[str, str] | None:
+        return (self.selectorKey, self.selectorValue) if self.selectorKey and self.selectorValue else None
+
+    def audit_log_path(self) -> Path:
+        return self.gateway.auditLogFile or (self.dataDir / "audit.log")
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    lines = ["invalid configuration:"]
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
