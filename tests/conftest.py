@@ -1,0 +1,88 @@
+"""Shared fixtures: which real services exist here, and whether their absence is a skip or a failure.
+
+On a user's machine a test that needs PostgreSQL or Java skips with the reason. `.ci/run` sets
+SPARK_GATEWAY_REQUIRE_ALL=1, which turns each such skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO_ROOT / "examples"
+PG_HOST, PG_PORT = os.environ.get("SPARK_GATEWAY_TEST_PG_HOST", "127.0.0.1"), 5432
+PG_URL = os.environ.get(
+    "SPARK_GATEWAY_TEST_PG_URL", f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/test"
+)
+
+
+def require_all() -> bool:
+    return os.environ.get("SPARK_GATEWAY_REQUIRE_ALL") == "1"
+
+
+def missing(reason: str) -> None:
+    """Skip (user machine) or fail (CI) because a required real service is absent."""
+    if require_all():
+        pytest.fail(f"required in CI but unavailable: {reason}")
+    pytest.skip(reason)
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def postgres_available() -> bool:
+    return _port_open(PG_HOST, PG_PORT)
+
+
+def java_available() -> bool:
+    java = shutil.which("java")
+    if java is None:
+        return False
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0
+
+
+def pyspark_available() -> bool:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    if not postgres_available():
+        missing(f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT}")
+    return PG_URL
+
+
+@pytest.fixture(scope="session")
+def spark_env() -> dict[str, str]:
+    """Environment for real Spark jobs; skips (or fails in CI) without Java 17 and pyspark."""
+    if not java_available():
+        missing("Java is not installed (real Spark tests need Java 17)")
+    if not pyspark_available():
+        missing("pyspark is not installed")
+    env = dict(os.environ)
+    env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    return env
+
+
+@pytest.fixture
+def examples_dir() -> Path:
+    return EXAMPLES
