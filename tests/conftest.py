@@ -86,3 +86,61 @@ def spark_env() -> dict[str, str]:
 @pytest.fixture
 def examples_dir() -> Path:
     return EXAMPLES
+
+
+# Databases ---------------------------------------------------------------------------------------
+
+
+async def create_pg_database(base_url: str) -> str:
+    """A fresh, uniquely named PostgreSQL database for one test; returns its URL."""
+    import uuid
+
+    import asyncpg
+
+    name = f"sgtest_{uuid.uuid4().hex[:12]}"
+    dsn = base_url.replace("postgresql+asyncpg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return base_url.rsplit("/", 1)[0] + "/" + name
+
+
+async def drop_pg_database(url: str) -> None:
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Each repository/service test runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
+        return
+    base = request.getfixturevalue("pg_url")
+    url = await create_pg_database(base)
+    try:
+        yield url
+    finally:
+        await drop_pg_database(url)
+
+
+@pytest.fixture
+async def database(db_url: str):  # type: ignore[no-untyped-def]
+    from spark_gateway.db import migrate
+    from spark_gateway.db.engine import Database
+
+    db = Database(db_url)
+    await migrate.upgrade(db)
+    try:
+        yield db
+    finally:
+        await db.dispose()

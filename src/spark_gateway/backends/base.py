@@ -63,6 +63,10 @@ class ClusterBackend(Protocol):
     # run `watch` and `submit` queued work (the lease holder). False when a SparkManager does it.
     needs_supervisor: bool
 
+    def validate(self, app: SparkApplication) -> None:
+        """Reject, before anything is stored, what this cluster could never run (BadRequest)."""
+        ...
+
     async def submit(self, app: SparkApplication) -> SubmitResult:
         """Start the application; raise BadRequest/Invalid/Conflict/Unavailable on failure."""
         ...

@@ -1,0 +1,3 @@
+from spark_gateway.cli import main
+
+main()

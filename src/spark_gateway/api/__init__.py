@@ -1,0 +1,1 @@
+"""HTTP layer: FastAPI routers (one module per resource), error mapping, and the app factory."""

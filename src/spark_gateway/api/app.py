@@ -1,0 +1,64 @@
+"""The FastAPI application factory: `create_app(settings)`.
+
+Settings come in explicitly; the database schema is created or upgraded at start-up, background work
+starts with the app and stops gracefully with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from spark_gateway.api import applications, health, livy
+from spark_gateway.api.errors import install_error_handlers
+from spark_gateway.db import migrate
+from spark_gateway.services.background import BackgroundWork
+from spark_gateway.services.runtime import GatewayRuntime, build_runtime
+from spark_gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    runtime: GatewayRuntime | None = None,
+    background: bool = True,
+) -> FastAPI:
+    """Build the gateway. `background=False` leaves supervision to the caller (tests drive it)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or build_runtime(settings)
+        await migrate.upgrade(rt.db)
+        app.state.runtime = rt
+        work = BackgroundWork(rt)
+        if background:
+            await work.start()
+        log.info("spark gateway ready with clusters %s", [c.id for c in settings.clusters])
+        try:
+            yield
+        finally:
+            await work.stop()
+            await rt.close()
+
+    swagger = settings.gateway.enableSwaggerUI
+    app = FastAPI(
+        title="Spark Gateway",
+        version="0.1.0",
+        description="Submit and watch Spark applications: a Livy-compatible API and a native API.",
+        lifespan=lifespan,
+        docs_url="/docs" if swagger else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if swagger else None,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health.router)
+    if settings.livy.enable:
+        app.include_router(livy.router)
+    app.include_router(applications.router)
+    return app

@@ -1,0 +1,147 @@
+"""The native API under `/api/v1/applications`: SparkApplications in, GatewayApplications out."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from spark_gateway.api.deps import CurrentCaller, Runtime, set_audit
+from spark_gateway.domain.errors import BadRequest, Invalid
+from spark_gateway.domain.records import ApplicationRecord
+from spark_gateway.domain.sparkapp import LABEL_CLUSTER, SparkApplication
+from spark_gateway.services import applications as apps
+
+router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
+
+
+def _metadata(record: ApplicationRecord) -> dict[str, Any]:
+    meta = record.spec.get("metadata") or {}
+    return {
+        "name": meta.get("name", record.gateway_id),
+        "namespace": meta.get("namespace", record.namespace),
+        "labels": meta.get("labels") or {},
+        "annotations": meta.get("annotations") or {},
+    }
+
+
+def public_status(record: ApplicationRecord) -> dict[str, Any]:
+    status = {k: v for k, v in record.status.items() if k != "executorState"}
+    status.setdefault("applicationState", {"state": record.state.value})
+    status.setdefault("driverInfo", {})
+    status.setdefault("terminationTime", None)
+    status.setdefault("lastSubmissionAttemptTime", None)
+    return status
+
+
+def gateway_application(record: ApplicationRecord) -> dict[str, Any]:
+    return {
+        "sparkApplication": {
+            "apiVersion": record.spec.get("apiVersion"),
+            "kind": record.spec.get("kind"),
+            "metadata": _metadata(record),
+            "spec": record.spec.get("spec") or {},
+            "status": public_status(record),
+        },
+        "gatewayId": record.gateway_id,
+        "cluster": _metadata(record)["labels"].get(LABEL_CLUSTER, record.cluster_name),
+        "user": record.owner,
+        "sparkLogURLs": {
+            "sparkUI": record.urls.get("sparkUI"),
+            "sparkHistoryUI": record.urls.get("sparkHistoryUI"),
+            "logsUI": record.urls.get("logsUI"),
+        },
+    }
+
+
+def summary(record: ApplicationRecord) -> dict[str, Any]:
+    return {
+        "apiVersion": record.spec.get("apiVersion"),
+        "kind": record.spec.get("kind"),
+        "metadata": _metadata(record),
+        "status": public_status(record),
+        "gatewayId": record.gateway_id,
+        "cluster": record.cluster_name,
+        "user": record.owner,
+    }
+
+
+def parse_application(raw: bytes) -> SparkApplication:
+    try:
+        payload = json.loads(raw) if raw.strip() else None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise BadRequest("request body must be a SparkApplication JSON object")
+    try:
+        return SparkApplication.model_validate(payload)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise Invalid(f"invalid SparkApplication: {problems}") from exc
+
+
+@router.get("", summary="List applications (filters: cluster name or id, namespace)")
+async def list_applications(
+    rt: Runtime,
+    caller: CurrentCaller,
+    cluster: str | None = None,
+    namespace: str | None = None,
+) -> list[dict[str, Any]]:
+    records = await apps.list_applications(rt, caller, cluster=cluster, namespace=namespace)
+    return [summary(r) for r in records]
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Submit a SparkApplication (metadata.namespace required)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+async def create_application(
+    request: Request,
+    rt: Runtime,
+    caller: CurrentCaller,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> JSONResponse:
+    app = parse_application(await request.body())
+    record = await apps.create_application(rt, caller, app, source="v1", idempotency_key=idempotency_key)
+    set_audit(request, gateway_id=record.gateway_id)
+    return JSONResponse(gateway_application(record), status_code=201)
+
+
+@router.get("/{gateway_id}", summary="One application")
+async def get_application(gateway_id: str, rt: Runtime, caller: CurrentCaller) -> dict[str, Any]:
+    return gateway_application(await apps.get_application(rt, caller, gateway_id))
+
+
+@router.get("/{gateway_id}/status", summary="An application's status (without executorState)")
+async def application_status(gateway_id: str, rt: Runtime, caller: CurrentCaller) -> dict[str, Any]:
+    return public_status(await apps.get_application(rt, caller, gateway_id))
+
+
+@router.get("/{gateway_id}/logs", summary="The last driver log lines, as one JSON string")
+async def application_logs(
+    gateway_id: str,
+    rt: Runtime,
+    caller: CurrentCaller,
+    lines: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
+) -> str:
+    count = rt.settings.defaultLogLines if lines is None else lines
+    return "\n".join(await apps.application_logs(rt, caller, gateway_id, count))
+
+
+@router.delete("/{gateway_id}", summary="Kill and remove an application")
+async def delete_application(
+    gateway_id: str, request: Request, rt: Runtime, caller: CurrentCaller
+) -> dict[str, str]:
+    set_audit(request, gateway_id=gateway_id)
+    await apps.delete_application(rt, caller, gateway_id)
+    return {"status": "success"}

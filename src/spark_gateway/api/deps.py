@@ -1,0 +1,32 @@
+"""Request dependencies: the runtime and the calling user."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from spark_gateway.services.applications import Caller
+from spark_gateway.services.runtime import GatewayRuntime
+
+
+def get_runtime(request: Request) -> GatewayRuntime:
+    runtime: GatewayRuntime = request.app.state.runtime
+    return runtime
+
+
+def get_caller(request: Request) -> Caller:
+    return Caller(user=getattr(request.state, "user", None))
+
+
+def set_audit(request: Request, **fields: object) -> None:
+    """Details for the audit line of this request (batch id, gateway id)."""
+    audit = getattr(request.state, "audit", None)
+    if not isinstance(audit, dict):
+        audit = {}
+        request.state.audit = audit
+    audit.update(fields)
+
+
+Runtime = Annotated[GatewayRuntime, Depends(get_runtime)]
+CurrentCaller = Annotated[Caller, Depends(get_caller)]

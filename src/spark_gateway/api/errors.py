@@ -1,0 +1,113 @@
+"""The one place gateway exceptions become HTTP responses.
+
+Livy routes answer `{"msg": ...}` (Livy's shape), every other route `{"error": ...}`. Request
+validation failures are 400 (never FastAPI's default 422 with its own shape), and an unexpected
+exception is logged and answered with a JSON 500 that leaks nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from spark_gateway.domain import errors as e
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[e.GatewayError], int] = {
+    e.BadRequest: 400,
+    e.Unauthorized: 401,
+    e.Forbidden: 403,
+    e.NotFound: 404,
+    e.Conflict: 409,
+    e.PayloadTooLarge: 413,
+    e.Invalid: 422,
+    e.Unavailable: 503,
+}
+LIVY_PREFIX = "/api/livy"
+
+
+def status_of(exc: e.GatewayError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def error_body(path: str, message: str) -> dict[str, str]:
+    return {"msg": message} if path.startswith(LIVY_PREFIX) else {"error": message}
+
+
+def error_response(
+    request: Request, status: int, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(request.url.path, message), status_code=status, headers=headers)
+
+
+async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, e.GatewayError)
+    headers: dict[str, str] = {}
+    if isinstance(exc, e.Unauthorized):
+        headers["WWW-Authenticate"] = exc.challenge
+    if isinstance(exc, e.Unavailable):
+        headers["Retry-After"] = str(exc.retry_after)
+    return error_response(request, status_of(exc), exc.message, headers)
+
+
+def describe_request_error(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        where = ".".join(loc) or "request"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(request, 400, describe_request_error(exc))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else "request failed"
+    return error_response(request, exc.status_code, message, dict(exc.headers or {}))
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", exc)
+    return error_response(request, 503, "database unavailable, retry later", {"Retry-After": "5"})
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(request, 500, "internal error")
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError | PoolTimeout | OSError | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+async def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
+    if is_connection_error(exc):
+        return await _database_unavailable(request, exc)
+    return await _unexpected(request, exc)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(e.GatewayError, _gateway_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(PoolTimeout, _database_unavailable)
+    app.add_exception_handler(DBAPIError, _dbapi_error)
+    app.add_exception_handler(ConnectionError, _database_unavailable)
+    app.add_exception_handler(Exception, _unexpected)

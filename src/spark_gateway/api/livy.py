@@ -1,0 +1,140 @@
+"""The Livy-compatible batch API under `/api/livy` (shapes per Apache Livy's REST contract)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
+
+from spark_gateway.api.deps import CurrentCaller, Runtime, set_audit
+from spark_gateway.domain.errors import BadRequest
+from spark_gateway.domain.livy import LivyBatchRequest
+from spark_gateway.domain.records import ApplicationRecord
+from spark_gateway.domain.states import LivyDialect, livy_state
+from spark_gateway.services import livy
+from spark_gateway.services.runtime import GatewayRuntime
+
+router = APIRouter(prefix="/api/livy", tags=["livy"])
+
+LIVY_VERSION = {
+    "version": "0.9.0-incubating",
+    "user": "spark-gateway",
+    "revision": "spark-gateway",
+    "branch": "main",
+    "date": "2026-11-28",
+    "url": "https://livy.apache.org",
+}
+BATCH_ID_DOC = "Batch id (digits) or batch name"
+
+
+def dialect(rt: GatewayRuntime) -> LivyDialect:
+    return LivyDialect(rt.settings.livy.dialect)
+
+
+def batch_json(rt: GatewayRuntime, record: ApplicationRecord, log: list[str]) -> dict[str, Any]:
+    return {
+        "id": record.batch_id,
+        "name": record.name,
+        "owner": record.owner,
+        "proxyUser": record.proxy_user,
+        "state": livy_state(record.state, dialect(rt)),
+        "appId": record.spark_app_id,
+        "appInfo": {
+            "driverLogUrl": record.urls.get("logsUI"),
+            "sparkUiUrl": record.urls.get("sparkUI"),
+            "sparkHistoryUrl": record.urls.get("sparkHistoryUI"),
+            "executorLogUrls": None,
+            "GatewayId": record.gateway_id,
+            "Cluster": record.cluster_name,
+        },
+        "log": log,
+    }
+
+
+@router.get("/version", summary="Livy version (some clients compare it)")
+async def version() -> dict[str, str]:
+    return LIVY_VERSION
+
+
+@router.get("/batches", summary="List batches (from = offset, size = page size)")
+async def list_batches(
+    rt: Runtime,
+    caller: CurrentCaller,
+    from_: Annotated[int, Query(alias="from")] = 0,
+    size: int = 100,
+) -> dict[str, Any]:
+    page = await livy.list_batches(rt, caller, offset=from_, size=size)
+    sessions = [batch_json(rt, r, await livy.recent_log(rt, r)) for r in page.batches]
+    return {"from": from_, "total": page.total, "sessions": sessions}
+
+
+@router.post(
+    "/batches",
+    status_code=201,
+    summary="Submit a batch",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": LivyBatchRequest.model_json_schema()}},
+        }
+    },
+)
+async def create_batch(
+    request: Request,
+    rt: Runtime,
+    caller: CurrentCaller,
+    namespace: Annotated[str | None, Header(alias="X-Spark-Gateway-Livy-Namespace")] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> JSONResponse:
+    # Livy reads the body as JSON whatever the Content-Type says; so do we.
+    raw = await request.body()
+    try:
+        payload = json.loads(raw) if raw.strip() else {}
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
+    record = await livy.create_batch(
+        rt, caller, payload, namespace=namespace, idempotency_key=idempotency_key
+    )
+    set_audit(request, batch_id=record.batch_id, gateway_id=record.gateway_id)
+    body = batch_json(rt, record, await livy.recent_log(rt, record))
+    return JSONResponse(body, status_code=201, headers={"Location": f"/api/livy/batches/{record.batch_id}"})
+
+
+@router.get("/batches/{batch_id}", summary="One batch")
+async def get_batch(batch_id: str, rt: Runtime, caller: CurrentCaller) -> dict[str, Any]:
+    record = await livy.get_batch(rt, caller, batch_id)
+    return batch_json(rt, record, await livy.recent_log(rt, record))
+
+
+@router.get("/batches/{batch_id}/state", summary="A batch's state")
+async def batch_state(batch_id: str, rt: Runtime, caller: CurrentCaller) -> dict[str, Any]:
+    record = await livy.get_batch(rt, caller, batch_id)
+    return {"id": record.batch_id, "state": livy_state(record.state, dialect(rt))}
+
+
+@router.get("/batches/{batch_id}/log", summary="A batch's driver log (size alone = the last lines)")
+async def batch_log(
+    batch_id: str,
+    rt: Runtime,
+    caller: CurrentCaller,
+    from_: Annotated[int | None, Query(alias="from")] = None,
+    size: int = 100,
+) -> dict[str, Any]:
+    record, page = await livy.batch_log(rt, caller, batch_id, offset=from_, size=size)
+    shown_from = -1 if dialect(rt) is LivyDialect.SPARK_GATEWAY else page.offset
+    return {
+        "id": record.batch_id,
+        "from": shown_from,
+        "size": len(page.lines),
+        "total": page.total,
+        "log": page.lines,
+    }
+
+
+@router.delete("/batches/{batch_id}", summary="Kill and remove a batch")
+async def delete_batch(batch_id: str, request: Request, rt: Runtime, caller: CurrentCaller) -> dict[str, str]:
+    set_audit(request, batch_id=batch_id)
+    await livy.delete_batch(rt, caller, batch_id)
+    return {"msg": "deleted"}

@@ -1,0 +1,107 @@
+"""Tables: applications, Livy batch ids, stored driver logs, leases.
+
+Kept portable: the same models and migrations run on SQLite (embedded default) and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ApplicationRow(Base):
+    __tablename__ = "applications"
+
+    gateway_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    cluster_id: Mapped[str] = mapped_column(String(12))
+    cluster_name: Mapped[str] = mapped_column(String(253))
+    namespace: Mapped[str] = mapped_column(String(63))
+    owner: Mapped[str | None] = mapped_column(String(253))
+    proxy_user: Mapped[str | None] = mapped_column(String(253))
+    name: Mapped[str | None] = mapped_column(String(253))
+    source: Mapped[str] = mapped_column(String(16))  # "livy" or "v1"
+    spec: Mapped[dict[str, Any]] = mapped_column(JsonType)  # the SparkApplication as submitted
+    status: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    state: Mapped[str] = mapped_column(String(32), default="")
+    error_message: Mapped[str | None] = mapped_column(Text)
+    spark_app_id: Mapped[str | None] = mapped_column(String(253))
+    backend_ref: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    terminated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    idempotency_key: Mapped[str | None] = mapped_column(String(300))
+
+    __table_args__ = (
+        Index("ix_applications_cluster_state", "cluster_id", "state"),
+        Index("ix_applications_created_at", "created_at"),
+        UniqueConstraint("idempotency_key", name="uq_applications_idempotency_key"),
+    )
+
+
+class LivyBatchRow(Base):
+    """Livy batch ids: an identity column (PostgreSQL) / AUTOINCREMENT (SQLite), starting at 0."""
+
+    __tablename__ = "livy_batches"
+
+    batch_id: Mapped[int] = mapped_column(
+        Integer, Identity(start=0, minvalue=0), primary_key=True, autoincrement=True
+    )
+    gateway_id: Mapped[str] = mapped_column(String(80), ForeignKey("applications.gateway_id"), unique=True)
+
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+
+class LogLineRow(Base):
+    """One driver log line; `seq` grows per application, old lines are trimmed to a bound."""
+
+    __tablename__ = "application_logs"
+
+    gateway_id: Mapped[str] = mapped_column(
+        String(80), ForeignKey("applications.gateway_id"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    line: Mapped[str] = mapped_column(Text)
+
+
+class LeaseRow(Base):
+    """Work that must run in exactly one process at a time (per cluster) is guarded by a lease."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    fencing_token: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,0 +1,221 @@
+"""Repository functions: every query the services need, each taking a session and never committing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from spark_gateway.db.models import ApplicationRow, LivyBatchRow, LogLineRow
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def insert_application(session: AsyncSession, row: ApplicationRow) -> ApplicationRow:
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def allocate_batch_id(session: AsyncSession, gateway_id: str) -> int:
+    """A new Livy batch id from the database: identity on PostgreSQL, AUTOINCREMENT sequence on SQLite."""
+    if session.get_bind().dialect.name == "sqlite":
+        # The sequence row was seeded with -1 so ids start at 0; one statement, and SQLite has one writer.
+        result = await session.execute(
+            text(
+                "INSERT INTO livy_batches (batch_id, gateway_id) VALUES ("
+                "(SELECT seq + 1 FROM sqlite_sequence WHERE name = 'livy_batches'), :gid) "
+                "RETURNING batch_id"
+            ),
+            {"gid": gateway_id},
+        )
+    else:
+        result = await session.execute(
+            insert(LivyBatchRow).values(gateway_id=gateway_id).returning(LivyBatchRow.batch_id)
+        )
+    return int(result.scalar_one())
+
+
+async def get_application(
+    session: AsyncSession, gateway_id: str, *, include_deleted: bool = False, for_update: bool = False
+) -> ApplicationRow | None:
+    stmt = select(ApplicationRow).where(ApplicationRow.gateway_id == gateway_id)
+    if not include_deleted:
+        stmt = stmt.where(ApplicationRow.deleted_at.is_(None))
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_by_idempotency_key(session: AsyncSession, key: str) -> ApplicationRow | None:
+    stmt = select(ApplicationRow).where(ApplicationRow.idempotency_key == key)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_batch(session: AsyncSession, batch_id: int) -> tuple[int, ApplicationRow] | None:
+    stmt = (
+        select(LivyBatchRow.batch_id, ApplicationRow)
+        .join(ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id)
+        .where(LivyBatchRow.batch_id == batch_id, ApplicationRow.deleted_at.is_(None))
+    )
+    row = (await session.execute(stmt)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def batch_id_for(session: AsyncSession, gateway_id: str) -> int | None:
+    stmt = select(LivyBatchRow.batch_id).where(LivyBatchRow.gateway_id == gateway_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def _visible(stmt: Any, owner: str | None) -> Any:
+    stmt = stmt.where(ApplicationRow.deleted_at.is_(None))
+    if owner is not None:
+        stmt = stmt.where(or_(ApplicationRow.owner == owner, ApplicationRow.proxy_user == owner))
+    return stmt
+
+
+async def list_batches(
+    session: AsyncSession, *, offset: int, limit: int, owner: str | None = None
+) -> tuple[list[tuple[int, ApplicationRow]], int]:
+    """A page of Livy batches in id order, and the total the caller may see (`owner=None`: all)."""
+    base = select(LivyBatchRow.batch_id, ApplicationRow).join(
+        ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id
+    )
+    base = _visible(base, owner)
+    total_stmt = _visible(
+        select(func.count())
+        .select_from(LivyBatchRow)
+        .join(ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id),
+        owner,
+    )
+    total = int((await session.execute(total_stmt)).scalar_one())
+    if limit <= 0 or offset >= total:
+        return [], total
+    page = await session.execute(base.order_by(LivyBatchRow.batch_id).offset(offset).limit(limit))
+    return [(r[0], r[1]) for r in page.all()], total
+
+
+async def list_applications(
+    session: AsyncSession,
+    *,
+    cluster_id: str | None = None,
+    namespace: str | None = None,
+    owner: str | None = None,
+    limit: int = 1000,
+) -> Sequence[ApplicationRow]:
+    stmt = _visible(select(ApplicationRow), owner)
+    if cluster_id is not None:
+        stmt = stmt.where(ApplicationRow.cluster_id == cluster_id)
+    if namespace is not None:
+        stmt = stmt.where(ApplicationRow.namespace == namespace)
+    stmt = stmt.order_by(ApplicationRow.created_at.desc()).limit(limit)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def queued_applications(session: AsyncSession, cluster_id: str, limit: int) -> Sequence[ApplicationRow]:
+    """Applications waiting for admission (state New), oldest first, locked against other workers."""
+    stmt = (
+        select(ApplicationRow)
+        .where(
+            ApplicationRow.cluster_id == cluster_id,
+            ApplicationRow.state == "",
+            ApplicationRow.deleted_at.is_(None),
+        )
+        .order_by(ApplicationRow.created_at, ApplicationRow.gateway_id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def active_applications(session: AsyncSession, cluster_id: str) -> Sequence[ApplicationRow]:
+    """Applications launched on the cluster and not yet terminal (including deleted-but-running)."""
+    stmt = select(ApplicationRow).where(
+        ApplicationRow.cluster_id == cluster_id,
+        ApplicationRow.state.not_in(["", "COMPLETED", "FAILED"]),
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def save(session: AsyncSession, row: ApplicationRow, **changes: Any) -> None:
+    for key, value in changes.items():
+        setattr(row, key, value)
+    row.updated_at = utcnow()
+    await session.flush()
+
+
+async def mark_deleted(session: AsyncSession, gateway_id: str) -> None:
+    await session.execute(
+        update(ApplicationRow)
+        .where(ApplicationRow.gateway_id == gateway_id)
+        .values(deleted_at=utcnow(), updated_at=utcnow())
+    )
+
+
+# Logs ------------------------------------------------------------------------------------------
+
+
+async def _log_bounds(session: AsyncSession, gateway_id: str) -> tuple[int, int] | None:
+    stmt = select(func.min(LogLineRow.seq), func.max(LogLineRow.seq)).where(
+        LogLineRow.gateway_id == gateway_id
+    )
+    low, high = (await session.execute(stmt)).one()
+    return None if low is None else (int(low), int(high))
+
+
+async def append_log_lines(
+    session: AsyncSession, gateway_id: str, lines: Sequence[str], *, keep: int
+) -> None:
+    """Append lines and trim the stored log to its last `keep` lines."""
+    if not lines:
+        return
+    lines = list(lines)[-keep:]
+    bounds = await _log_bounds(session, gateway_id)
+    start = bounds[1] + 1 if bounds else 0
+    await session.execute(
+        insert(LogLineRow),
+        [{"gateway_id": gateway_id, "seq": start + i, "line": line} for i, line in enumerate(lines)],
+    )
+    first_kept = start + len(lines) - keep
+    if bounds and bounds[0] < first_kept:
+        await session.execute(
+            delete(LogLineRow).where(LogLineRow.gateway_id == gateway_id, LogLineRow.seq < first_kept)
+        )
+
+
+async def count_log_lines(session: AsyncSession, gateway_id: str) -> int:
+    bounds = await _log_bounds(session, gateway_id)
+    return 0 if bounds is None else bounds[1] - bounds[0] + 1
+
+
+async def read_log(session: AsyncSession, gateway_id: str, *, offset: int, size: int) -> list[str]:
+    """Lines [offset, offset+size) of the stored log (offset 0 = oldest line kept)."""
+    bounds = await _log_bounds(session, gateway_id)
+    if bounds is None or size <= 0:
+        return []
+    low = bounds[0] + max(offset, 0)
+    stmt = (
+        select(LogLineRow.line)
+        .where(LogLineRow.gateway_id == gateway_id, LogLineRow.seq >= low, LogLineRow.seq < low + size)
+        .order_by(LogLineRow.seq)
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def get_batch_by_name(session: AsyncSession, name: str) -> tuple[int, ApplicationRow] | None:
+    """The newest visible batch with this name (Livy resolves non-numeric path ids as names)."""
+    stmt = (
+        select(LivyBatchRow.batch_id, ApplicationRow)
+        .join(ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id)
+        .where(ApplicationRow.name == name, ApplicationRow.deleted_at.is_(None))
+        .order_by(LivyBatchRow.batch_id.desc())
+        .limit(1)
+    )
+    row = (await session.execute(stmt)).first()
+    return (row[0], row[1]) if row else None

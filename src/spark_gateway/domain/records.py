@@ -1,0 +1,43 @@
+"""What the services hand to the API: a stored application, independent of the database row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from spark_gateway.domain.states import AppState
+
+
+@dataclass
+class ApplicationRecord:
+    gateway_id: str
+    cluster_id: str
+    cluster_name: str
+    namespace: str
+    owner: str | None
+    proxy_user: str | None
+    name: str | None
+    source: str
+    spec: dict[str, Any]  # the whole SparkApplication as submitted (apiVersion, kind, metadata, spec)
+    status: dict[str, Any]
+    state: AppState
+    error_message: str | None
+    spark_app_id: str | None
+    created_at: datetime
+    terminated_at: datetime | None
+    batch_id: int | None = None
+    urls: dict[str, str | None] = field(default_factory=dict)
+
+    def spark_application(self) -> dict[str, Any]:
+        """The SparkApplication with its current status, as the operator would show it."""
+        body = dict(self.spec)
+        body["status"] = self.status
+        return body
+
+
+@dataclass
+class LogPage:
+    offset: int
+    total: int
+    lines: list[str]

@@ -1,0 +1,282 @@
+"""Submitting, reading, and deleting applications: the logic shared by the Livy and native APIs.
+
+A create is one transaction: the application row (and, for Livy, its batch id) is committed before the
+caller hears 201. Clusters the gateway supervises itself (local) pick the stored application up from
+the queue; clusters behind a SparkManager get it submitted before the response.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from spark_gateway.backends.base import StatusUpdate, TrackedApplication
+from spark_gateway.db import repository as repo
+from spark_gateway.db.models import ApplicationRow
+from spark_gateway.domain.errors import BadRequest, Forbidden, GatewayError, NotFound
+from spark_gateway.domain.ids import new_gateway_id, parse_gateway_id
+from spark_gateway.domain.records import ApplicationRecord, LogPage
+from spark_gateway.domain.sparkapp import SparkApplication, metadata_problems, stamp
+from spark_gateway.domain.states import AppState
+from spark_gateway.domain.urls import render
+from spark_gateway.services.runtime import GatewayRuntime
+from spark_gateway.services.tracking import apply_update, to_record
+
+log = logging.getLogger(__name__)
+
+ALWAYS_FORBIDDEN_CONF = ("spark.master", "spark.submit.deployMode")
+KILLED_MESSAGE = "killed by user"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: the authenticated user (None when authentication is off)."""
+
+    user: str | None = None
+
+
+def check_conf(rt: GatewayRuntime, app: SparkApplication) -> None:
+    forbidden = set(ALWAYS_FORBIDDEN_CONF) | set(rt.settings.gateway.forbiddenSparkConf)
+    bad = sorted(k for k in (app.spec.sparkConf or {}) if k in forbidden)
+    if bad:
+        raise BadRequest(f"Spark configuration {', '.join(bad)} is controlled by the gateway")
+
+
+def with_urls(rt: GatewayRuntime, record: ApplicationRecord) -> ApplicationRecord:
+    templates = rt.settings.gateway.statusUrlTemplates
+    app = record.spark_application()
+    driver = record.status.get("driverInfo") or {}
+    record.urls = {
+        "sparkUI": render(templates.sparkUI, app) or driver.get("webUIAddress"),
+        "sparkHistoryUI": render(templates.sparkHistoryUI, app),
+        "logsUI": render(templates.logsUI, app),
+    }
+    return record
+
+
+async def create_application(
+    rt: GatewayRuntime,
+    caller: Caller,
+    app: SparkApplication,
+    *,
+    source: str = "v1",
+    livy: bool = False,
+    idempotency_key: str | None = None,
+) -> ApplicationRecord:
+    namespace = app.metadata.namespace
+    if not namespace:
+        raise BadRequest("submitted SparkApplication must have a Namespace")
+    if problems := metadata_problems(app):
+        raise BadRequest("; ".join(problems))
+    check_conf(rt, app)
+    proxy_user = rt.access.resolve_proxy_user(caller.user, app.spec.proxyUser)
+    scoped_key = f"{caller.user or ''}\x1f{source}\x1f{idempotency_key}" if idempotency_key else None
+    if scoped_key:
+        async with rt.db.transaction() as session:
+            existing = await repo.get_by_idempotency_key(session, scoped_key)
+            if existing is not None:
+                return with_urls(
+                    rt, to_record(existing, await repo.batch_id_for(session, existing.gateway_id))
+                )
+
+    cluster = await rt.routing.choose(namespace)
+    ns_config = cluster.namespace_by_name(namespace)
+    assert ns_config is not None  # the router only offers clusters with this namespace
+    backend = rt.backend(cluster.id)
+    gateway_id = new_gateway_id(cluster.id, ns_config.id)
+
+    def stamped(batch_id: int | None) -> SparkApplication:
+        return stamp(
+            app,
+            gateway_id=gateway_id,
+            cluster_name=cluster.name,
+            user=caller.user,
+            proxy_user=proxy_user,
+            selector=rt.settings.selector(),
+            livy_batch_id=batch_id,
+        )
+
+    final = stamped(None)
+    backend.validate(final)
+    now = repo.utcnow()
+    async with rt.db.transaction() as session:
+        row = ApplicationRow(
+            gateway_id=gateway_id,
+            cluster_id=cluster.id,
+            cluster_name=cluster.name,
+            namespace=namespace,
+            owner=caller.user,
+            proxy_user=proxy_user,
+            name=app.metadata.name,
+            source=source,
+            spec=final.to_k8s(),
+            status={"applicationState": {"state": ""}, "driverInfo": {}},
+            state="",
+            backend_ref={},
+            created_at=now,
+            updated_at=now,
+            idempotency_key=scoped_key,
+        )
+        await repo.insert_application(session, row)
+        batch_id = None
+        if livy:
+            batch_id = await repo.allocate_batch_id(session, gateway_id)
+            final = stamped(batch_id)
+            row.spec = final.to_k8s()
+            await session.flush()
+        record = to_record(row, batch_id)
+
+    if backend.needs_supervisor:
+        rt.wake(cluster.id)
+        return with_urls(rt, record)
+    return with_urls(rt, await _submit_now(rt, record, final))
+
+
+async def _submit_now(
+    rt: GatewayRuntime, record: ApplicationRecord, app: SparkApplication
+) -> ApplicationRecord:
+    """Hand the stored application to its SparkManager; a refusal removes it again."""
+    backend = rt.backend(record.cluster_id)
+    try:
+        result = await backend.submit(app)
+    except GatewayError as exc:
+        async with rt.db.transaction() as session:
+            row = await repo.get_application(session, record.gateway_id, for_update=True)
+            if row is not None:
+                await apply_update(
+                    session,
+                    row,
+                    StatusUpdate(
+                        record.gateway_id, AppState.FAILED, error_message=f"submission failed: {exc}"
+                    ),
+                )
+                await repo.mark_deleted(session, record.gateway_id)
+        raise
+    async with rt.db.transaction() as session:
+        row = await repo.get_application(session, record.gateway_id, include_deleted=True, for_update=True)
+        assert row is not None
+        result.update.backend_ref = result.backend_ref
+        await apply_update(session, row, result.update)
+        return to_record(row, record.batch_id)
+
+
+async def _load(rt: GatewayRuntime, gateway_id: str) -> ApplicationRecord:
+    parsed = parse_gateway_id(gateway_id)
+    rt.cluster(parsed.cluster_id)
+    async with rt.db.transaction() as session:
+        row = await repo.get_application(session, gateway_id)
+        if row is None:
+            raise NotFound(f"application '{gateway_id}' not found")
+        return to_record(row, await repo.batch_id_for(session, gateway_id))
+
+
+def ensure_can_view(rt: GatewayRuntime, caller: Caller, record: ApplicationRecord) -> None:
+    if not rt.access.can_view(caller.user, record.owner, record.proxy_user):
+        raise Forbidden(f"User '{caller.user}' is not allowed to view '{record.gateway_id}'.")
+
+
+def ensure_can_modify(rt: GatewayRuntime, caller: Caller, record: ApplicationRecord) -> None:
+    if not rt.access.can_modify(caller.user, record.owner, record.proxy_user):
+        raise Forbidden(f"User '{caller.user}' is not allowed to modify '{record.gateway_id}'.")
+
+
+async def get_application(rt: GatewayRuntime, caller: Caller, gateway_id: str) -> ApplicationRecord:
+    record = await _load(rt, gateway_id)
+    ensure_can_view(rt, caller, record)
+    return with_urls(rt, record)
+
+
+async def list_applications(
+    rt: GatewayRuntime, caller: Caller, *, cluster: str | None, namespace: str | None
+) -> list[ApplicationRecord]:
+    cluster_id = None
+    if cluster is not None:
+        config = rt.settings.cluster_by_name(cluster) or rt.settings.cluster_by_id(cluster)
+        if config is None:
+            raise BadRequest(f"cluster '{cluster}' is not configured")
+        cluster_id = config.id
+    async with rt.db.transaction() as session:
+        rows = await repo.list_applications(
+            session,
+            cluster_id=cluster_id,
+            namespace=namespace,
+            owner=rt.access.visible_owner_filter(caller.user),
+        )
+        return [to_record(r) for r in rows]
+
+
+def tracked(record: ApplicationRecord, row: ApplicationRow | None = None) -> TrackedApplication:
+    return TrackedApplication(
+        gateway_id=record.gateway_id,
+        namespace=record.namespace,
+        state=record.state,
+        backend_ref=(row.backend_ref if row is not None else {}) or {},
+        app=SparkApplication.model_validate(record.spec),
+    )
+
+
+async def application_logs(rt: GatewayRuntime, caller: Caller, gateway_id: str, lines: int) -> list[str]:
+    """The last `lines` driver log lines: live from the cluster while running, else as stored."""
+    if lines < 0:
+        raise BadRequest("lines must be greater than or equal to 0")
+    record = await _load(rt, gateway_id)
+    ensure_can_view(rt, caller, record)
+    backend = rt.backend(record.cluster_id)
+    if not record.state.is_terminal and record.state != AppState.NEW and not backend.needs_supervisor:
+        async with rt.db.transaction() as session:
+            row = await repo.get_application(session, gateway_id)
+        try:
+            live = await backend.logs(tracked(record, row), lines)
+        except GatewayError as exc:
+            log.info("live logs of %s unavailable (%s); serving stored log", gateway_id, exc)
+            live = None
+        if live is not None:
+            return live
+    page = await read_log_page(rt, gateway_id, offset=None, size=lines)
+    return page.lines
+
+
+async def read_log_page(rt: GatewayRuntime, gateway_id: str, *, offset: int | None, size: int) -> LogPage:
+    """Livy log semantics over the stored log: no offset (or < 0) means the last `size` lines."""
+    async with rt.db.transaction() as session:
+        total = await repo.count_log_lines(session, gateway_id)
+        if size < 0:
+            size = total
+        start = max(0, total - size) if offset is None or offset < 0 else offset
+        lines = await repo.read_log(session, gateway_id, offset=start, size=size)
+    return LogPage(offset=start, total=total, lines=lines)
+
+
+async def delete_application(rt: GatewayRuntime, caller: Caller, gateway_id: str) -> None:
+    """Kill the application (and everything it started), then remove it from view."""
+    record = await _load(rt, gateway_id)
+    ensure_can_modify(rt, caller, record)
+    async with rt.db.transaction() as session:
+        row = await repo.get_application(session, gateway_id, for_update=True)
+        if row is None:
+            raise NotFound(f"application '{gateway_id}' not found")
+        launched = AppState.parse(row.state) not in (AppState.NEW, AppState.COMPLETED, AppState.FAILED)
+        ref = dict(row.backend_ref or {})
+    if launched:
+        backend = rt.backend(record.cluster_id)
+        await backend.kill(
+            TrackedApplication(
+                gateway_id=record.gateway_id,
+                namespace=record.namespace,
+                state=record.state,
+                backend_ref=ref,
+                app=SparkApplication.model_validate(record.spec),
+            )
+        )
+    async with rt.db.transaction() as session:
+        row = await repo.get_application(session, gateway_id, include_deleted=True, for_update=True)
+        if row is None:
+            return
+        if not AppState.parse(row.state).is_terminal:
+            await apply_update(
+                session, row, StatusUpdate(gateway_id, AppState.FAILED, error_message=KILLED_MESSAGE)
+            )
+            await repo.append_log_lines(
+                session, gateway_id, [f"spark-gateway: {KILLED_MESSAGE}"], keep=rt.settings.logRetentionLines
+            )
+        await repo.mark_deleted(session, gateway_id)

@@ -1,0 +1,125 @@
+"""Livy batches on top of applications: batch ids, Livy's request fields, and Livy log paging."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from spark_gateway.db import repository as repo
+from spark_gateway.domain.errors import BadRequest, NotFound
+from spark_gateway.domain.livy import LivyBatchRequest, to_spark_application
+from spark_gateway.domain.records import ApplicationRecord, LogPage
+from spark_gateway.domain.sparkapp import namespace_problem
+from spark_gateway.services import applications as apps
+from spark_gateway.services.applications import Caller
+from spark_gateway.services.runtime import GatewayRuntime, default_spark_version
+from spark_gateway.services.tracking import to_record
+
+
+@dataclass
+class BatchPage:
+    offset: int
+    total: int
+    batches: list[ApplicationRecord]
+
+
+def not_found(batch_ref: str | int) -> NotFound:
+    return NotFound(f"Session '{batch_ref}' not found.")
+
+
+def parse_request(payload: object) -> LivyBatchRequest:
+    if not isinstance(payload, dict):
+        raise BadRequest("request body must be a JSON object")
+    try:
+        request = LivyBatchRequest.model_validate(payload)
+    except ValidationError as exc:
+        raise BadRequest(describe_validation_error(exc)) from exc
+    if not request.file:
+        raise BadRequest("File is required.")
+    if request.name is not None and (request.name == "" or request.name.isdigit()):
+        raise BadRequest(f"Rejected, Reason: Invalid session name: {request.name}")
+    return request
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    messages = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "body"
+        if err["type"] == "extra_forbidden":
+            messages.append(f'Unrecognized field "{field}"')
+        else:
+            messages.append(f"{field}: {err['msg']}")
+    return "; ".join(messages)
+
+
+async def create_batch(
+    rt: GatewayRuntime,
+    caller: Caller,
+    payload: object,
+    *,
+    namespace: str | None,
+    idempotency_key: str | None = None,
+) -> ApplicationRecord:
+    request = parse_request(payload)
+    namespace = namespace or rt.settings.livy.defaultNamespace
+    if problem := namespace_problem(namespace):
+        raise BadRequest(problem)
+    app = to_spark_application(
+        request,
+        namespace=namespace,
+        spark_version=rt.settings.livy.sparkVersion or default_spark_version(),
+    )
+    return await apps.create_application(
+        rt, caller, app, source="livy", livy=True, idempotency_key=idempotency_key
+    )
+
+
+async def _resolve(rt: GatewayRuntime, batch_ref: str) -> ApplicationRecord:
+    """A batch by id, or (as Livy allows) by name when the reference is not all digits."""
+    async with rt.db.transaction() as session:
+        if batch_ref.isdigit():
+            found = await repo.get_batch(session, int(batch_ref))
+        else:
+            found = await repo.get_batch_by_name(session, batch_ref)
+        if found is None:
+            raise not_found(batch_ref)
+        batch_id, row = found
+        return to_record(row, batch_id)
+
+
+async def get_batch(rt: GatewayRuntime, caller: Caller, batch_ref: str) -> ApplicationRecord:
+    record = await _resolve(rt, batch_ref)
+    apps.ensure_can_view(rt, caller, record)
+    return apps.with_urls(rt, record)
+
+
+async def list_batches(rt: GatewayRuntime, caller: Caller, *, offset: int, size: int) -> BatchPage:
+    async with rt.db.transaction() as session:
+        rows, total = await repo.list_batches(
+            session,
+            offset=max(offset, 0),
+            limit=size,
+            owner=rt.access.visible_owner_filter(caller.user),
+        )
+    return BatchPage(offset, total, [apps.with_urls(rt, to_record(r, b)) for b, r in rows])
+
+
+async def batch_log(
+    rt: GatewayRuntime, caller: Caller, batch_ref: str, *, offset: int | None, size: int
+) -> tuple[ApplicationRecord, LogPage]:
+    record = await _resolve(rt, batch_ref)
+    apps.ensure_can_view(rt, caller, record)
+    return record, await apps.read_log_page(rt, record.gateway_id, offset=offset, size=size)
+
+
+async def recent_log(rt: GatewayRuntime, record: ApplicationRecord, lines: int = 10) -> list[str]:
+    return (await apps.read_log_page(rt, record.gateway_id, offset=None, size=lines)).lines
+
+
+async def delete_batch(rt: GatewayRuntime, caller: Caller, batch_ref: str) -> None:
+    record = await _resolve(rt, batch_ref)
+    try:
+        await apps.delete_application(rt, caller, record.gateway_id)
+    except NotFound:
+        raise not_found(batch_ref) from None

@@ -1,0 +1,125 @@
+"""Applying what backends observe to stored applications, through the state machine.
+
+`DatabaseSink` is the `StatusSink` every backend reports to (the local supervisor in the gateway, the
+watch loop in a SparkManager). An update that the state machine forbids (say RUNNING after COMPLETED,
+from a late or duplicated event) is logged and ignored, so stored history never goes backwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from spark_gateway.backends.base import StatusUpdate
+from spark_gateway.db import repository as repo
+from spark_gateway.db.engine import Database
+from spark_gateway.db.models import ApplicationRow
+from spark_gateway.domain.records import ApplicationRecord
+from spark_gateway.domain.states import AppState, can_transition
+
+log = logging.getLogger(__name__)
+
+
+def to_record(row: ApplicationRow, batch_id: int | None = None) -> ApplicationRecord:
+    return ApplicationRecord(
+        gateway_id=row.gateway_id,
+        cluster_id=row.cluster_id,
+        cluster_name=row.cluster_name,
+        namespace=row.namespace,
+        owner=row.owner,
+        proxy_user=row.proxy_user,
+        name=row.name,
+        source=row.source,
+        spec=row.spec,
+        status=row.status or {},
+        state=AppState.parse(row.state),
+        error_message=row.error_message,
+        spark_app_id=row.spark_app_id,
+        created_at=row.created_at,
+        terminated_at=row.terminated_at,
+        batch_id=batch_id,
+    )
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def apply_update(session: AsyncSession, row: ApplicationRow, update: StatusUpdate) -> bool:
+    """Apply one observed status to a row; False (and no change) if the transition is not allowed."""
+    current = AppState.parse(row.state)
+    if not can_transition(current, update.state):
+        log.warning(
+            "ignoring %s -> %s for %s (not an allowed transition)",
+            current.value or "New",
+            update.state.value or "New",
+            row.gateway_id,
+        )
+        return False
+    now = update.observed_at or repo.utcnow()
+    app_state: dict[str, Any] = {"state": update.state.value}
+    if update.error_message:
+        app_state["errorMessage"] = update.error_message
+    status = _merge(row.status or {}, update.status)
+    status["applicationState"] = app_state
+    status.setdefault("driverInfo", {})
+    changes: dict[str, Any] = {"state": update.state.value, "status": status}
+    if update.error_message is not None or update.state != current:
+        changes["error_message"] = update.error_message
+    if update.spark_app_id:
+        changes["spark_app_id"] = update.spark_app_id
+        status["sparkApplicationId"] = update.spark_app_id
+    if update.backend_ref is not None:
+        changes["backend_ref"] = {**(row.backend_ref or {}), **update.backend_ref}
+    if update.state == AppState.SUBMITTED and row.submitted_at is None:
+        changes["submitted_at"] = now
+        status.setdefault("lastSubmissionAttemptTime", _iso(now))
+    if update.state.is_terminal and row.terminated_at is None:
+        terminated = now
+        if isinstance(update.status.get("terminationTime"), str):
+            with contextlib.suppress(ValueError):
+                terminated = datetime.fromisoformat(update.status["terminationTime"].replace("Z", "+00:00"))
+        changes["terminated_at"] = terminated
+        status.setdefault("terminationTime", _iso(terminated))
+    await repo.save(session, row, **changes)
+    return True
+
+
+class DatabaseSink:
+    """A `StatusSink` writing to the database, one short transaction per report."""
+
+    def __init__(self, db: Database, *, log_retention_lines: int) -> None:
+        self.db = db
+        self.keep = log_retention_lines
+
+    async def update(self, update: StatusUpdate) -> None:
+        async with self.db.transaction() as session:
+            row = await repo.get_application(
+                session, update.gateway_id, include_deleted=True, for_update=True
+            )
+            if row is None:
+                log.warning("status for unknown application %s ignored", update.gateway_id)
+                return
+            await apply_update(session, row, update)
+
+    async def append_logs(self, gateway_id: str, lines: list[str]) -> None:
+        if not lines:
+            return
+        async with self.db.transaction() as session:
+            if await repo.get_application(session, gateway_id, include_deleted=True) is None:
+                return
+            await repo.append_log_lines(session, gateway_id, lines, keep=self.keep)
