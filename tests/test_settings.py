@@ -1,0 +1,110 @@
+"""Configuration: defaults, the reference gateway's keys, and errors that name the bad key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spark_gateway.domain.errors import ConfigError
+from spark_gateway.settings import Settings
+
+REFERENCE_STYLE = """
+clusters:
+  - name: prod-east
+    id: east
+    masterURL: https://k8s.east.example
+    routingWeight: 2.5
+    namespaces:
+      - name: spark
+        id: spk
+        routingWeight: 1
+  - name: laptop
+    id: local
+    type: local
+    namespaces:
+      - name: spark
+        id: spk
+    local:
+      maxConcurrentJobs: 3
+clusterRouter:
+  type: weightBasedRandom
+  fallbackType: random
+  dimension: cluster
+defaultLogLines: 50
+selectorKey: spark-gateway/env
+selectorValue: prod
+sparkManagerPort: 8090
+gateway:
+  gatewayPort: 9000
+  enableSwaggerUI: false
+  statusUrlTemplates:
+    sparkUI: "{{.Status.DriverInfo.WebUIIngressAddress}}"
+database:
+  driver: postgresql
+  hostname: db.example
+  port: 5433
+  databaseName: gateway
+livy:
+  enable: true
+  defaultNamespace: spark
+sparkManager:
+  clusterAuthType: serviceaccount
+  metricsServer: {port: 9090, endpoint: /metrics}
+"""
+
+
+def test_defaults_are_the_embedded_gateway() -> None:
+    s = Settings.load()
+    assert (s.gateway.host, s.gateway.gatewayPort) == ("127.0.0.1", 8080)
+    [cluster] = s.clusters
+    assert (cluster.name, cluster.id, cluster.type) == ("local", "local", "local")
+    assert [(ns.name, ns.id) for ns in cluster.namespaces] == [("default", "dflt")]
+    assert s.database_url().startswith("sqlite+aiosqlite:///")
+    assert s.database_url().endswith("data/spark-gateway.db")
+    assert s.livy.dialect == "livy"
+
+
+def test_reference_style_file_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    conf = tmp_path / "gateway.yaml"
+    conf.write_text(REFERENCE_STYLE)
+    monkeypatch.setenv("DB_USERNAME", "svc")
+    monkeypatch.setenv("DB_PASSWORD", "p@ss/word")
+    s = Settings.load(conf)
+    assert [c.type for c in s.clusters] == ["kubernetes", "local"]
+    assert s.clusters[0].routingWeight == 2.5
+    assert s.clusters[1].local.maxConcurrentJobs == 3
+    assert s.database_url() == "postgresql+asyncpg://svc:p%40ss%2Fword@db.example:5433/gateway"
+    assert s.selector() == ("spark-gateway/env", "prod")
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "key"),
+    [
+        ("gatway: {}", "gatway: unknown key"),
+        ("clusters: [{name: a, id: Bad-Id, namespaces: [{name: default, id: d}]}]", "clusters.0.id"),
+        (
+            "clusters: [{name: a, id: a, namespaces: [{name: default, id: waytoolongid123}]}]",
+            "clusters.0.namespaces.0.id",
+        ),
+        ("clusters: [{name: a, id: a, namespaces: []}]", "clusters.0.namespaces"),
+        ("defaultLogLines: many", "defaultLogLines"),
+        ("livy: {defaultNamespace: nowhere}", "livy.defaultNamespace"),
+        ("clusterRouter: {type: roundRobin}", "clusterRouter.type"),
+    ],
+)
+def test_invalid_configuration_names_the_key(tmp_path: Path, yaml_text: str, key: str) -> None:
+    conf = tmp_path / "bad.yaml"
+    conf.write_text(yaml_text)
+    with pytest.raises(ConfigError) as info:
+        Settings.load(conf)
+    assert key in str(info.value)
+
+
+def test_unreadable_or_non_mapping_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        Settings.load(tmp_path / "missing.yaml")
+    bad = tmp_path / "list.yaml"
+    bad.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        Settings.load(bad)
