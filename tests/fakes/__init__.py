@@ -1,0 +1,1 @@
+"""Faithful stand-ins for external systems (a Kubernetes API server with a spark-operator), over real HTTP."""
