@@ -25,10 +25,11 @@ from typing import Any
 import pytest
 import uvicorn
 import yaml
+
 from tests.fakes.k8s_http import FakeApiServer, RecordedRequest
 from tests.fakes.spark_operator import FakeSparkOperator
 
-__all__ = ["FakeKubernetes", "RecordedRequest", "fake_k8s", "fake_kubeconfig"]
+__all__ = ["FakeKubernetes", "RecordedRequest", "fake_k8s", "fake_kubeconfig", "sample_app"]
 
 
 class FakeKubernetes(FakeApiServer):
@@ -188,6 +189,29 @@ class FakeKubernetes(FakeApiServer):
         }
         path.write_text(yaml.safe_dump(config))
         return path
+
+
+def sample_app(name: str, namespace: str = "default", **spec: Any) -> dict[str, Any]:
+    """A minimal valid SparkApplication; `spec` keys override or extend the spec."""
+    body = {
+        "apiVersion": "sparkoperator.k8s.io/v1beta2",
+        "kind": "SparkApplication",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"spark-gateway/managed-by": "spark-gateway"},
+        },
+        "spec": {
+            "type": "Python",
+            "mode": "cluster",
+            "sparkVersion": "4.0.0",
+            "mainApplicationFile": "local:///opt/spark/examples/src/main/python/pi.py",
+            "driver": {"cores": 1, "memory": "512m"},
+            "executor": {"cores": 1, "instances": 1, "memory": "512m"},
+        },
+    }
+    body["spec"].update(spec)
+    return body
 
 
 @pytest.fixture
