@@ -148,6 +148,17 @@ def test_close_and_reopen(tmp_path: Path) -> None:
     assert (tmp_path / "audit.log").read_text().splitlines() == ['{"n":1}', '{"n":2}']
 
 
+def test_follows_external_rotation(tmp_path: Path) -> None:
+    audit = AuditLog(tmp_path / "audit.log")
+    audit.write({"n": 1})
+    audit.write({"n": 2})
+    (tmp_path / "audit.log").rename(tmp_path / "audit.log.1")
+    audit.write({"n": 3})
+    audit.close()
+    assert (tmp_path / "audit.log.1").read_text().splitlines() == ['{"n":1}', '{"n":2}']
+    assert (tmp_path / "audit.log").read_text().splitlines() == ['{"n":3}']
+
+
 @pytest.mark.parametrize(
     ("method", "path", "expected"),
     [

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import os
 import re
 import time
@@ -89,7 +90,8 @@ class AuditLog:
         # configuration can redirect or silence it, and each gateway app gets its own file.
         self.logger = logging.Logger("spark_gateway.audit", logging.INFO)
         self.logger.propagate = False
-        self.handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+        # Watched: after an external logrotate moves the file, the next record opens a new one.
+        self.handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8", delay=True)
         self.handler.setFormatter(logging.Formatter("%(message)s"))
         self.logger.addHandler(self.handler)
 

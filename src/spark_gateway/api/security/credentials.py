@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 import anyio.to_thread
 import bcrypt
 import yaml
@@ -217,12 +218,11 @@ class HtpasswdVerifier:
         self._cache_size = cache_size
         self._cache_ttl = cache_ttl
         self._key = secrets.token_bytes(32)
+        # Its own small thread budget: a flood of bad logins must not take every worker thread.
+        self._limiter: anyio.CapacityLimiter | None = None
         # Checked for unknown users so that their answer takes as long as a wrong password's.
         cost = min(int(h[4:6]) for h in self._hashes.values())
         self._dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=cost))
-
-    def knows(self, user: str) -> bool:
-        return user in self._hashes
 
     async def verify(self, user: str, password: bytes, *, equalize_timing: bool = True) -> bool | None:
         """True/False for a known user; None for an unknown one."""
@@ -230,17 +230,22 @@ class HtpasswdVerifier:
         hashed = self._hashes.get(user)
         if hashed is None:
             if equalize_timing:
-                await anyio.to_thread.run_sync(bcrypt.checkpw, password, self._dummy)
+                await self._checkpw(password, self._dummy)
             return None
         key = hmac.new(self._key, user.encode("utf-8") + b"\0" + password, hashlib.sha256).digest()
         now = time.monotonic()
         expires = self._cache.get(key)
         if expires is not None and expires > now:
             return True
-        ok = await anyio.to_thread.run_sync(bcrypt.checkpw, password, hashed)
+        ok = await self._checkpw(password, hashed)
         if ok:
             self._cache[key] = now + self._cache_ttl
             self._cache.move_to_end(key)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return bool(ok)
+
+    async def _checkpw(self, password: bytes, hashed: bytes) -> bool:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(max(2, (os.cpu_count() or 2) // 2))
+        return bool(await anyio.to_thread.run_sync(bcrypt.checkpw, password, hashed, limiter=self._limiter))
