@@ -1,0 +1,351 @@
+"""`LocalBackend`: each SparkApplication runs as a `spark-submit` child process on this machine.
+
+Jobs are started detached (own session, output to `<data_dir>/jobs/<gateway_id>/driver.log`, exit code
+written by `runner`), so they survive the gateway process: whichever process holds the cluster's lease
+re-attaches from the stored `backend_ref` and goes on reporting through its `StatusSink`.
+
+Kill contract: `kill()` returns once no process of the job's group remains; the FAILED "killed by user"
+update is reported by the next `watch` round (or `reattach`) of the instance tracking the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from spark_gateway.backends.base import StatusSink, StatusUpdate, SubmitResult, TrackedApplication
+from spark_gateway.backends.local import jobs, launch, procs
+from spark_gateway.backends.local.command import SubmitCommand, build_command, check_reserved_conf
+from spark_gateway.backends.local.driverlog import SparkFacts, tail_lines
+from spark_gateway.backends.local.paths import AllowedDirs
+from spark_gateway.domain.errors import BadRequest, ConfigError, Conflict, Unavailable
+from spark_gateway.domain.sparkapp import SparkApplication
+from spark_gateway.domain.states import AppState
+from spark_gateway.settings import ClusterConfig
+
+log = logging.getLogger(__name__)
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_APP_ID = re.compile(r"^[\w.-]{1,200}$")
+_APP_ID_LOOKUP_SECONDS = 120.0  # how long after its start a job's UI is asked for the app id
+_APP_ID_LOOKUP_SPACING = 0.5  # at most one UI REST request per job this often
+_RUNNING_WAIT_FOR_APP_ID = 3.0  # seconds RUNNING may wait for the app id, to report both at once
+
+
+def _default_examples_dir() -> Path | None:
+    candidate = Path(__file__).resolve().parents[4] / "examples"  # a source checkout
+    return candidate if candidate.is_dir() else None
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class _Job:
+    gateway_id: str
+    ref: jobs.JobRef
+    reported: AppState
+    facts: SparkFacts
+    persisted_offset: int
+    last_checkpoint: float = field(default_factory=time.monotonic)
+    last_lookup: float = 0.0
+    started_seen_at: float | None = None
+    done: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    def from_ref(cls, gateway_id: str, ref: jobs.JobRef, state: AppState) -> _Job:
+        facts = SparkFacts(started=ref.started, ui_url=ref.ui_url, app_id=ref.spark_app_id)
+        return cls(gateway_id, ref, state, facts, persisted_offset=ref.log_offset)
+
+
+class LocalBackend:
+    """Runs applications with the local `spark-submit` (master `local[*]` or a standalone master)."""
+
+    kind = "local"
+    needs_supervisor = True
+
+    def __init__(
+        self,
+        cluster: ClusterConfig,
+        data_dir: Path,
+        *,
+        examples_dir: Path | None = None,
+        pass_proxy_user: bool = False,
+        checkpoint_seconds: float = 5.0,
+    ) -> None:
+        """`pass_proxy_user`: give `--proxy-user` to spark-submit (only useful with Hadoop security);
+        otherwise it is recorded in `backend_ref`. `checkpoint_seconds`: how often a job's advancing
+        log offset is persisted through a same-state update."""
+        self._cluster = cluster
+        self._conf = cluster.local
+        try:
+            check_reserved_conf(self._conf.sparkConf, where=f"cluster '{cluster.name}' local.sparkConf")
+        except BadRequest as exc:
+            raise ConfigError(exc.message) from exc
+        self._data_dir = Path(data_dir).resolve()
+        self._jobs_root = self._data_dir / "jobs"
+        if self._conf.allowedDirs:
+            dirs = list(self._conf.allowedDirs)
+        else:
+            examples = examples_dir if examples_dir is not None else _default_examples_dir()
+            dirs = [d for d in (examples, self._data_dir) if d is not None]
+        self.allowed_dirs = AllowedDirs(dirs)
+        self._pass_proxy_user = pass_proxy_user
+        self._checkpoint_seconds = checkpoint_seconds
+        self._jobs: dict[str, _Job] = {}
+        self._launcher = launch.Launcher(self._conf, self._jobs_root)
+        self._http: httpx.AsyncClient | None = None
+        self._closed = False
+
+    # Submitting ---------------------------------------------------------------------------------
+
+    def _command(self, app: SparkApplication, spark_submit: str) -> SubmitCommand:
+        gateway_id = app.metadata.name or ""
+        if not _SAFE_NAME.fullmatch(gateway_id):
+            raise BadRequest(f"metadata.name '{gateway_id}' cannot name a local job directory")
+        return build_command(
+            app,
+            spark_submit=spark_submit,
+            master=self._conf.sparkMaster,
+            allowed=self.allowed_dirs,
+            cluster_conf=self._conf.sparkConf,
+            pass_proxy_user=self._pass_proxy_user,
+        )
+
+    def validate(self, app: SparkApplication) -> None:
+        """Everything `submit` checks about the request itself (files, configuration), without running it."""
+        self._command(app, "spark-submit")
+
+    async def submit(self, app: SparkApplication) -> SubmitResult:
+        """Launch now. Submitting an id whose job was already launched (a crash before the launch was
+        recorded) adopts that job instead of starting a second one."""
+        if self._closed:
+            raise Unavailable("the local backend is shut down")
+        spark_submit, spark_home = self._launcher.spark_submit()
+        command = self._command(app, spark_submit)
+        gateway_id = app.metadata.name or ""
+        existing = self._jobs.get(gateway_id)
+        if existing is not None and not existing.done:
+            raise Conflict(f"application {gateway_id} is already running")
+        now = datetime.now(UTC)
+        extra: dict[str, Any] = {
+            "master": self._conf.sparkMaster,
+            "command": command.argv,
+            "submitted_at": _rfc3339(now),
+        }
+        if command.ignored_proxy_user:
+            extra["proxy_user_not_applied"] = command.ignored_proxy_user
+        job_dir = self._jobs_root / gateway_id
+        ref = await asyncio.to_thread(self._launcher.adopt, job_dir)
+        if ref is None:
+            env = self._launcher.environment(spark_home)
+            ref = await asyncio.to_thread(self._launcher.launch, job_dir, command.argv, env, extra)
+            log.info("local job %s started: pid %d, log %s", gateway_id, ref.pid, ref.log_path)
+        else:
+            log.warning("local job %s was launched before (pid %d): adopting it", gateway_id, ref.pid)
+        self._jobs[gateway_id] = _Job.from_ref(gateway_id, ref, AppState.SUBMITTED)
+        update = StatusUpdate(
+            gateway_id=gateway_id,
+            state=AppState.SUBMITTED,
+            status={"submissionAttempts": 1, "lastSubmissionAttemptTime": _rfc3339(now)},
+            backend_ref=ref.to_dict(),
+            observed_at=now,
+        )
+        return SubmitResult(backend_ref=ref.to_dict(), update=update)
+
+    # Watching -----------------------------------------------------------------------------------
+
+    async def running_count(self) -> int:
+        return sum(1 for job in self._jobs.values() if not job.done)
+
+    async def watch(self, sink: StatusSink, *, once: bool = False) -> None:
+        while not self._closed:
+            if once:
+                await self._round(sink)
+                return
+            try:
+                await self._round(sink)
+            except Exception:
+                log.exception("local backend: watch round failed; retrying")
+            await asyncio.sleep(self._conf.pollIntervalSeconds)
+
+    async def _round(self, sink: StatusSink) -> None:
+        self._launcher.reap_all()
+        pending = [job for job in self._jobs.values() if not job.done]
+        if not pending:
+            return
+        snapshot = await asyncio.to_thread(procs.snapshot)
+        for job in pending:
+            try:
+                await self._poll(job, sink, snapshot)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # One job's trouble (a full disk, the sink failing) must not stop the others.
+                log.exception("local backend: polling job %s failed", job.gateway_id)
+        for gateway_id in [gid for gid, job in self._jobs.items() if job.done]:
+            del self._jobs[gateway_id]
+
+    async def _poll(self, job: _Job, sink: StatusSink, snapshot: dict[int, list[procs.ProcInfo]]) -> None:
+        async with job.lock:
+            if job.done:
+                return
+            obs = await asyncio.to_thread(jobs.observe, job.ref, snapshot)
+            if obs.lines:
+                await sink.append_logs(job.gateway_id, obs.lines)
+            job.ref.log_offset = obs.new_offset
+            job.facts.scan(obs.lines)
+            if obs.ended:
+                await self._finish(job, sink, obs)
+                return
+            facts = job.facts
+            if facts.started:
+                if job.started_seen_at is None:
+                    job.started_seen_at = time.monotonic()
+                if facts.app_id is None and facts.ui_url:
+                    await self._lookup_app_id(job)
+            if facts.started and job.reported != AppState.RUNNING:
+                waited = time.monotonic() - job.started_seen_at if job.started_seen_at else 0.0
+                if facts.app_id is not None or waited >= _RUNNING_WAIT_FOR_APP_ID:
+                    await self._report(job, sink, AppState.RUNNING)
+            elif job.reported == AppState.RUNNING and facts.changed:
+                await self._report(job, sink, AppState.RUNNING)  # the UI or app id became known
+            elif (
+                job.ref.log_offset != job.persisted_offset
+                and time.monotonic() - job.last_checkpoint >= self._checkpoint_seconds
+            ):
+                await self._report(job, sink, job.reported)  # persist the offset only
+
+    async def _lookup_app_id(self, job: _Job) -> None:
+        """The local master's `local-…` id is only in the driver's UI REST API, not in its log."""
+        now = time.monotonic()
+        if job.facts.ui_url is None or now - job.last_lookup < _APP_ID_LOOKUP_SPACING:
+            return
+        if job.started_seen_at is not None and now - job.started_seen_at > _APP_ID_LOOKUP_SECONDS:
+            return
+        job.last_lookup = now
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=1.0, trust_env=False)
+        try:
+            response = await self._http.get(f"{job.facts.ui_url}/api/v1/applications")
+            response.raise_for_status()
+            apps = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            log.debug("local job %s: Spark UI not answering yet: %s", job.gateway_id, exc)
+            return
+        if isinstance(apps, list) and apps and isinstance(apps[0], dict):
+            app_id = apps[0].get("id")
+            if isinstance(app_id, str) and _APP_ID.fullmatch(app_id):
+                job.facts.app_id = app_id
+                job.facts.changed = True
+
+    def _status_extras(self, job: _Job) -> dict[str, Any]:
+        if not job.facts.ui_url:
+            return {}
+        driver: dict[str, Any] = {"webUIAddress": job.facts.ui_url}
+        if job.facts.ui_port is not None:
+            driver["webUIPort"] = job.facts.ui_port
+        return {"driverInfo": driver}
+
+    async def _report(
+        self,
+        job: _Job,
+        sink: StatusSink,
+        state: AppState,
+        *,
+        error: str | None = None,
+        status: dict[str, Any] | None = None,
+    ) -> None:
+        job.ref.started = job.facts.started
+        job.ref.ui_url = job.facts.ui_url
+        job.ref.spark_app_id = job.facts.app_id
+        await sink.update(
+            StatusUpdate(
+                gateway_id=job.gateway_id,
+                state=state,
+                error_message=error,
+                spark_app_id=job.facts.app_id,
+                status={**self._status_extras(job), **(status or {})},
+                backend_ref=job.ref.to_dict(),
+                observed_at=datetime.now(UTC),
+            )
+        )
+        job.reported = state
+        job.facts.changed = False
+        job.persisted_offset = job.ref.log_offset
+        job.last_checkpoint = time.monotonic()
+
+    async def _finish(self, job: _Job, sink: StatusSink, obs: jobs.Observation) -> None:
+        message = jobs.outcome_message(obs)
+        if obs.killed or obs.exit_code is None:
+            await sink.append_logs(job.gateway_id, [f"[spark-gateway] {message}"])
+        job.ref.exit_code = obs.exit_code
+        ended_at = obs.ended_at or datetime.now(UTC)
+        state = AppState.COMPLETED if message is None else AppState.FAILED
+        await self._report(job, sink, state, error=message, status={"terminationTime": _rfc3339(ended_at)})
+        job.done = True
+        self._launcher.reap(job.ref.pid)
+        log.info("local job %s ended: %s", job.gateway_id, message or "completed")
+
+    # Re-attaching, killing, logs ----------------------------------------------------------------
+
+    async def reattach(self, tracked: TrackedApplication, sink: StatusSink) -> None:
+        gateway_id = tracked.gateway_id
+        if tracked.state.is_terminal or tracked.state == AppState.NEW or gateway_id in self._jobs:
+            return
+        try:
+            ref = jobs.JobRef.from_dict(tracked.backend_ref)
+        except ValueError as exc:
+            message = f"cannot re-attach to the job: {exc}"
+            await sink.append_logs(gateway_id, [f"[spark-gateway] {message}"])
+            await sink.update(
+                StatusUpdate(gateway_id, AppState.FAILED, message, observed_at=datetime.now(UTC))
+            )
+            return
+        job = _Job.from_ref(gateway_id, ref, tracked.state)
+        self._jobs[gateway_id] = job
+        log.info("local job %s: re-attached (pid %d, log offset %d)", gateway_id, ref.pid, ref.log_offset)
+        await self._poll(job, sink, await asyncio.to_thread(procs.snapshot))
+
+    async def kill(self, tracked: TrackedApplication) -> None:
+        job = self._jobs.get(tracked.gateway_id)
+        if job is not None:
+            ref = job.ref
+        else:
+            try:
+                ref = jobs.JobRef.from_dict(tracked.backend_ref)
+            except ValueError:
+                log.warning("local job %s: nothing to kill (no process recorded)", tracked.gateway_id)
+                return
+        if jobs.read_exit_code(Path(ref.exit_path)) is None:
+            await asyncio.to_thread(jobs.write_killed_marker, ref)
+        await self._launcher.terminate(tracked.gateway_id, ref)
+        if job is None and not tracked.state.is_terminal:
+            self._jobs[tracked.gateway_id] = _Job.from_ref(tracked.gateway_id, ref, tracked.state)
+
+    async def logs(self, tracked: TrackedApplication, lines: int) -> list[str] | None:
+        job = self._jobs.get(tracked.gateway_id)
+        path = job.ref.log_path if job is not None else (tracked.backend_ref or {}).get("log_path")
+        if not isinstance(path, str):
+            return None
+        return await asyncio.to_thread(tail_lines, Path(path), lines)
+
+    async def close(self) -> None:
+        """Stop watching; the jobs keep running for the next process to re-attach."""
+        self._closed = True
+        self._launcher.reap_all()
+        if self._http is not None:
+            with contextlib.suppress(Exception):
+                await self._http.aclose()
+            self._http = None

@@ -1,0 +1,172 @@
+"""Starting and stopping local jobs as detached process groups.
+
+Each job is `runner` (leader of a new session) → `spark-submit` JVM → Python driver (and its workers),
+all in one process group, with its output in `driver.log` and nothing tied to the gateway process. The
+`Launcher` also keeps the runners it started reaped, so a finished job does not linger as a zombie of
+the gateway, and stops a group with SIGTERM, then SIGKILL, until no member is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from spark_gateway.backends.local import jobs, procs, runner
+from spark_gateway.domain.errors import Conflict, Unavailable
+from spark_gateway.settings import LocalBackendConfig
+
+log = logging.getLogger(__name__)
+
+_SCRUBBED_ENV = ("DB_USERNAME", "DB_PASSWORD")  # gateway secrets a user's job must not inherit
+_SCRUBBED_ENV_PREFIX = "SPARK_GATEWAY_"
+_AFTER_SIGKILL_SECONDS = 5.0
+
+
+class Launcher:
+    def __init__(self, conf: LocalBackendConfig, jobs_root: Path) -> None:
+        self._conf = conf
+        self.jobs_root = jobs_root
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    def spark_submit(self) -> tuple[str, str | None]:
+        """The spark-submit to run and the SPARK_HOME to give it (configured, else pyspark's own)."""
+        home = self._conf.sparkHome
+        if self._conf.sparkSubmit:
+            submit = self._conf.sparkSubmit
+        else:
+            if home is None:
+                spec = importlib.util.find_spec("pyspark")
+                if spec is None or spec.origin is None:
+                    raise Unavailable("pyspark is not installed and local.sparkSubmit is not configured")
+                home = str(Path(spec.origin).parent)
+            submit = str(Path(home) / "bin" / "spark-submit")
+        if not os.access(submit, os.X_OK):
+            raise Unavailable(f"spark-submit not found or not executable at {submit}")
+        return submit, home
+
+    def environment(self, spark_home: str | None) -> dict[str, str]:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in _SCRUBBED_ENV and not key.startswith(_SCRUBBED_ENV_PREFIX)
+        }
+        env["SPARK_LOCAL_IP"] = "127.0.0.1"
+        # The driver and workers use the gateway's own interpreter (the one with pyspark installed).
+        env["PYSPARK_PYTHON"] = sys.executable
+        env["PYSPARK_DRIVER_PYTHON"] = sys.executable
+        if spark_home:
+            env["SPARK_HOME"] = spark_home
+        if self._conf.javaHome:
+            env["JAVA_HOME"] = self._conf.javaHome
+        return env
+
+    def adopt(self, job_dir: Path) -> jobs.JobRef | None:
+        """The job already launched in `job_dir` (its job.json), or None if there is none."""
+        try:
+            return jobs.JobRef.from_dict(json.loads((job_dir / jobs.REF_FILE).read_text()))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise Conflict(
+                f"job directory {job_dir} exists, but its {jobs.REF_FILE} is unusable: {exc}"
+            ) from exc
+
+    def launch(
+        self, job_dir: Path, argv: list[str], env: dict[str, str], extra: dict[str, Any]
+    ) -> jobs.JobRef:
+        """Start `argv` under the runner in a new session; blocking (run it in a thread)."""
+        self.jobs_root.mkdir(parents=True, exist_ok=True)
+        try:
+            job_dir.mkdir(mode=0o750)
+        except FileExistsError:
+            raise Conflict(
+                f"job directory {job_dir} exists without {jobs.REF_FILE}: an earlier launch of this "
+                "application was interrupted; remove the directory to retry"
+            ) from None
+        log_path, exit_path = job_dir / jobs.LOG_FILE, job_dir / jobs.EXIT_FILE
+        # By file path and isolated (-I): the runner needs only the standard library.
+        wrapper = [sys.executable, "-I", runner.__file__, "--exit-file", str(exit_path), "--", *argv]
+        try:
+            with log_path.open("ab") as log_file:
+                child = subprocess.Popen(
+                    wrapper,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    cwd=job_dir,
+                    env=env,
+                    start_new_session=True,  # survives the gateway; stopped as one group
+                )
+        except OSError as exc:
+            shutil.rmtree(job_dir, ignore_errors=True)
+            raise Unavailable(f"cannot start spark-submit: {exc}") from exc
+        self._children[child.pid] = child
+        info = procs.proc_info(child.pid)
+        ref = jobs.JobRef(
+            pid=child.pid,
+            pgid=child.pid,
+            start_time=info.start_time if info else None,
+            boot_id=procs.boot_id(),
+            job_dir=str(job_dir),
+            log_path=str(log_path),
+            exit_path=str(exit_path),
+            extra=extra,
+        )
+        jobs.write_ref_file(ref)
+        return ref
+
+    async def terminate(self, gateway_id: str, ref: jobs.JobRef) -> None:
+        """SIGTERM the group, SIGKILL what is left after the grace period; return once none is left."""
+        identity = ref.identity()
+        if not identity.signal(signal.SIGTERM):
+            self.reap(ref.pid)
+            return
+        log.info("local job %s: sent SIGTERM to process group %d", gateway_id, ref.pgid)
+        if await self._wait_gone(identity, ref.pid, self._conf.killGracePeriodSeconds):
+            return
+        log.warning("local job %s: still running after the grace period, sending SIGKILL", gateway_id)
+        # Everything but the runner first: it then reaps the orphans and records the exit code itself.
+        for member in identity.members():
+            if member.pid != ref.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(member.pid, signal.SIGKILL)
+        if await self._wait_gone(identity, ref.pid, _AFTER_SIGKILL_SECONDS):
+            return
+        identity.signal(signal.SIGKILL)
+        if await self._wait_gone(identity, ref.pid, _AFTER_SIGKILL_SECONDS):
+            return
+        left = [p.pid for p in identity.members()]
+        raise Unavailable(f"could not stop application {gateway_id}: processes {left} survived SIGKILL")
+
+    async def _wait_gone(self, identity: procs.GroupIdentity, pid: int, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while True:
+            self.reap(pid)
+            if not await asyncio.to_thread(identity.members):
+                self.reap(pid)  # the runner may have died since the first call: no zombie left behind
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.1)
+
+    def reap(self, pid: int) -> None:
+        child = self._children.get(pid)
+        if child is None:
+            procs.reap(pid)  # a runner started by another LocalBackend in this same process
+        elif child.poll() is not None:
+            del self._children[pid]
+
+    def reap_all(self) -> None:
+        for pid in list(self._children):
+            self.reap(pid)
