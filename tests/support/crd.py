@@ -46,6 +46,10 @@ def crd_path() -> Path:
 
 @lru_cache(maxsize=4)
 def _load_schema(path: str) -> dict[str, Any]:
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"SparkApplication CRD not found at {path}; set SPARK_GATEWAY_CRD to its path"
+        )
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     crd = yaml.load(Path(path).read_text(), Loader=loader)
     for version in crd["spec"]["versions"]:

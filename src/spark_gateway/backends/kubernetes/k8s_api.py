@@ -243,7 +243,7 @@ class K8sApi:
                         status = event.get("object") or {}
                         raise error_from_status(int(status.get("code") or 500), status)
                     yield str(event["type"]), event["object"]
-        except (httpx2.TransportError, LightkubeConfigError) as exc:
+        except (httpx2.TransportError, LightkubeConfigError, OSError) as exc:  # OSError: exec plugin
             raise Unavailable(f"watch of {self.server} broke: {exc!r}") from exc
         except (ValueError, KeyError) as exc:
             raise Unavailable(f"watch of {self.server} sent an unreadable event: {exc!r}") from exc
@@ -284,7 +284,7 @@ class K8sApi:
     ) -> httpx2.Response:
         try:
             resp = await self._client.request(method, path, params=params, json=body)
-        except (httpx2.TransportError, LightkubeConfigError) as exc:
+        except (httpx2.TransportError, LightkubeConfigError, OSError) as exc:  # OSError: exec plugin
             raise Unavailable(f"cannot reach the Kubernetes API at {self.server}: {exc!r}") from exc
         if resp.is_error:
             raise self._error(resp)
