@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, text, update
+from sqlalchemy import delete, func, insert, literal, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spark_gateway.db.models import ApplicationRow, LivyBatchRow, LogLineRow
+from spark_gateway.db.models import ApplicationRow, LeaseRow, LivyBatchRow, LogLineRow
 
 
 def utcnow() -> datetime:
@@ -219,3 +222,121 @@ async def get_batch_by_name(session: AsyncSession, name: str) -> tuple[int, Appl
     )
     row = (await session.execute(stmt)).first()
     return (row[0], row[1]) if row else None
+
+
+# Leases ----------------------------------------------------------------------------------------
+# Each lease statement is one conditional INSERT/UPDATE judged by the database clock (`now()` on
+# PostgreSQL; on SQLite, a single-machine database, the local clock is the database's clock).
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    holder: str
+    fencing_token: int
+    seconds_left: float  # until expiry by the database clock; <= 0 when expired
+
+
+def _lease_now(session: AsyncSession) -> Any:
+    return func.now() if session.get_bind().dialect.name == "postgresql" else utcnow()
+
+
+async def acquire_lease(session: AsyncSession, name: str, holder: str, ttl_s: float) -> int | None:
+    """Take the lease if it is free, expired or already ours; the new fencing token, else None.
+
+    Every acquisition increments the fencing token, so a term is identified by (holder, token).
+    """
+    now = _lease_now(session)
+    expires = now + timedelta(seconds=ttl_s)
+    insert_fn = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert_fn(LeaseRow)
+        .values(name=name, holder=holder, acquired_at=now, expires_at=expires, fencing_token=1)
+        .on_conflict_do_update(
+            index_elements=[LeaseRow.name],
+            set_={
+                "holder": holder,
+                "acquired_at": now,
+                "expires_at": expires,
+                "fencing_token": LeaseRow.fencing_token + 1,
+            },
+            where=or_(LeaseRow.expires_at <= now, LeaseRow.holder == holder),
+        )
+        .returning(LeaseRow.fencing_token)
+    )
+    token = (await session.execute(stmt)).scalar_one_or_none()
+    return None if token is None else int(token)
+
+
+async def renew_lease(session: AsyncSession, name: str, holder: str, token: int, ttl_s: float) -> bool:
+    """Extend our unexpired lease by `ttl_s` from now; False when it is no longer ours."""
+    now = _lease_now(session)
+    stmt = (
+        update(LeaseRow)
+        .where(
+            LeaseRow.name == name,
+            LeaseRow.holder == holder,
+            LeaseRow.fencing_token == token,
+            LeaseRow.expires_at > now,
+        )
+        .values(expires_at=now + timedelta(seconds=ttl_s))
+        .returning(LeaseRow.fencing_token)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def release_lease(session: AsyncSession, name: str, holder: str, token: int) -> bool:
+    """Expire our lease now so a successor can take it at once; False when it was not ours."""
+    now = _lease_now(session)
+    stmt = (
+        update(LeaseRow)
+        .where(LeaseRow.name == name, LeaseRow.holder == holder, LeaseRow.fencing_token == token)
+        .values(expires_at=now)
+        .returning(LeaseRow.fencing_token)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def lease_is_held(
+    session: AsyncSession, name: str, holder: str, token: int, *, lock: bool = False
+) -> bool:
+    """Whether (holder, token) holds the lease now. `lock` takes a share lock on PostgreSQL, so no
+    one can take the lease over until the caller's transaction ends (fencing a write)."""
+    stmt = select(LeaseRow.fencing_token).where(
+        LeaseRow.name == name,
+        LeaseRow.holder == holder,
+        LeaseRow.fencing_token == token,
+        LeaseRow.expires_at > _lease_now(session),
+    )
+    if lock and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(read=True)
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def get_lease(session: AsyncSession, name: str) -> LeaseState | None:
+    postgres = session.get_bind().dialect.name == "postgresql"
+    now_col = func.now() if postgres else literal(None)
+    stmt = select(LeaseRow.holder, LeaseRow.fencing_token, LeaseRow.expires_at, now_col).where(
+        LeaseRow.name == name
+    )
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None
+    holder, token, expires_at, db_now = row
+    if not postgres or db_now is None:
+        db_now = utcnow()
+    if expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=UTC)
+    return LeaseState(str(holder), int(token), (expires_at - db_now).total_seconds())
+
+
+async def limit_idle_transaction(session: AsyncSession, seconds: float) -> None:
+    """On PostgreSQL, end this session if it idles inside the current transaction for `seconds`.
+
+    Lease and fenced transactions hold locks on the lease row; a holder frozen mid-transaction (a long
+    pause, a stalled VM) must not keep its successor waiting for longer than that.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT set_config('idle_in_transaction_session_timeout', :ms, true)"),
+            {"ms": str(max(int(seconds * 1000), 1))},
+        )
