@@ -237,13 +237,13 @@ async def test_kill_escalates_to_sigkill_and_leaves_no_process(fake: tuple[Path,
 
     started = time.monotonic()
     await backend.kill(tracked(app, AppState.RUNNING, ref))
-    assert 1 <= time.monotonic() - started < 8  # SIGTERM was ignored: SIGKILL after the grace period
+    assert 1 <= time.monotonic() - started < 15  # SIGTERM was ignored: SIGKILL after the grace period
     assert_group_gone(ref["pgid"])
     await backend.kill(tracked(app, AppState.RUNNING, ref))  # idempotent
 
     final = await run_until(backend, sink, gid, timeout=5)
     assert (final.state, final.error_message) == (AppState.FAILED, "killed by user")
-    assert sink.lines[gid][-1] == "[spark-gateway] killed by user"
+    assert "killed by user" not in sink.lines[gid][-1]  # the services layer logs that itself
     await backend.close()
 
 
@@ -301,14 +301,14 @@ async def test_reattach_to_a_vanished_job_without_exit_code(fake: tuple[Path, Pa
     final = sink.last(gid)
     reason = "job process disappeared (gateway restart or external kill)"
     assert final is not None and (final.state, final.error_message) == (AppState.FAILED, reason)
-    assert sink.lines[gid] == ["started", f"[spark-gateway] {reason}"]
+    assert sink.lines[gid] == ["started", f"spark-gateway: {reason}"]
 
     broken, broken_sink = make_app(fake[1]), RecordingSink()
     await backend.reattach(tracked(broken, AppState.SUBMITTED, {}), broken_sink)
     update = broken_sink.last(broken.metadata.name or "")
     assert update is not None and update.state == AppState.FAILED
     assert update.error_message == "cannot re-attach to the job: no backend reference was recorded"
-    assert broken_sink.lines[broken.metadata.name or ""] == [f"[spark-gateway] {update.error_message}"]
+    assert broken_sink.lines[broken.metadata.name or ""] == [f"spark-gateway: {update.error_message}"]
 
 
 async def test_submitting_a_launched_id_again_adopts_the_job(fake: tuple[Path, Path]) -> None:

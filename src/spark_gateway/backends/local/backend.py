@@ -288,8 +288,9 @@ class LocalBackend:
 
     async def _finish(self, job: _Job, sink: StatusSink, obs: jobs.Observation) -> None:
         message = jobs.outcome_message(obs)
-        if obs.killed or obs.exit_code is None:
-            await sink.append_logs(job.gateway_id, [f"[spark-gateway] {message}"])
+        if message is not None and obs.exit_code is None and not obs.killed:
+            # Nothing in the driver's own log says why it stopped; the services log a kill themselves.
+            await sink.append_logs(job.gateway_id, [f"spark-gateway: {message}"])
         job.ref.exit_code = obs.exit_code
         ended_at = obs.ended_at or datetime.now(UTC)
         state = AppState.COMPLETED if message is None else AppState.FAILED
@@ -308,7 +309,7 @@ class LocalBackend:
             ref = jobs.JobRef.from_dict(tracked.backend_ref)
         except ValueError as exc:
             message = f"cannot re-attach to the job: {exc}"
-            await sink.append_logs(gateway_id, [f"[spark-gateway] {message}"])
+            await sink.append_logs(gateway_id, [f"spark-gateway: {message}"])
             await sink.update(
                 StatusUpdate(gateway_id, AppState.FAILED, message, observed_at=datetime.now(UTC))
             )
@@ -316,7 +317,11 @@ class LocalBackend:
         job = _Job.from_ref(gateway_id, ref, tracked.state)
         self._jobs[gateway_id] = job
         log.info("local job %s: re-attached (pid %d, log offset %d)", gateway_id, ref.pid, ref.log_offset)
-        await self._poll(job, sink, await asyncio.to_thread(procs.snapshot))
+        try:
+            await self._poll(job, sink, await asyncio.to_thread(procs.snapshot))
+        except Exception:
+            # The job is tracked now: the watch loop retries, so this is no reason to fail it.
+            log.exception("local job %s: first poll after re-attaching failed", gateway_id)
 
     async def kill(self, tracked: TrackedApplication) -> None:
         job = self._jobs.get(tracked.gateway_id)

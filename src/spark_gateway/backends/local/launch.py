@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from spark_gateway.backends.local import jobs, procs, runner
+from spark_gateway.backends.local import jobs, procs
 from spark_gateway.domain.errors import Conflict, Unavailable
 from spark_gateway.settings import LocalBackendConfig
 
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 _SCRUBBED_ENV = ("DB_USERNAME", "DB_PASSWORD")  # gateway secrets a user's job must not inherit
 _SCRUBBED_ENV_PREFIX = "SPARK_GATEWAY_"
 _AFTER_SIGKILL_SECONDS = 5.0
+# Not imported: `python -m spark_gateway.backends.local.runner` warns when the module is already loaded.
+_RUNNER = str(Path(__file__).with_name("runner.py"))
 
 
 class Launcher:
@@ -96,7 +98,7 @@ class Launcher:
             ) from None
         log_path, exit_path = job_dir / jobs.LOG_FILE, job_dir / jobs.EXIT_FILE
         # By file path and isolated (-I): the runner needs only the standard library.
-        wrapper = [sys.executable, "-I", runner.__file__, "--exit-file", str(exit_path), "--", *argv]
+        wrapper = [sys.executable, "-I", _RUNNER, "--exit-file", str(exit_path), "--", *argv]
         try:
             with log_path.open("ab") as log_file:
                 child = subprocess.Popen(
