@@ -15,6 +15,7 @@ import sys
 import textwrap
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +79,23 @@ def make_app(main_file: Path, *arguments: str) -> SparkApplication:
     return SparkApplication(metadata=ObjectMeta(name=new_gateway_id("local", "dflt")), spec=spec)
 
 
+LAUNCHED_GROUPS: list[int] = []
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_jobs() -> Iterator[None]:
+    """A failing test must not leave its job running: SIGKILL the groups it launched."""
+    yield
+    while LAUNCHED_GROUPS:
+        pgid = LAUNCHED_GROUPS.pop()
+        if group_members(pgid):
+            os.killpg(pgid, signal.SIGKILL)
+
+
 async def submit(backend: LocalBackend, sink: RecordingSink, app: SparkApplication) -> dict[str, Any]:
     """Submit and record the SUBMITTED update, as the services layer does."""
     result = await backend.submit(app)
+    LAUNCHED_GROUPS.append(result.backend_ref["pgid"])
     await sink.update(result.update)
     return result.backend_ref
 
@@ -137,6 +152,14 @@ def wait_for_file(path: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+def group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def assert_group_gone(pgid: int) -> None:
@@ -213,6 +236,11 @@ async def test_success_streams_logs_and_reports_running_then_completed(fake: tup
     assert lines[-4:] == ["line 0", "line 1", "line 2", "no newline at the end"]
     assert await backend.running_count() == 0
     assert (await backend.logs(tracked(app, final.state, final.backend_ref), 2)) == lines[-2:]
+    # The runner exits just after writing the exit code; the next round reaps it (no zombie left).
+    deadline = time.monotonic() + 5
+    while group_exists(ref["pgid"]) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        await backend.watch(sink, once=True)
     assert_group_gone(ref["pgid"])
     await backend.close()
 
