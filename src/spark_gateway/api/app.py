@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from spark_gateway.api import applications, health, livy
 from spark_gateway.api.errors import install_error_handlers
 from spark_gateway.api.security import install_security
-from spark_gateway.db import migrate
+from spark_gateway.db.availability import upgrade_when_available
 from spark_gateway.services.background import BackgroundWork
 from spark_gateway.services.runtime import GatewayRuntime, build_runtime
 from spark_gateway.settings import Settings
@@ -34,7 +34,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = runtime or build_runtime(settings)
-        await migrate.upgrade(rt.db)
+        await upgrade_when_available(rt.db)  # retries with back-off while the database is down
         app.state.runtime = rt
         work = BackgroundWork(rt)
         if background:

@@ -1,21 +1,24 @@
 """The one place gateway exceptions become HTTP responses.
 
 Livy routes answer `{"msg": ...}` (Livy's shape), every other route `{"error": ...}`. Request
-validation failures are 400 (never FastAPI's default 422 with its own shape), and an unexpected
-exception is logged and answered with a JSON 500 that leaks nothing.
+validation failures are 400 (never FastAPI's default 422 with its own shape), a database that cannot
+serve right now (down, restarting, out of connections, statement timeout) is 503 with `Retry-After`,
+and an unexpected exception is logged and answered with a JSON 500 that leaks nothing.
 """
 
 from __future__ import annotations
 
 import logging
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from spark_gateway.db.availability import RETRY_AFTER_SECONDS, describe, is_unavailable
 from spark_gateway.domain import errors as e
 
 log = logging.getLogger(__name__)
@@ -81,8 +84,10 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("database unavailable: %s", exc)
-    return error_response(request, 503, "database unavailable, retry later", {"Retry-After": "5"})
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, describe(exc))
+    return error_response(
+        request, 503, "database unavailable, retry later", {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -90,14 +95,9 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, 500, "internal error")
 
 
-def is_connection_error(exc: BaseException) -> bool:
-    if isinstance(exc, OperationalError | PoolTimeout | OSError | TimeoutError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
-
-
-async def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
-    if is_connection_error(exc):
+async def _maybe_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """Driver, socket and timeout errors: 503 when they mean the database is unavailable, else 500."""
+    if is_unavailable(exc):
         return await _database_unavailable(request, exc)
     return await _unexpected(request, exc)
 
@@ -106,8 +106,16 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(e.GatewayError, _gateway_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(OperationalError, _database_unavailable)
-    app.add_exception_handler(PoolTimeout, _database_unavailable)
-    app.add_exception_handler(DBAPIError, _dbapi_error)
-    app.add_exception_handler(ConnectionError, _database_unavailable)
+    # Database failures: SQLAlchemy's wrappers, and what asyncpg raises unwrapped while connecting
+    # (refused or timed-out sockets, "the database system is starting up"). Each is 503 + Retry-After
+    # when it means "unavailable now", else an ordinary 500.
+    for exc_class in (
+        DBAPIError,
+        PoolTimeout,
+        DisconnectionError,
+        OSError,  # ConnectionError, TimeoutError (asyncio's too) and socket errors
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+    ):
+        app.add_exception_handler(exc_class, _maybe_unavailable)
     app.add_exception_handler(Exception, _unexpected)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
+
 from spark_gateway.backends.base import StatusUpdate, TrackedApplication
 from spark_gateway.db import repository as repo
 from spark_gateway.db.models import ApplicationRow
@@ -71,13 +73,8 @@ async def create_application(
     check_conf(rt, app)
     proxy_user = rt.access.resolve_proxy_user(caller.user, app.spec.proxyUser)
     scoped_key = f"{caller.user or ''}\x1f{source}\x1f{idempotency_key}" if idempotency_key else None
-    if scoped_key:
-        async with rt.db.transaction() as session:
-            existing = await repo.get_by_idempotency_key(session, scoped_key)
-            if existing is not None:
-                return with_urls(
-                    rt, to_record(existing, await repo.batch_id_for(session, existing.gateway_id))
-                )
+    if scoped_key and (original := await _original(rt, scoped_key)) is not None:
+        return original
 
     cluster = await rt.routing.choose(namespace)
     ns_config = cluster.namespace_by_name(namespace)
@@ -99,37 +96,53 @@ async def create_application(
     final = stamped(None)
     backend.validate(final)
     now = repo.utcnow()
-    async with rt.db.transaction() as session:
-        row = ApplicationRow(
-            gateway_id=gateway_id,
-            cluster_id=cluster.id,
-            cluster_name=cluster.name,
-            namespace=namespace,
-            owner=caller.user,
-            proxy_user=proxy_user,
-            name=app.metadata.name,
-            source=source,
-            spec=final.to_k8s(),
-            status={"applicationState": {"state": ""}, "driverInfo": {}},
-            state="",
-            backend_ref={},
-            created_at=now,
-            updated_at=now,
-            idempotency_key=scoped_key,
-        )
-        await repo.insert_application(session, row)
-        batch_id = None
-        if livy:
-            batch_id = await repo.allocate_batch_id(session, gateway_id)
-            final = stamped(batch_id)
-            row.spec = final.to_k8s()
-            await session.flush()
-        record = to_record(row, batch_id)
+    try:
+        async with rt.db.transaction() as session:
+            row = ApplicationRow(
+                gateway_id=gateway_id,
+                cluster_id=cluster.id,
+                cluster_name=cluster.name,
+                namespace=namespace,
+                owner=caller.user,
+                proxy_user=proxy_user,
+                name=app.metadata.name,
+                source=source,
+                spec=final.to_k8s(),
+                status={"applicationState": {"state": ""}, "driverInfo": {}},
+                state="",
+                backend_ref={},
+                created_at=now,
+                updated_at=now,
+                idempotency_key=scoped_key,
+            )
+            await repo.insert_application(session, row)
+            batch_id = None
+            if livy:
+                batch_id = await repo.allocate_batch_id(session, gateway_id)
+                final = stamped(batch_id)
+                row.spec = final.to_k8s()
+                await session.flush()
+            record = to_record(row, batch_id)
+    except IntegrityError:
+        # A concurrent request with the same Idempotency-Key committed first (the unique key refused
+        # this one): answer with the original, exactly as for a sequential retry.
+        if scoped_key is None or (original := await _original(rt, scoped_key)) is None:
+            raise
+        return original
 
     if backend.needs_supervisor:
         rt.wake(cluster.id)
         return with_urls(rt, record)
     return with_urls(rt, await _submit_now(rt, record, final))
+
+
+async def _original(rt: GatewayRuntime, scoped_key: str) -> ApplicationRecord | None:
+    """The application an earlier request with this scoped Idempotency-Key created, if any."""
+    async with rt.db.transaction() as session:
+        existing = await repo.get_by_idempotency_key(session, scoped_key)
+        if existing is None:
+            return None
+        return with_urls(rt, to_record(existing, await repo.batch_id_for(session, existing.gateway_id)))
 
 
 async def _submit_now(
