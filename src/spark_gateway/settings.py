@@ -96,6 +96,9 @@ class ClusterRouterConfig(_Strict):
     fallbackType: RouterType = "weightBasedRandom"
     dimension: Literal["namespace", "cluster"] = "cluster"
     prometheusQuery: PrometheusQuery = Field(default_factory=PrometheusQuery)
+    # SparkManager readiness checks (`GET /ready`) and metric scrapes made while routing
+    healthCacheSeconds: float = Field(default=2.0, ge=0)  # how long a health result is reused
+    requestTimeoutSeconds: float = Field(default=5.0, gt=0)
 
 
 class MiddlewareConfig(_Strict):
@@ -125,6 +128,7 @@ class GatewayConfig(_Strict):
     statusUrlTemplates: StatusUrlTemplates = Field(default_factory=StatusUrlTemplates)
     enableSwaggerUI: bool = True
     sparkManagerHostnameTemplate: str = "localhost"
+    sparkManagerTimeoutSeconds: float = Field(default=30.0, gt=0)  # gateway -> SparkManager calls
     maxRequestBodyBytes: int = Field(default=1024 * 1024, ge=1024)
     forbiddenSparkConf: list[str] = Field(default_factory=list)
     auditLogFile: Path | None = None  # default: <dataDir>/audit.log
@@ -166,6 +170,12 @@ class SparkManagerConfig(_Strict):
     clusterAuthType: Literal["kubeconfig", "serviceaccount"] = "kubeconfig"
     metricsServer: MetricsServerConfig = Field(default_factory=MetricsServerConfig)
     watchResyncSeconds: float = Field(default=300.0, gt=0)
+    host: str = "127.0.0.1"  # listen address; 0.0.0.0 inside a cluster (behind a Service)
+    watchTimeoutSeconds: int = Field(default=300, ge=1)  # server-side timeout of one watch request
+    kubernetesTimeoutSeconds: float = Field(default=10.0, gt=0)
+    statusWorkers: int = Field(default=4, ge=1)  # concurrent database writers
+    logCaptureSeconds: float = Field(default=10.0, ge=0)  # driver log copy while running; 0: at the end only
+    shutdownSeconds: float = Field(default=5.0, ge=0)  # pending status writes get this long on shutdown
 
 
 class LeaseConfig(_Strict):

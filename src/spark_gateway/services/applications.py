@@ -270,8 +270,9 @@ async def delete_application(rt: GatewayRuntime, caller: Caller, gateway_id: str
             raise NotFound(f"application '{gateway_id}' not found")
         launched = AppState.parse(row.state) not in (AppState.NEW, AppState.COMPLETED, AppState.FAILED)
         ref = dict(row.backend_ref or {})
-    if launched:
-        backend = rt.backend(record.cluster_id)
+    backend = rt.backend(record.cluster_id)
+    # Behind a SparkManager the object exists from the submission on, whatever its state: delete it.
+    if launched or not backend.needs_supervisor:
         await backend.kill(
             TrackedApplication(
                 gateway_id=record.gateway_id,
