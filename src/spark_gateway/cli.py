@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -62,6 +63,57 @@ def serve(
         timeout_graceful_shutdown=15,
         proxy_headers=False,
     )
+
+
+@app.command()
+def manager(
+    cluster: Annotated[str, typer.Option("--cluster", help="The cluster's name (clusters[].name).")],
+    conf: ConfOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (sparkManager.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="API port (default: the configured one).")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Run the SparkManager of one Kubernetes cluster: its REST API, watch, and Prometheus metrics."""
+    import uvicorn
+    from starlette.types import ASGIApp
+
+    from spark_gateway.api.manager import create_manager_app, kubernetes_cluster, metrics_port_only
+    from spark_gateway.backends.kubernetes.manager_client import manager_port, metrics_port
+
+    settings = load_settings(conf)
+    setup_logging(log_level)
+    try:
+        config = kubernetes_cluster(settings, cluster)
+        manager_app = create_manager_app(settings, cluster)
+    except ConfigError as exc:
+        typer.echo(f"spark-gateway: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    listen = host or settings.sparkManager.host
+    api_port = port if port is not None else manager_port(settings, config)
+    sockets = [_bind(listen, api_port)]
+    served: ASGIApp = manager_app
+    extra_port = metrics_port(settings, config)
+    if extra_port != api_port:
+        sockets.append(_bind(listen, extra_port))
+        served = metrics_port_only(manager_app, extra_port, settings.sparkManager.metricsServer.endpoint)
+    server = uvicorn.Server(
+        uvicorn.Config(served, log_level=log_level, timeout_graceful_shutdown=15, proxy_headers=False)
+    )
+    server.run(sockets=sockets)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        typer.echo(f"spark-gateway: cannot listen on {host}:{port}: {exc.strerror}", err=True)
+        raise typer.Exit(code=1) from exc
+    sock.set_inheritable(True)
+    return sock
 
 
 @app.command()

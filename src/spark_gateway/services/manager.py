@@ -1,0 +1,302 @@
+"""The SparkManager: one per Kubernetes cluster, the only component that talks to that cluster.
+
+It serves the gateway's create/get/list/delete/logs calls straight from the Kubernetes API (consistent
+reads; nothing waits for the database), and follows every SparkApplication carrying
+`selectorKey=selectorValue` with a `SparkAppWatch` (list, watch from the resourceVersion, relist on 410,
+bounded backoff). The watch only updates `cache` (the newest object per application, which also feeds
+the metrics) and marks the application in a keyed work queue; `statusWorkers` writers take keys off it,
+one worker per key at a time, so a slow database never stalls the watch and never reorders one
+application's updates. A writer copies new driver log lines (`manager_logs`) and then applies the status
+through the state machine (`services.tracking`). States the watch could not see (a relist after 410, or
+updates coalesced while the database was slow) are walked through in the same transaction, so the stored
+state only ever moves along allowed transitions. Failures requeue the key with backoff; the cache keeps
+the newest object, so no change is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from spark_gateway.backends.kubernetes.k8s_api import K8sApi
+from spark_gateway.backends.kubernetes.watch import Backoff, SparkAppWatch
+from spark_gateway.db import repository as repo
+from spark_gateway.db.availability import is_unavailable
+from spark_gateway.db.engine import Database
+from spark_gateway.domain.errors import BadRequest, GatewayError, NotFound, Unavailable
+from spark_gateway.domain.ids import parse_gateway_id
+from spark_gateway.domain.states import AppState
+from spark_gateway.services.manager_logs import DriverLogCopier
+from spark_gateway.services.manager_queue import KeyedQueue
+from spark_gateway.services.manager_status import DELETED_MESSAGE, KILLED_MESSAGE, StatusRecorder
+from spark_gateway.services.tasks import cancel_all, spawn
+from spark_gateway.settings import ClusterConfig, Settings
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (namespace, name)
+# Fields whose change is worth a database write (executorState is not: large and noisy).
+TRACKED_FIELDS = (
+    "applicationState",
+    "driverInfo",
+    "executionAttempts",
+    "lastSubmissionAttemptTime",
+    "sparkApplicationId",
+    "submissionAttempts",
+    "submissionID",
+    "terminationTime",
+)
+DRIVER_RUNNING = frozenset({AppState.RUNNING, AppState.UNKNOWN})
+DRIVER_DONE = frozenset({AppState.SUCCEEDING, AppState.FAILING, AppState.COMPLETED, AppState.FAILED})
+MAX_PERMANENT_FAILURES = 5
+
+
+def key_of(obj: dict[str, Any]) -> Key:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace", "")), str(meta.get("name", ""))
+
+
+def state_of(obj: dict[str, Any]) -> AppState:
+    return AppState.parse(((obj.get("status") or {}).get("applicationState") or {}).get("state"))
+
+
+def _fingerprint(status: dict[str, Any]) -> str:
+    return json.dumps({k: status.get(k) for k in TRACKED_FIELDS}, sort_keys=True, default=str)
+
+
+class ManagerService:
+    def __init__(self, settings: Settings, cluster: ClusterConfig, k8s: K8sApi, db: Database) -> None:
+        conf = settings.sparkManager
+        self.settings, self.cluster, self.k8s, self.db = settings, cluster, k8s, db
+        selector = settings.selector()
+        self.label_selector = f"{selector[0]}={selector[1]}" if selector else None
+        self.watch = SparkAppWatch(
+            k8s,
+            on_event=self.on_event,
+            on_snapshot=self.on_snapshot,
+            label_selector=self.label_selector,
+            watch_timeout_seconds=conf.watchTimeoutSeconds,
+            name=f"watch:{cluster.name}",
+        )
+        self.logs = DriverLogCopier(k8s, db, keep=settings.logRetentionLines)
+        self.status = StatusRecorder(db, cluster.id, keep=settings.logRetentionLines)
+        self.cache: dict[Key, dict[str, Any]] = {}
+        self.synced = False  # a first list has been received
+        self.queue: KeyedQueue[Key] = KeyedQueue()
+        self.write_failures = 0
+        self._gone: dict[Key, dict[str, Any]] = {}  # deleted from the cluster, not yet recorded
+        self._written: dict[Key, str] = {}
+        self._log_complete: dict[Key, str] = {}
+        self._log_due: set[Key] = set()
+        self._deleting: set[Key] = set()  # deleted through the API, not yet recorded
+        self._failures: dict[Key, int] = {}
+        self._backoff = Backoff(base=0.2, maximum=30.0)
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    # The REST API's operations ---------------------------------------------------------------------
+
+    def _check_namespace(self, namespace: str) -> None:
+        if self.cluster.namespace_by_name(namespace) is None:
+            raise BadRequest(f"namespace '{namespace}' is not configured for cluster '{self.cluster.name}'")
+
+    async def create(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._check_namespace(namespace)
+        meta = dict(body.get("metadata") or {})
+        if meta.setdefault("namespace", namespace) != namespace or meta.setdefault("name", name) != name:
+            raise BadRequest("metadata.namespace and metadata.name must match the request path")
+        labels = dict(meta.get("labels") or {})
+        if selector := self.settings.selector():  # without it the watch would never see the application
+            labels[selector[0]] = selector[1]
+        created = await self.k8s.create_app(namespace, {**body, "metadata": {**meta, "labels": labels}})
+        await self.on_event("ADDED", created)  # metrics count it at once
+        return created
+
+    async def get(self, namespace: str, name: str) -> dict[str, Any]:
+        obj = await self.k8s.get_app(namespace, name)
+        obj.get("metadata", {}).pop("managedFields", None)
+        return obj
+
+    async def list_apps(self, namespace: str) -> list[dict[str, Any]]:
+        return (await self.k8s.list_apps(namespace, self.label_selector)).items
+
+    async def delete(self, namespace: str, name: str) -> None:
+        """Delete the object; its row is settled as "killed by user" (by the gateway or the writer,
+        whichever comes first, with the same words), never as "deleted from the cluster"."""
+        key = (namespace, name)
+        self._deleting.add(key)
+        try:
+            await self.k8s.delete_app(namespace, name)
+        except BaseException:
+            self._deleting.discard(key)
+            raise
+        await self.on_event("DELETED", {"metadata": {"namespace": namespace, "name": name}})
+
+    async def driver_log(self, namespace: str, name: str, lines: int) -> list[str]:
+        """Live from the driver pod; else what was saved in the database; 404 if neither knows it."""
+        try:
+            obj: dict[str, Any] | None = await self.k8s.get_app(namespace, name)
+        except NotFound:
+            obj = None
+        if obj is not None and lines > 0:
+            live = await self.k8s.driver_log(obj, lines)
+            if live is not None:
+                return live
+        stored = await self.logs.stored_tail(name, lines)
+        if stored is None and obj is None:
+            raise NotFound(f'sparkapplications.sparkoperator.k8s.io "{name}" not found')
+        return stored or []
+
+    # Following the cluster -------------------------------------------------------------------------
+
+    async def on_event(self, event_type: str, obj: dict[str, Any]) -> None:
+        key = key_of(obj)
+        if event_type == "DELETED":
+            self.cache.pop(key, None)
+            self._gone[key] = obj
+        else:
+            cached = self.cache.get(key)
+            if cached is None or _version(obj) >= _version(cached):
+                self.cache[key] = obj
+        self.queue.add(key)
+
+    async def on_snapshot(self, items: list[dict[str, Any]]) -> None:
+        fresh = {key_of(obj): obj for obj in items}
+        for key, obj in self.cache.items():
+            if key not in fresh:
+                self._gone[key] = obj
+        self.cache = fresh
+        self.synced = True
+        for key in [*self._gone, *fresh]:
+            self.queue.add(key)
+        # Rows this cluster left running while no one watched, whose object has disappeared since.
+        async with self.db.transaction() as session:
+            rows = await repo.active_applications(session, self.cluster.id)
+            missing = [(r.namespace, r.gateway_id) for r in rows if (r.namespace, r.gateway_id) not in fresh]
+        for key in missing:
+            self._gone.setdefault(key, {"metadata": {"namespace": key[0], "name": key[1]}})
+            self.queue.add(key)
+
+    def _is_ours(self, name: str) -> bool:
+        try:
+            return parse_gateway_id(name).cluster_id == self.cluster.id
+        except BadRequest:
+            return False  # carries the label, but was not created through the gateway
+
+    async def process(self, key: Key) -> None:
+        """Bring the database up to date with one application (a worker's unit of work)."""
+        if not self._is_ours(key[1]):
+            self._gone.pop(key, None)
+            self._deleting.discard(key)
+            return
+        obj = self.cache.get(key)
+        if obj is None:
+            if key not in self._gone:
+                return
+            try:  # a list can miss an object created while it ran: ask before declaring it gone
+                obj = await self.k8s.get_app(*key)
+            except NotFound:
+                self._gone.pop(key, None)
+                await self._record_gone(key)
+                return
+            self._gone.pop(key, None)
+            await self.on_event("MODIFIED", obj)
+        status = obj.get("status") or {}
+        state = state_of(obj)
+        submission = str(status.get("submissionID") or "")
+        finished = state in DRIVER_DONE and self._log_complete.get(key) != submission
+        if finished or (key in self._log_due and state in DRIVER_RUNNING):
+            self._log_due.discard(key)
+            if await self.logs.copy(key[1], obj, final=state in DRIVER_DONE):
+                self._log_complete[key] = submission
+        fingerprint = _fingerprint(status)
+        if self._written.get(key) != fingerprint:
+            await self.status.observed(key[1], obj)
+            self._written[key] = fingerprint
+
+    async def _record_gone(self, key: Key) -> None:
+        """Deleted from the cluster (kubectl, the operator's TTL, a DELETE through this API)."""
+        reason = KILLED_MESSAGE if key in self._deleting else DELETED_MESSAGE
+        await self.status.gone(key[1], reason)
+        self._deleting.discard(key)
+        self._written.pop(key, None)
+        self._log_complete.pop(key, None)
+
+    # Workers and lifecycle ---------------------------------------------------------------------------
+
+    async def _handle(self, key: Key) -> None:
+        try:
+            await self.process(key)
+            self._failures.pop(key, None)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.write_failures += 1
+            failures = self._failures[key] = self._failures.get(key, 0) + 1
+            transient = isinstance(exc, Unavailable) or is_unavailable(exc)
+            if not transient and failures > MAX_PERMANENT_FAILURES:
+                log.error("giving up on %s/%s after %d failures", *key, failures, exc_info=exc)
+                self._failures.pop(key, None)
+                return
+            delay = self._backoff.delay(failures)
+            text = exc.message if isinstance(exc, GatewayError) else repr(exc)
+            log.warning("updating %s/%s failed (%s); retrying in %.1fs", *key, text, delay)
+            self.queue.add_later(key, delay)
+        finally:
+            self.queue.done(key)
+
+    async def _worker(self) -> None:
+        while True:
+            await self._handle(await self.queue.get())
+
+    async def _log_ticker(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.mark_logs_due()
+
+    def mark_logs_due(self) -> None:
+        for key, obj in list(self.cache.items()):
+            if state_of(obj) in DRIVER_RUNNING and key not in self._failures:  # else: in backoff
+                self._log_due.add(key)
+                self.queue.add(key)
+
+    async def run_once(self) -> None:
+        """Bounded mode for tests: one watch round (a list first), then every pending key, inline."""
+        await self.watch.run(max_rounds=1)
+        await self.drain_inline()
+
+    async def drain_inline(self) -> None:
+        while (key := self.queue.get_nowait()) is not None:
+            await self._handle(key)
+
+    async def start(self) -> None:
+        conf = self.settings.sparkManager
+        name = self.cluster.name
+        self._tasks = [
+            spawn(self._worker(), name=f"status-writer:{name}:{i}") for i in range(conf.statusWorkers)
+        ]
+        if conf.logCaptureSeconds > 0:
+            self._tasks.append(spawn(self._log_ticker(conf.logCaptureSeconds), name=f"log-ticker:{name}"))
+        self._tasks.append(spawn(self._resync(conf.watchResyncSeconds), name=f"resync:{name}"))
+        self._tasks.append(self.watch.start())
+
+    async def _resync(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.watch.request_relist()
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Stop watching, give pending writes `shutdownSeconds` to finish, then cancel the rest."""
+        await self.watch.stop()
+        timeout = self.settings.sparkManager.shutdownSeconds if timeout is None else timeout
+        if not await self.queue.wait_idle(timeout):
+            log.warning("%d status updates were still pending at shutdown", self.queue.pending())
+        self.queue.close()
+        await cancel_all(self._tasks)
+        self._tasks = []
+
+
+def _version(obj: dict[str, Any]) -> int:
+    value = str((obj.get("metadata") or {}).get("resourceVersion") or "0")
+    return int(value) if value.isdigit() else 0

@@ -1,0 +1,109 @@
+"""Recording what the SparkManager observes in a cluster in the database, through the state machine.
+
+Why a module of its own: the watch cannot promise to show every intermediate state (after a 410 it
+relists and sees only the current one; while the database is slow, updates of one application are
+coalesced), yet `services.tracking.apply_update` only accepts allowed transitions. `StatusRecorder`
+walks the shortest allowed chain in one transaction, so the row moves exactly as the operator's state
+machine permits and ends with the operator's own status (fields the operator cleared stay cleared).
+A terminal row never moves again here: the gateway may have recorded "killed by user" already.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Any
+
+from spark_gateway.backends.base import StatusUpdate
+from spark_gateway.db import repository as repo
+from spark_gateway.db.engine import Database
+from spark_gateway.domain.states import ALLOWED_TRANSITIONS, AppState
+from spark_gateway.services.tracking import apply_update
+
+log = logging.getLogger(__name__)
+
+DELETED_MESSAGE = "the SparkApplication was deleted from the cluster"
+LOG_PREFIX = "spark-gateway: "
+KILLED_MESSAGE = "killed by user"  # what the gateway records for a DELETE (services.applications)
+
+
+def transition_path(current: AppState, target: AppState) -> list[AppState]:
+    """The shortest chain of allowed transitions from `current` to `target` (`[target]` if direct)."""
+    if current == target or target in ALLOWED_TRANSITIONS[current]:
+        return [target]
+    previous: dict[AppState, AppState] = {}
+    queue = deque([current])
+    while queue:
+        state = queue.popleft()
+        for nxt in sorted(ALLOWED_TRANSITIONS[state], key=lambda s: s.value):
+            if nxt in previous or nxt == current:
+                continue
+            previous[nxt] = state
+            if nxt == target:
+                path = [target]
+                while previous[path[-1]] != current:
+                    path.append(previous[path[-1]])
+                return path[::-1]
+            queue.append(nxt)
+    return [target]  # unreachable in the operator's state machine: apply_update will refuse it
+
+
+class StatusRecorder:
+    """Writes one cluster's observed statuses into the shared database."""
+
+    def __init__(self, db: Database, cluster_id: str, *, keep: int) -> None:
+        self.db = db
+        self.cluster_id = cluster_id
+        self.keep = keep  # logRetentionLines
+        self.writes = 0
+
+    async def observed(self, gateway_id: str, obj: dict[str, Any]) -> bool:
+        """Record the SparkApplication's status; False if the database does not take it."""
+        status = {k: v for k, v in (obj.get("status") or {}).items() if k != "executorState"}
+        reported = status.get("applicationState") or {}
+        state = AppState.parse(reported.get("state"))
+        error = reported.get("errorMessage") or None
+        status["applicationState"] = {"state": state.value} | ({"errorMessage": error} if error else {})
+        status["driverInfo"] = status.get("driverInfo") or {}
+        spark_app_id = status.get("sparkApplicationId") or None
+        update = StatusUpdate(gateway_id, state, error, spark_app_id=spark_app_id, status=status)
+        async with self.db.transaction() as session:
+            row = await repo.get_application(session, gateway_id, include_deleted=True, for_update=True)
+            if row is None or row.cluster_id != self.cluster_id:
+                return False
+            current = AppState.parse(row.state)
+            if current.is_terminal and state != current:
+                log.info("%s is %s in the database; ignoring %s", gateway_id, current.value, state.value)
+                return False
+            for step in transition_path(current, state)[:-1]:
+                await apply_update(session, row, StatusUpdate(gateway_id, step))
+            if not await apply_update(session, row, update):
+                return False
+            await repo.save(session, row, status=status)
+        self.writes += 1
+        return True
+
+    async def gone(self, gateway_id: str, message: str = DELETED_MESSAGE) -> str | None:
+        """The object was deleted from the cluster: settle a row that had not finished.
+
+        Returns the message recorded (also as a line of the stored log), if any. Rows that had
+        finished already are left alone, and so are rows the gateway has marked deleted (it records
+        the kill itself).
+        """
+        async with self.db.transaction() as session:
+            row = await repo.get_application(session, gateway_id, include_deleted=True, for_update=True)
+            if row is None or row.cluster_id != self.cluster_id or row.deleted_at is not None:
+                return None
+            current = AppState.parse(row.state)
+            if current.is_terminal:
+                return None
+            # A driver that had finished successfully (SUCCEEDING) did complete.
+            target = AppState.COMPLETED if current == AppState.SUCCEEDING else AppState.FAILED
+            recorded = None if target == AppState.COMPLETED else message
+            for step in transition_path(current, target)[:-1]:
+                await apply_update(session, row, StatusUpdate(gateway_id, step))
+            await apply_update(session, row, StatusUpdate(gateway_id, target, error_message=recorded))
+            if recorded:
+                await repo.append_log_lines(session, gateway_id, [LOG_PREFIX + recorded], keep=self.keep)
+        self.writes += 1
+        return recorded
