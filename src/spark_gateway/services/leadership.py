@@ -266,8 +266,8 @@ class LeaseGuard:
 
     async def _sleep(self, stop: asyncio.Event, delay: float) -> None:
         """Sleep `delay` seconds, waking early when stopped or when the work ends."""
-        stopped = asyncio.ensure_future(stop.wait())
-        waiters: set[asyncio.Future[Any]] = {stopped}
+        stopped = asyncio.create_task(stop.wait(), name=f"lease-wait:{self.name}")
+        waiters: set[asyncio.Task[Any]] = {stopped}
         if self.task is not None and not self.task.done():
             waiters.add(self.task)
         try:
