@@ -15,7 +15,6 @@ import contextlib
 import logging
 import re
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import httpx
 from spark_gateway.backends.base import StatusSink, StatusUpdate, SubmitResult, TrackedApplication
 from spark_gateway.backends.local import jobs, launch, procs
 from spark_gateway.backends.local.command import SubmitCommand, build_command, check_reserved_conf
-from spark_gateway.backends.local.driverlog import SparkFacts, tail_lines
+from spark_gateway.backends.local.driverlog import query_app_id, tail_lines
 from spark_gateway.backends.local.paths import AllowedDirs
 from spark_gateway.domain.errors import BadRequest, ConfigError, Conflict, Unavailable
 from spark_gateway.domain.sparkapp import SparkApplication
@@ -35,7 +34,6 @@ from spark_gateway.settings import ClusterConfig
 log = logging.getLogger(__name__)
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-_APP_ID = re.compile(r"^[\w.-]{1,200}$")
 _APP_ID_LOOKUP_SECONDS = 120.0  # how long after its start a job's UI is asked for the app id
 _APP_ID_LOOKUP_SPACING = 0.5  # at most one UI REST request per job this often
 _RUNNING_WAIT_FOR_APP_ID = 3.0  # seconds RUNNING may wait for the app id, to report both at once
@@ -48,25 +46,6 @@ def _default_examples_dir() -> Path | None:
 
 def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass
-class _Job:
-    gateway_id: str
-    ref: jobs.JobRef
-    reported: AppState
-    facts: SparkFacts
-    persisted_offset: int
-    last_checkpoint: float = field(default_factory=time.monotonic)
-    last_lookup: float = 0.0
-    started_seen_at: float | None = None
-    done: bool = False
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    @classmethod
-    def from_ref(cls, gateway_id: str, ref: jobs.JobRef, state: AppState) -> _Job:
-        facts = SparkFacts(started=ref.started, ui_url=ref.ui_url, app_id=ref.spark_app_id)
-        return cls(gateway_id, ref, state, facts, persisted_offset=ref.log_offset)
 
 
 class LocalBackend:
@@ -103,7 +82,7 @@ class LocalBackend:
         self.allowed_dirs = AllowedDirs(dirs)
         self._pass_proxy_user = pass_proxy_user
         self._checkpoint_seconds = checkpoint_seconds
-        self._jobs: dict[str, _Job] = {}
+        self._jobs: dict[str, jobs.TrackedJob] = {}
         self._launcher = launch.Launcher(self._conf, self._jobs_root)
         self._http: httpx.AsyncClient | None = None
         self._closed = False
@@ -154,7 +133,7 @@ class LocalBackend:
             log.info("local job %s started: pid %d, log %s", gateway_id, ref.pid, ref.log_path)
         else:
             log.warning("local job %s was launched before (pid %d): adopting it", gateway_id, ref.pid)
-        self._jobs[gateway_id] = _Job.from_ref(gateway_id, ref, AppState.SUBMITTED)
+        self._jobs[gateway_id] = jobs.TrackedJob.from_ref(gateway_id, ref, AppState.SUBMITTED)
         update = StatusUpdate(
             gateway_id=gateway_id,
             state=AppState.SUBMITTED,
@@ -197,7 +176,9 @@ class LocalBackend:
         for gateway_id in [gid for gid, job in self._jobs.items() if job.done]:
             del self._jobs[gateway_id]
 
-    async def _poll(self, job: _Job, sink: StatusSink, snapshot: dict[int, list[procs.ProcInfo]]) -> None:
+    async def _poll(
+        self, job: jobs.TrackedJob, sink: StatusSink, snapshot: dict[int, list[procs.ProcInfo]]
+    ) -> None:
         async with job.lock:
             if job.done:
                 return
@@ -227,7 +208,7 @@ class LocalBackend:
             ):
                 await self._report(job, sink, job.reported)  # persist the offset only
 
-    async def _lookup_app_id(self, job: _Job) -> None:
+    async def _lookup_app_id(self, job: jobs.TrackedJob) -> None:
         """The local master's `local-…` id is only in the driver's UI REST API, not in its log."""
         now = time.monotonic()
         if job.facts.ui_url is None or now - job.last_lookup < _APP_ID_LOOKUP_SPACING:
@@ -237,20 +218,12 @@ class LocalBackend:
         job.last_lookup = now
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=1.0, trust_env=False)
-        try:
-            response = await self._http.get(f"{job.facts.ui_url}/api/v1/applications")
-            response.raise_for_status()
-            apps = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            log.debug("local job %s: Spark UI not answering yet: %s", job.gateway_id, exc)
-            return
-        if isinstance(apps, list) and apps and isinstance(apps[0], dict):
-            app_id = apps[0].get("id")
-            if isinstance(app_id, str) and _APP_ID.fullmatch(app_id):
-                job.facts.app_id = app_id
-                job.facts.changed = True
+        app_id = await query_app_id(self._http, job.facts.ui_url)
+        if app_id is not None:
+            job.facts.app_id = app_id
+            job.facts.changed = True
 
-    def _status_extras(self, job: _Job) -> dict[str, Any]:
+    def _status_extras(self, job: jobs.TrackedJob) -> dict[str, Any]:
         if not job.facts.ui_url:
             return {}
         driver: dict[str, Any] = {"webUIAddress": job.facts.ui_url}
@@ -260,7 +233,7 @@ class LocalBackend:
 
     async def _report(
         self,
-        job: _Job,
+        job: jobs.TrackedJob,
         sink: StatusSink,
         state: AppState,
         *,
@@ -286,7 +259,7 @@ class LocalBackend:
         job.persisted_offset = job.ref.log_offset
         job.last_checkpoint = time.monotonic()
 
-    async def _finish(self, job: _Job, sink: StatusSink, obs: jobs.Observation) -> None:
+    async def _finish(self, job: jobs.TrackedJob, sink: StatusSink, obs: jobs.Observation) -> None:
         message = jobs.outcome_message(obs)
         if message is not None and obs.exit_code is None and not obs.killed:
             # Nothing in the driver's own log says why it stopped; the services log a kill themselves.
@@ -314,7 +287,7 @@ class LocalBackend:
                 StatusUpdate(gateway_id, AppState.FAILED, message, observed_at=datetime.now(UTC))
             )
             return
-        job = _Job.from_ref(gateway_id, ref, tracked.state)
+        job = jobs.TrackedJob.from_ref(gateway_id, ref, tracked.state)
         self._jobs[gateway_id] = job
         log.info("local job %s: re-attached (pid %d, log offset %d)", gateway_id, ref.pid, ref.log_offset)
         try:
@@ -337,7 +310,7 @@ class LocalBackend:
             await asyncio.to_thread(jobs.write_killed_marker, ref)
         await self._launcher.terminate(tracked.gateway_id, ref)
         if job is None and not tracked.state.is_terminal:
-            self._jobs[tracked.gateway_id] = _Job.from_ref(tracked.gateway_id, ref, tracked.state)
+            self._jobs[tracked.gateway_id] = jobs.TrackedJob.from_ref(tracked.gateway_id, ref, tracked.state)
 
     async def logs(self, tracked: TrackedApplication, lines: int) -> list[str] | None:
         job = self._jobs.get(tracked.gateway_id)

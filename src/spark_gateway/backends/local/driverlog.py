@@ -3,7 +3,8 @@
 The offset always points just after the last complete line handed out, so a restarted gateway resumes
 from a persisted offset without losing a half-written line or repeating one. The patterns below are
 the driver's own log4j lines (Spark 3.5 and 4.x wording); they tell when the application started,
-where its UI is, and, on a standalone master, its application id.
+where its UI is, and, on a standalone master, its application id. A local master's id (`local-…`) is
+never logged, so `query_app_id` asks the driver's UI for it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import httpx
 
 MAX_READ_BYTES = 1 << 20  # per job per poll round; the rest is read in the following rounds
 MAX_LINE_BYTES = 64 << 10  # a longer unterminated line is handed out in pieces
@@ -23,6 +26,7 @@ _UI_URL = re.compile(r"Bound SparkUI to \S+, and started at (https?://\S+)")
 _UI_JETTY = re.compile(r"Start Jetty (\S+):(\d+) for SparkUI")
 _UI_PORT = re.compile(r"Successfully started service 'SparkUI' on port (\d+)")
 _STANDALONE_APP_ID = re.compile(r"Connected to Spark cluster with app ID (app-[\w-]+)")
+_APP_ID = re.compile(r"^[\w.-]{1,200}$")
 # The last line of a Python traceback or a JVM "Exception in thread" report; log4j lines start with a
 # timestamp, so they never match.
 _EXCEPTION = re.compile(
@@ -123,3 +127,18 @@ class SparkFacts:
         if getattr(self, name) != value:
             setattr(self, name, value)
             self.changed = True
+
+
+async def query_app_id(client: httpx.AsyncClient, ui_url: str) -> str | None:
+    """The application id from the live UI's REST API; None until the application has registered."""
+    try:
+        response = await client.get(f"{ui_url}/api/v1/applications")
+        response.raise_for_status()
+        apps = response.json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    if isinstance(apps, list) and apps and isinstance(apps[0], dict):
+        app_id = apps[0].get("id")
+        if isinstance(app_id, str) and _APP_ID.fullmatch(app_id):
+            return app_id
+    return None

@@ -1,4 +1,4 @@
-"""One local job on disk: its persisted reference, and what a poll round observes about it.
+"""One local job: its persisted reference, its in-memory tracking, and what a poll round observes.
 
 `JobRef` is the `backend_ref` stored in the database; everything a later gateway process needs to find
 the job again is in it. `observe` is the blocking half of a poll round (the /proc snapshot, the exit-code
@@ -7,16 +7,20 @@ file and the driver log), run in a worker thread so the event loop never waits o
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import signal
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from spark_gateway.backends.local import driverlog, procs
+from spark_gateway.backends.local.driverlog import SparkFacts
+from spark_gateway.domain.states import AppState
 
 LOG_FILE = "driver.log"
 EXIT_FILE = "exit_code"
@@ -103,6 +107,27 @@ class JobRef:
     @property
     def killed_path(self) -> Path:
         return Path(self.job_dir) / KILLED_FILE
+
+
+@dataclass
+class TrackedJob:
+    """A job this backend instance watches, and what it has reported about it."""
+
+    gateway_id: str
+    ref: JobRef
+    reported: AppState
+    facts: SparkFacts
+    persisted_offset: int
+    last_checkpoint: float = field(default_factory=time.monotonic)
+    last_lookup: float = 0.0
+    started_seen_at: float | None = None
+    done: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    def from_ref(cls, gateway_id: str, ref: JobRef, state: AppState) -> TrackedJob:
+        facts = SparkFacts(started=ref.started, ui_url=ref.ui_url, app_id=ref.spark_app_id)
+        return cls(gateway_id, ref, state, facts, persisted_offset=ref.log_offset)
 
 
 @dataclass
