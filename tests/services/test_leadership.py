@@ -396,3 +396,31 @@ async def test_contenders_in_separate_processes_never_overlap(fresh_pg: str, tmp
         assert start2 > end1, f"terms {k1} and {k2} overlapped"
         assert k2[1] > k1[1], "fencing tokens must grow from term to term"
     assert all(t < TTL + RENEW + 0.5 for t in takeovers), takeovers
+
+
+async def test_a_later_term_starts_from_a_fresh_backend(database: Database, tmp_path: Path) -> None:
+    """What one term's backend knew (log offsets, reported states) may be stale after a gap."""
+    settings = Settings.load(
+        None,
+        dataDir=str(tmp_path),
+        database={"url": str(database.url.render_as_string(hide_password=False))},
+        lease={"ttlSeconds": TTL, "renewIntervalSeconds": RENEW},
+    )
+    rt = build_runtime(settings, db=database)
+    work = BackgroundWork(rt, holder="w")
+    guard = work.guards[0]
+    first_backend = rt.backends["local"]
+    try:
+        await guard.step()
+        assert guard.holding and guard.term is not None and guard.term.number == 1
+        await until(lambda: bool(work.sinks), "the first term's supervisor")
+        assert rt.backends["local"] is first_backend
+        await guard._lose("the test says so")
+        await guard.step()
+        assert guard.term is not None and guard.term.number == 2 and guard.term.token == 2
+        await until(lambda: len(work.sinks) == 2, "the second term's supervisor")
+        assert rt.backends["local"] is not first_backend
+    finally:
+        await guard.shutdown()
+        for backend in rt.backends.values():
+            await backend.close()
