@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from spark_gateway.api import applications, health, livy
 from spark_gateway.api.errors import install_error_handlers
+from spark_gateway.api.schemas import install_openapi
 from spark_gateway.api.security import install_security
 from spark_gateway.db.availability import upgrade_when_available
 from spark_gateway.services.background import BackgroundWork
@@ -62,5 +63,6 @@ def create_app(
     if settings.livy.enable:
         app.include_router(livy.router)
     app.include_router(applications.router)
+    install_openapi(app)
     install_security(app, settings)
     return app

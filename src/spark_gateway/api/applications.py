@@ -10,12 +10,25 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from spark_gateway.api.deps import CurrentCaller, Runtime, set_audit
+from spark_gateway.api.schemas import (
+    ApplicationList,
+    ApplicationStatus,
+    DeleteResult,
+    GatewayApplication,
+    api_errors,
+    documented,
+    inline_schema,
+    json_body,
+)
 from spark_gateway.domain.errors import BadRequest, Invalid
 from spark_gateway.domain.records import ApplicationRecord
 from spark_gateway.domain.sparkapp import LABEL_CLUSTER, SparkApplication
 from spark_gateway.services import applications as apps
 
 router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
+
+# Every route may answer these (request checks, authentication, deny lists, database down).
+COMMON_ERRORS = (400, 401, 403, 503)
 
 
 def _metadata(record: ApplicationRecord) -> dict[str, Any]:
@@ -83,7 +96,15 @@ def parse_application(raw: bytes) -> SparkApplication:
         raise Invalid(f"invalid SparkApplication: {problems}") from exc
 
 
-@router.get("", summary="List applications (filters: cluster name or id, namespace)")
+@router.get(
+    "",
+    summary="List applications (filters: cluster name or id, namespace)",
+    response_model=None,
+    responses={
+        **documented(200, ApplicationList, "The applications the caller may see"),
+        **api_errors(*COMMON_ERRORS),
+    },
+)
 async def list_applications(
     rt: Runtime,
     caller: CurrentCaller,
@@ -98,12 +119,12 @@ async def list_applications(
     "",
     status_code=201,
     summary="Submit a SparkApplication (metadata.namespace required)",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"type": "object"}}},
-        }
+    response_model=None,
+    responses={
+        **documented(201, GatewayApplication, "The stored (and, on Kubernetes, submitted) application"),
+        **api_errors(*COMMON_ERRORS, 409, 413, 422),
     },
+    openapi_extra=json_body(inline_schema(SparkApplication)),
 )
 async def create_application(
     request: Request,
@@ -117,17 +138,31 @@ async def create_application(
     return JSONResponse(gateway_application(record), status_code=201)
 
 
-@router.get("/{gateway_id}", summary="One application")
+@router.get(
+    "/{gateway_id}",
+    summary="One application",
+    response_model=None,
+    responses={**documented(200, GatewayApplication, "The application"), **api_errors(*COMMON_ERRORS, 404)},
+)
 async def get_application(gateway_id: str, rt: Runtime, caller: CurrentCaller) -> dict[str, Any]:
     return gateway_application(await apps.get_application(rt, caller, gateway_id))
 
 
-@router.get("/{gateway_id}/status", summary="An application's status (without executorState)")
+@router.get(
+    "/{gateway_id}/status",
+    summary="An application's status (without executorState)",
+    response_model=None,
+    responses={**documented(200, ApplicationStatus, "The status"), **api_errors(*COMMON_ERRORS, 404)},
+)
 async def application_status(gateway_id: str, rt: Runtime, caller: CurrentCaller) -> dict[str, Any]:
     return public_status(await apps.get_application(rt, caller, gateway_id))
 
 
-@router.get("/{gateway_id}/logs", summary="The last driver log lines, as one JSON string")
+@router.get(
+    "/{gateway_id}/logs",
+    summary="The last driver log lines, as one JSON string",
+    responses=api_errors(*COMMON_ERRORS, 404),
+)
 async def application_logs(
     gateway_id: str,
     rt: Runtime,
@@ -138,7 +173,12 @@ async def application_logs(
     return "\n".join(await apps.application_logs(rt, caller, gateway_id, count))
 
 
-@router.delete("/{gateway_id}", summary="Kill and remove an application")
+@router.delete(
+    "/{gateway_id}",
+    summary="Kill and remove an application",
+    response_model=None,
+    responses={**documented(200, DeleteResult, "Deleted"), **api_errors(*COMMON_ERRORS, 404)},
+)
 async def delete_application(
     gateway_id: str, request: Request, rt: Runtime, caller: CurrentCaller
 ) -> dict[str, str]:

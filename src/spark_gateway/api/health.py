@@ -7,16 +7,36 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from spark_gateway.api.deps import Runtime
+from spark_gateway.api.schemas import Health, Readiness, api_errors, documented
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="Liveness")
+# 401 only when `gateway.authorization.protectHealth` is on.
+@router.get(
+    "/health",
+    summary="Liveness",
+    response_model=None,
+    responses={**documented(200, Health, "The process is up"), **api_errors(401)},
+)
 async def health() -> dict[str, str]:
     return {"status": "OK"}
 
 
-@router.get("/ready", summary="Readiness: the database answers")
+@router.get(
+    "/ready",
+    summary="Readiness: the database answers",
+    responses={
+        **documented(200, Readiness, "The database answers"),
+        **documented(
+            503,
+            Readiness,
+            "The database does not answer",
+            headers={"Retry-After": {"required": True, "schema": {"type": "integer"}}},
+        ),
+        **api_errors(401),
+    },
+)
 async def ready(rt: Runtime) -> JSONResponse:
     try:
         async with rt.db.engine.connect() as conn:

@@ -9,6 +9,17 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from spark_gateway.api.deps import CurrentCaller, Runtime, set_audit
+from spark_gateway.api.schemas import (
+    LivyBatch,
+    LivyBatchList,
+    LivyBatchLog,
+    LivyBatchState,
+    LivyMessage,
+    LivyVersion,
+    documented,
+    json_body,
+    livy_errors,
+)
 from spark_gateway.domain.errors import BadRequest
 from spark_gateway.domain.livy import LivyBatchRequest
 from spark_gateway.domain.records import ApplicationRecord
@@ -17,6 +28,9 @@ from spark_gateway.services import livy
 from spark_gateway.services.runtime import GatewayRuntime
 
 router = APIRouter(prefix="/api/livy", tags=["livy"])
+
+# Every Livy route may answer these (request checks, authentication, deny lists, database down).
+COMMON_ERRORS = (400, 401, 403, 503)
 
 LIVY_VERSION = {
     "version": "0.9.0-incubating",
@@ -53,12 +67,25 @@ def batch_json(rt: GatewayRuntime, record: ApplicationRecord, log: list[str]) ->
     }
 
 
-@router.get("/version", summary="Livy version (some clients compare it)")
+@router.get(
+    "/version",
+    summary="Livy version (some clients compare it)",
+    response_model=None,
+    responses={**documented(200, LivyVersion, "The Livy version"), **livy_errors(400, 401, 403)},
+)
 async def version() -> dict[str, str]:
     return LIVY_VERSION
 
 
-@router.get("/batches", summary="List batches (from = offset, size = page size)")
+@router.get(
+    "/batches",
+    summary="List batches (from = offset, size = page size)",
+    response_model=None,
+    responses={
+        **documented(200, LivyBatchList, "The batches the caller may see; total counts all of them"),
+        **livy_errors(*COMMON_ERRORS),
+    },
+)
 async def list_batches(
     rt: Runtime,
     caller: CurrentCaller,
@@ -74,12 +101,17 @@ async def list_batches(
     "/batches",
     status_code=201,
     summary="Submit a batch",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": LivyBatchRequest.model_json_schema()}},
-        }
+    response_model=None,
+    responses={
+        **documented(
+            201,
+            LivyBatch,
+            "The new batch (or, with a known Idempotency-Key, the original one)",
+            headers={"Location": {"required": True, "schema": {"type": "string"}}},
+        ),
+        **livy_errors(*COMMON_ERRORS, 409, 413),
     },
+    openapi_extra=json_body(LivyBatchRequest.model_json_schema()),
 )
 async def create_batch(
     request: Request,
@@ -102,19 +134,34 @@ async def create_batch(
     return JSONResponse(body, status_code=201, headers={"Location": f"/api/livy/batches/{record.batch_id}"})
 
 
-@router.get("/batches/{batch_id}", summary="One batch")
+@router.get(
+    "/batches/{batch_id}",
+    summary="One batch",
+    response_model=None,
+    responses={**documented(200, LivyBatch, "The batch"), **livy_errors(*COMMON_ERRORS, 404)},
+)
 async def get_batch(batch_id: str, rt: Runtime, caller: CurrentCaller) -> dict[str, Any]:
     record = await livy.get_batch(rt, caller, batch_id)
     return batch_json(rt, record, await livy.recent_log(rt, record))
 
 
-@router.get("/batches/{batch_id}/state", summary="A batch's state")
+@router.get(
+    "/batches/{batch_id}/state",
+    summary="A batch's state",
+    response_model=None,
+    responses={**documented(200, LivyBatchState, "The batch's state"), **livy_errors(*COMMON_ERRORS, 404)},
+)
 async def batch_state(batch_id: str, rt: Runtime, caller: CurrentCaller) -> dict[str, Any]:
     record = await livy.get_batch(rt, caller, batch_id)
     return {"id": record.batch_id, "state": livy_state(record.state, dialect(rt))}
 
 
-@router.get("/batches/{batch_id}/log", summary="A batch's driver log (size alone = the last lines)")
+@router.get(
+    "/batches/{batch_id}/log",
+    summary="A batch's driver log (size alone = the last lines)",
+    response_model=None,
+    responses={**documented(200, LivyBatchLog, "A page of the log"), **livy_errors(*COMMON_ERRORS, 404)},
+)
 async def batch_log(
     batch_id: str,
     rt: Runtime,
@@ -133,7 +180,12 @@ async def batch_log(
     }
 
 
-@router.delete("/batches/{batch_id}", summary="Kill and remove a batch")
+@router.delete(
+    "/batches/{batch_id}",
+    summary="Kill and remove a batch",
+    response_model=None,
+    responses={**documented(200, LivyMessage, "Deleted"), **livy_errors(*COMMON_ERRORS, 404)},
+)
 async def delete_batch(batch_id: str, request: Request, rt: Runtime, caller: CurrentCaller) -> dict[str, str]:
     set_audit(request, batch_id=batch_id)
     await livy.delete_batch(rt, caller, batch_id)
