@@ -18,7 +18,7 @@ LIVY_PREFIX = "/api/livy"
 STATE_KEY = "state"
 
 #: Paths open without authentication unless `gateway.authorization.protect*` says otherwise.
-HEALTH_PATHS = frozenset({"/health"})
+HEALTH_PATHS = frozenset({"/health", "/ready"})  # liveness and readiness probes carry no credentials
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 METRICS_PATHS = frozenset({"/metrics"})
 
