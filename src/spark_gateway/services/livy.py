@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
+from sqlalchemy import or_, select
 
 from spark_gateway.db import repository as repo
+from spark_gateway.db.models import ApplicationRow, LivyBatchRow
 from spark_gateway.domain.errors import BadRequest, NotFound
 from spark_gateway.domain.livy import LivyBatchRequest, to_spark_application
 from spark_gateway.domain.records import ApplicationRecord, LogPage
@@ -15,6 +18,9 @@ from spark_gateway.services import applications as apps
 from spark_gateway.services.applications import Caller
 from spark_gateway.services.runtime import GatewayRuntime, default_spark_version
 from spark_gateway.services.tracking import to_record
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 @dataclass
@@ -75,21 +81,42 @@ async def create_batch(
     )
 
 
-async def _resolve(rt: GatewayRuntime, batch_ref: str) -> ApplicationRecord:
-    """A batch by id, or (as Livy allows) by name when the reference is not all digits."""
+async def _resolve(rt: GatewayRuntime, caller: Caller, batch_ref: str) -> ApplicationRecord:
+    """A batch by id, or (as Livy allows) by name when the reference is not all digits.
+
+    A name means the newest batch of that name the caller may see: another user's batch of the same
+    name neither hides the caller's own nor reveals that it exists.
+    """
     async with rt.db.transaction() as session:
         if batch_ref.isdigit():
             found = await repo.get_batch(session, int(batch_ref))
         else:
-            found = await repo.get_batch_by_name(session, batch_ref)
+            found = await _visible_batch_by_name(
+                session, batch_ref, rt.access.visible_owner_filter(caller.user)
+            )
         if found is None:
             raise not_found(batch_ref)
         batch_id, row = found
         return to_record(row, batch_id)
 
 
+async def _visible_batch_by_name(
+    session: AsyncSession, name: str, owner: str | None
+) -> tuple[int, ApplicationRow] | None:
+    """The newest live batch named `name` whose owner or proxy user is `owner` (None: anyone's)."""
+    stmt = (
+        select(LivyBatchRow.batch_id, ApplicationRow)
+        .join(ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id)
+        .where(ApplicationRow.name == name, ApplicationRow.deleted_at.is_(None))
+    )
+    if owner is not None:
+        stmt = stmt.where(or_(ApplicationRow.owner == owner, ApplicationRow.proxy_user == owner))
+    row = (await session.execute(stmt.order_by(LivyBatchRow.batch_id.desc()).limit(1))).first()
+    return (row[0], row[1]) if row else None
+
+
 async def get_batch(rt: GatewayRuntime, caller: Caller, batch_ref: str) -> ApplicationRecord:
-    record = await _resolve(rt, batch_ref)
+    record = await _resolve(rt, caller, batch_ref)
     apps.ensure_can_view(rt, caller, record)
     return apps.with_urls(rt, record)
 
@@ -108,7 +135,7 @@ async def list_batches(rt: GatewayRuntime, caller: Caller, *, offset: int, size:
 async def batch_log(
     rt: GatewayRuntime, caller: Caller, batch_ref: str, *, offset: int | None, size: int
 ) -> tuple[ApplicationRecord, LogPage]:
-    record = await _resolve(rt, batch_ref)
+    record = await _resolve(rt, caller, batch_ref)
     apps.ensure_can_view(rt, caller, record)
     return record, await apps.read_log_page(rt, record.gateway_id, offset=offset, size=size)
 
@@ -118,7 +145,7 @@ async def recent_log(rt: GatewayRuntime, record: ApplicationRecord, lines: int =
 
 
 async def delete_batch(rt: GatewayRuntime, caller: Caller, batch_ref: str) -> None:
-    record = await _resolve(rt, batch_ref)
+    record = await _resolve(rt, caller, batch_ref)
     try:
         await apps.delete_application(rt, caller, record.gateway_id)
     except NotFound:
