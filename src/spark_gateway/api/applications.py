@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from spark_gateway.api.bodies import parse_json
 from spark_gateway.api.deps import CurrentCaller, Runtime, set_audit
 from spark_gateway.api.schemas import (
     ApplicationList,
@@ -22,10 +22,13 @@ from spark_gateway.api.schemas import (
 )
 from spark_gateway.domain.errors import BadRequest, Invalid
 from spark_gateway.domain.records import ApplicationRecord
-from spark_gateway.domain.sparkapp import LABEL_CLUSTER, SparkApplication
+from spark_gateway.domain.sparkapp import LABEL_CLUSTER, SparkApplication, namespace_problem
 from spark_gateway.services import applications as apps
 
 router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
+
+MAX_NAME_LENGTH = 253  # names and users are stored in columns of this size
+MAX_ANNOTATIONS_BYTES = 256 * 1024  # Kubernetes' limit on all annotations of an object together
 
 # Every route may answer these (request checks, authentication, deny lists, database down).
 COMMON_ERRORS = (400, 401, 403, 503)
@@ -83,17 +86,31 @@ def summary(record: ApplicationRecord) -> dict[str, Any]:
 
 
 def parse_application(raw: bytes) -> SparkApplication:
-    try:
-        payload = json.loads(raw) if raw.strip() else None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
+    payload = parse_json(raw)
     if not isinstance(payload, dict):
         raise BadRequest("request body must be a SparkApplication JSON object")
     try:
-        return SparkApplication.model_validate(payload)
+        app = SparkApplication.model_validate(payload)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise Invalid(f"invalid SparkApplication: {problems}") from exc
+    if problem := size_problem(app):
+        raise BadRequest(problem)
+    return app
+
+
+def size_problem(app: SparkApplication) -> str | None:
+    """What is too long to store (names, users) or for Kubernetes to accept (annotations)."""
+    for field, value in (("metadata.name", app.metadata.name), ("spec.proxyUser", app.spec.proxyUser)):
+        if value is not None and len(value) > MAX_NAME_LENGTH:
+            return f"{field}: longer than {MAX_NAME_LENGTH} characters"
+    annotations = sum(len(k.encode()) + len(v.encode()) for k, v in app.metadata.annotations.items())
+    if annotations > MAX_ANNOTATIONS_BYTES:
+        return (
+            f"metadata.annotations: {annotations} bytes in total, "
+            f"Kubernetes accepts at most {MAX_ANNOTATIONS_BYTES}"
+        )
+    return None
 
 
 @router.get(
@@ -111,6 +128,8 @@ async def list_applications(
     cluster: str | None = None,
     namespace: str | None = None,
 ) -> list[dict[str, Any]]:
+    if namespace is not None and (problem := namespace_problem(namespace)):
+        raise BadRequest(problem)
     records = await apps.list_applications(rt, caller, cluster=cluster, namespace=namespace)
     return [summary(r) for r in records]
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
+from spark_gateway.api.bodies import parse_json
 from spark_gateway.api.deps import CurrentCaller, Runtime, set_audit
 from spark_gateway.api.schemas import (
     LivyBatch,
@@ -20,7 +20,6 @@ from spark_gateway.api.schemas import (
     json_body,
     livy_errors,
 )
-from spark_gateway.domain.errors import BadRequest
 from spark_gateway.domain.livy import LivyBatchRequest
 from spark_gateway.domain.records import ApplicationRecord
 from spark_gateway.domain.states import LivyDialect, livy_state
@@ -121,11 +120,7 @@ async def create_batch(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> JSONResponse:
     # Livy reads the body as JSON whatever the Content-Type says; so do we.
-    raw = await request.body()
-    try:
-        payload = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
+    payload = parse_json(await request.body(), empty={})
     record = await livy.create_batch(
         rt, caller, payload, namespace=namespace, idempotency_key=idempotency_key
     )

@@ -7,6 +7,7 @@ the queue; clusters behind a SparkManager get it submitted before the response.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 ALWAYS_FORBIDDEN_CONF = ("spark.master", "spark.submit.deployMode")
 KILLED_MESSAGE = "killed by user"
+MAX_STORED_KEY = 300  # the size of the idempotency_key column
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,15 @@ class Caller:
     """Who is asking: the authenticated user (None when authentication is off)."""
 
     user: str | None = None
+
+
+def scope_idempotency_key(user: str | None, source: str, key: str) -> str:
+    """The stored form of an Idempotency-Key: per user and API, so nobody replays another's request;
+    hashed when a long user name and key would not fit the column."""
+    scoped = f"{user or ''}\x1f{source}\x1f{key}"
+    if len(scoped) <= MAX_STORED_KEY:
+        return scoped
+    return "sha256:" + hashlib.sha256(scoped.encode("utf-8")).hexdigest()
 
 
 def check_conf(rt: GatewayRuntime, app: SparkApplication) -> None:
@@ -72,7 +83,7 @@ async def create_application(
         raise BadRequest("; ".join(problems))
     check_conf(rt, app)
     proxy_user = rt.access.resolve_proxy_user(caller.user, app.spec.proxyUser)
-    scoped_key = f"{caller.user or ''}\x1f{source}\x1f{idempotency_key}" if idempotency_key else None
+    scoped_key = scope_idempotency_key(caller.user, source, idempotency_key) if idempotency_key else None
     if scoped_key and (original := await _original(rt, scoped_key)) is not None:
         return original
 

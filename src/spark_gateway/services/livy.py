@@ -23,6 +23,14 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
 
+# Batch ids are a 32-bit integer column; names and users are stored in columns of 253 characters.
+MAX_BATCH_ID = 2**31 - 1
+MAX_NAME_LENGTH = 253
+# Offsets and sizes beyond this are clamped (no page or log is larger), so no request can overflow
+# the database's integer types.
+MAX_PAGE = 2**31 - 1
+
+
 @dataclass
 class BatchPage:
     offset: int
@@ -45,6 +53,10 @@ def parse_request(payload: object) -> LivyBatchRequest:
         raise BadRequest("File is required.")
     if request.name is not None and (request.name == "" or request.name.isdigit()):
         raise BadRequest(f"Rejected, Reason: Invalid session name: {request.name}")
+    if request.name is not None and len(request.name) > MAX_NAME_LENGTH:
+        raise BadRequest(f"Rejected, Reason: session name longer than {MAX_NAME_LENGTH} characters")
+    if request.proxyUser is not None and len(request.proxyUser) > MAX_NAME_LENGTH:
+        raise BadRequest(f"proxyUser: longer than {MAX_NAME_LENGTH} characters")
     return request
 
 
@@ -81,15 +93,25 @@ async def create_batch(
     )
 
 
+def batch_number(batch_ref: str) -> int | None:
+    """The batch id a path reference names (ASCII digits only), or None when it is a name."""
+    return int(batch_ref) if batch_ref.isascii() and batch_ref.isdigit() else None
+
+
 async def _resolve(rt: GatewayRuntime, caller: Caller, batch_ref: str) -> ApplicationRecord:
     """A batch by id, or (as Livy allows) by name when the reference is not all digits.
 
     A name means the newest batch of that name the caller may see: another user's batch of the same
     name neither hides the caller's own nor reveals that it exists.
     """
+    number = batch_number(batch_ref)
+    if number is not None and number > MAX_BATCH_ID:
+        raise not_found(batch_ref)
+    if number is None and (len(batch_ref) > MAX_NAME_LENGTH or "\x00" in batch_ref):
+        raise not_found(batch_ref)  # no stored name can look like that
     async with rt.db.transaction() as session:
-        if batch_ref.isdigit():
-            found = await repo.get_batch(session, int(batch_ref))
+        if number is not None:
+            found = await repo.get_batch(session, number)
         else:
             found = await _visible_batch_by_name(
                 session, batch_ref, rt.access.visible_owner_filter(caller.user)
@@ -125,8 +147,8 @@ async def list_batches(rt: GatewayRuntime, caller: Caller, *, offset: int, size:
     async with rt.db.transaction() as session:
         rows, total = await repo.list_batches(
             session,
-            offset=max(offset, 0),
-            limit=size,
+            offset=min(max(offset, 0), MAX_PAGE),
+            limit=min(size, MAX_PAGE),
             owner=rt.access.visible_owner_filter(caller.user),
         )
     return BatchPage(offset, total, [apps.with_urls(rt, to_record(r, b)) for b, r in rows])
@@ -137,6 +159,9 @@ async def batch_log(
 ) -> tuple[ApplicationRecord, LogPage]:
     record = await _resolve(rt, caller, batch_ref)
     apps.ensure_can_view(rt, caller, record)
+    if offset is not None:
+        offset = min(offset, MAX_PAGE)
+    size = min(size, MAX_PAGE)
     return record, await apps.read_log_page(rt, record.gateway_id, offset=offset, size=size)
 
 

@@ -201,4 +201,4 @@ def _ids_from_response(action: str, body: bytes) -> dict[str, Any]:
 
 
 def _as_int(value: str) -> int | str:
-    return int(value) if value.isdigit() and len(value) < 19 else value
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else value
