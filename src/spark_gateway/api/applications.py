@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -29,6 +29,19 @@ router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
 
 MAX_NAME_LENGTH = 253  # names and users are stored in columns of this size
 MAX_ANNOTATIONS_BYTES = 256 * 1024  # Kubernetes' limit on all annotations of an object together
+
+# Documented (not enforced by FastAPI: the services answer a mismatch with a clearer 400 message).
+GATEWAY_ID_PATTERN = (
+    "^[a-z0-9]{1,12}-[a-z0-9]{1,12}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+)
+NAMESPACE_PATTERN = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+GatewayIdParam = Annotated[
+    str,
+    Path(
+        description="clusterId-namespaceId-UUIDv7, as returned by a create",
+        json_schema_extra={"pattern": GATEWAY_ID_PATTERN},
+    ),
+]
 
 # Every route may answer these (request checks, authentication, deny lists, database down).
 COMMON_ERRORS = (400, 401, 403, 503)
@@ -126,7 +139,7 @@ async def list_applications(
     rt: Runtime,
     caller: CurrentCaller,
     cluster: str | None = None,
-    namespace: str | None = None,
+    namespace: Annotated[str | None, Query(json_schema_extra={"pattern": NAMESPACE_PATTERN})] = None,
 ) -> list[dict[str, Any]]:
     if namespace is not None and (problem := namespace_problem(namespace)):
         raise BadRequest(problem)
@@ -163,7 +176,7 @@ async def create_application(
     response_model=None,
     responses={**documented(200, GatewayApplication, "The application"), **api_errors(*COMMON_ERRORS, 404)},
 )
-async def get_application(gateway_id: str, rt: Runtime, caller: CurrentCaller) -> dict[str, Any]:
+async def get_application(gateway_id: GatewayIdParam, rt: Runtime, caller: CurrentCaller) -> dict[str, Any]:
     return gateway_application(await apps.get_application(rt, caller, gateway_id))
 
 
@@ -173,7 +186,9 @@ async def get_application(gateway_id: str, rt: Runtime, caller: CurrentCaller) -
     response_model=None,
     responses={**documented(200, ApplicationStatus, "The status"), **api_errors(*COMMON_ERRORS, 404)},
 )
-async def application_status(gateway_id: str, rt: Runtime, caller: CurrentCaller) -> dict[str, Any]:
+async def application_status(
+    gateway_id: GatewayIdParam, rt: Runtime, caller: CurrentCaller
+) -> dict[str, Any]:
     return public_status(await apps.get_application(rt, caller, gateway_id))
 
 
@@ -183,7 +198,7 @@ async def application_status(gateway_id: str, rt: Runtime, caller: CurrentCaller
     responses=api_errors(*COMMON_ERRORS, 404),
 )
 async def application_logs(
-    gateway_id: str,
+    gateway_id: GatewayIdParam,
     rt: Runtime,
     caller: CurrentCaller,
     lines: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
@@ -199,7 +214,7 @@ async def application_logs(
     responses={**documented(200, DeleteResult, "Deleted"), **api_errors(*COMMON_ERRORS, 404)},
 )
 async def delete_application(
-    gateway_id: str, request: Request, rt: Runtime, caller: CurrentCaller
+    gateway_id: GatewayIdParam, request: Request, rt: Runtime, caller: CurrentCaller
 ) -> dict[str, str]:
     set_audit(request, gateway_id=gateway_id)
     await apps.delete_application(rt, caller, gateway_id)

@@ -116,7 +116,13 @@ async def create_batch(
     request: Request,
     rt: Runtime,
     caller: CurrentCaller,
-    namespace: Annotated[str | None, Header(alias="X-Spark-Gateway-Livy-Namespace")] = None,
+    namespace: Annotated[
+        str | None,
+        Header(
+            alias="X-Spark-Gateway-Livy-Namespace",
+            json_schema_extra={"pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"},
+        ),
+    ] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> JSONResponse:
     # Livy reads the body as JSON whatever the Content-Type says; so do we.
