@@ -40,6 +40,7 @@ class OpStats:
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)  # transport errors by kind
 
 
 def start_replicas(n: int, db_url: str, workdir: Path) -> list[GatewayProcess]:
@@ -105,8 +106,10 @@ async def drive(
                     response = await conn.get("/api/livy/batches", params={"from": 0, "size": 20})
                 else:
                     response = await conn.post("/api/livy/batches", json=body())
-            except httpx.HTTPError:
+            except httpx.HTTPError as exc:
                 stats[op].errors += 1
+                kind = type(exc).__name__
+                stats[op].failures[kind] = stats[op].failures.get(kind, 0) + 1
                 continue
             elapsed = time.perf_counter() - start
             entry = stats[op]
@@ -149,6 +152,8 @@ def report(stats: dict[str, OpStats], elapsed: float, replicas: int, clients: in
         odd = {code: n for code, n in entry.statuses.items() if code >= 400}
         if odd:
             print(f"{'':<8}error statuses: {odd}")
+        if entry.failures:
+            print(f"{'':<8}transport errors: {entry.failures}")
     print(
         f"{'total':<8}{len(everything):>8}{len(everything) / elapsed:>10.1f}"
         f"{percentile(everything, 0.5) * 1000:>10.1f}{percentile(everything, 0.99) * 1000:>10.1f}{errors:>8}"
