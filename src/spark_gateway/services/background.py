@@ -17,14 +17,13 @@ import logging
 from functools import partial
 from typing import Any
 
-from spark_gateway.backends.base import StatusUpdate
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
 from spark_gateway.services.leadership import LeaseGuard, LeaseLost, LeaseTerm, new_holder_id
 from spark_gateway.services.runtime import GatewayRuntime, build_backend
 from spark_gateway.services.supervisor import ClusterSupervisor
 from spark_gateway.services.tasks import cancel_all, spawn
-from spark_gateway.services.tracking import DatabaseSink, apply_update
+from spark_gateway.services.tracking import DatabaseSink
 from spark_gateway.settings import ClusterConfig
 
 log = logging.getLogger(__name__)
@@ -53,26 +52,6 @@ class FencedSink(DatabaseSink):
                 term.token,
             )
             raise LeaseLost(f"lease {term.name} is no longer held by {term.holder} (token {term.token})")
-
-    async def update(self, update: StatusUpdate) -> None:
-        async with self.db.transaction() as session:
-            await self._fence(session)
-            row = await repo.get_application(
-                session, update.gateway_id, include_deleted=True, for_update=True
-            )
-            if row is None:
-                log.warning("status for unknown application %s ignored", update.gateway_id)
-                return
-            await apply_update(session, row, update)
-
-    async def append_logs(self, gateway_id: str, lines: list[str]) -> None:
-        if not lines:
-            return
-        async with self.db.transaction() as session:
-            await self._fence(session)
-            if await repo.get_application(session, gateway_id, include_deleted=True) is None:
-                return
-            await repo.append_log_lines(session, gateway_id, lines, keep=self.keep)
 
 
 def lease_name(cluster_id: str) -> str:

@@ -106,8 +106,12 @@ class DatabaseSink:
         self.db = db
         self.keep = log_retention_lines
 
+    async def _fence(self, session: AsyncSession) -> None:
+        """Checked at the start of every write transaction; subclasses refuse stale writers here."""
+
     async def update(self, update: StatusUpdate) -> None:
         async with self.db.transaction() as session:
+            await self._fence(session)
             row = await repo.get_application(
                 session, update.gateway_id, include_deleted=True, for_update=True
             )
@@ -120,6 +124,7 @@ class DatabaseSink:
         if not lines:
             return
         async with self.db.transaction() as session:
+            await self._fence(session)
             if await repo.get_application(session, gateway_id, include_deleted=True) is None:
                 return
             await repo.append_log_lines(session, gateway_id, lines, keep=self.keep)
