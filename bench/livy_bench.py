@@ -83,7 +83,8 @@ def bare_spark_submit_to_running(env: dict[str, str]) -> float:
 
 def gateway_post_to_running(client: httpx.Client) -> float:
     start = time.monotonic()
-    batch = client.post("/api/livy/batches", json={"file": str(REPO / "examples" / "pi.py"), "args": ["2"]})
+    body = {"file": str(REPO / "examples" / "pi.py"), "args": ["2"]}
+    batch = client.post("/api/livy/batches", json=body)
     batch.raise_for_status()
     batch_id = batch.json()["id"]
     while True:
@@ -94,7 +95,9 @@ def gateway_post_to_running(client: httpx.Client) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--startup-runs", type=int, default=3)
@@ -138,7 +141,9 @@ def main() -> None:
         f"bare spark-submit -> started: median {statistics.median(bare):.2f} s "
         f"(runs: {', '.join(f'{v:.2f}' for v in bare)})"
     )
-    print(f"gateway overhead to running: {statistics.median(post_to_running) - statistics.median(bare):+.2f} s")
+    print(
+        f"gateway overhead to running: {statistics.median(post_to_running) - statistics.median(bare):+.2f} s"
+    )
 
 
 if __name__ == "__main__":
