@@ -92,7 +92,7 @@ async def list_batches(
     size: int = 100,
 ) -> dict[str, Any]:
     page = await livy.list_batches(rt, caller, offset=from_, size=size)
-    sessions = [batch_json(rt, r, await livy.recent_log(rt, r)) for r in page.batches]
+    sessions = [batch_json(rt, r, r.recent_log) for r in page.batches]
     return {"from": from_, "total": page.total, "sessions": sessions}
 
 
@@ -131,7 +131,7 @@ async def create_batch(
         rt, caller, payload, namespace=namespace, idempotency_key=idempotency_key
     )
     set_audit(request, batch_id=record.batch_id, gateway_id=record.gateway_id)
-    body = batch_json(rt, record, await livy.recent_log(rt, record))
+    body = batch_json(rt, record, record.recent_log)
     return JSONResponse(body, status_code=201, headers={"Location": f"/api/livy/batches/{record.batch_id}"})
 
 
@@ -143,7 +143,7 @@ async def create_batch(
 )
 async def get_batch(batch_id: str, rt: Runtime, caller: CurrentCaller) -> dict[str, Any]:
     record = await livy.get_batch(rt, caller, batch_id)
-    return batch_json(rt, record, await livy.recent_log(rt, record))
+    return batch_json(rt, record, record.recent_log)
 
 
 @router.get(
@@ -153,7 +153,7 @@ async def get_batch(batch_id: str, rt: Runtime, caller: CurrentCaller) -> dict[s
     responses={**documented(200, LivyBatchState, "The batch's state"), **livy_errors(*COMMON_ERRORS, 404)},
 )
 async def batch_state(batch_id: str, rt: Runtime, caller: CurrentCaller) -> dict[str, Any]:
-    record = await livy.get_batch(rt, caller, batch_id)
+    record = await livy.get_batch(rt, caller, batch_id, with_log=False)
     return {"id": record.batch_id, "state": livy_state(record.state, dialect(rt))}
 
 

@@ -22,13 +22,15 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10, statement_timeout_s: float = 30.0) -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             if self.url.database and self.url.database != ":memory:":
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs.update(
+                # A server restart leaves dead pooled connections; the ping replaces them silently.
+                pool_pre_ping=True,
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 pool_timeout=10,

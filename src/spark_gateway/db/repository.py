@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, or_, select, text, update
+from sqlalchemy import delete, func, insert, literal, or_, select, text, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -211,17 +211,42 @@ async def read_log(session: AsyncSession, gateway_id: str, *, offset: int, size:
     return list((await session.execute(stmt)).scalars().all())
 
 
-async def get_batch_by_name(session: AsyncSession, name: str) -> tuple[int, ApplicationRow] | None:
-    """The newest visible batch with this name (Livy resolves non-numeric path ids as names)."""
+async def get_batch_by_name(
+    session: AsyncSession, name: str, owner: str | None = None
+) -> tuple[int, ApplicationRow] | None:
+    """The newest live batch named `name` whose owner or proxy user is `owner` (None: anyone's).
+
+    Livy resolves non-numeric path ids as names; another user's batch of the same name neither hides
+    the caller's own nor reveals that it exists.
+    """
     stmt = (
         select(LivyBatchRow.batch_id, ApplicationRow)
         .join(ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id)
-        .where(ApplicationRow.name == name, ApplicationRow.deleted_at.is_(None))
-        .order_by(LivyBatchRow.batch_id.desc())
-        .limit(1)
+        .where(ApplicationRow.name == name)
     )
+    stmt = _visible(stmt, owner).order_by(LivyBatchRow.batch_id.desc()).limit(1)
     row = (await session.execute(stmt)).first()
     return (row[0], row[1]) if row else None
+
+
+async def recent_logs(session: AsyncSession, gateway_ids: Sequence[str], lines: int) -> dict[str, list[str]]:
+    """The last `lines` log lines of each application, in one round trip (one index range each)."""
+    if not gateway_ids or lines <= 0:
+        return {gid: [] for gid in gateway_ids}
+    parts = [
+        select(LogLineRow.gateway_id, LogLineRow.seq, LogLineRow.line)
+        .where(LogLineRow.gateway_id == gid)
+        .order_by(LogLineRow.seq.desc())
+        .limit(lines)
+        .subquery()
+        .select()
+        for gid in gateway_ids
+    ]
+    stmt = parts[0] if len(parts) == 1 else union_all(*parts)
+    found: dict[str, list[tuple[int, str]]] = {gid: [] for gid in gateway_ids}
+    for gid, seq, line in (await session.execute(stmt)).all():
+        found[gid].append((seq, line))
+    return {gid: [line for _, line in sorted(rows)] for gid, rows in found.items()}
 
 
 # Leases ----------------------------------------------------------------------------------------

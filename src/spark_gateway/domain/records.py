@@ -28,6 +28,7 @@ class ApplicationRecord:
     terminated_at: datetime | None
     batch_id: int | None = None
     urls: dict[str, str | None] = field(default_factory=dict)
+    recent_log: list[str] = field(default_factory=list)  # the last lines, for Livy's batch view
 
     def spark_application(self) -> dict[str, Any]:
         """The SparkApplication with its current status, as the operator would show it."""

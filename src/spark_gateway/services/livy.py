@@ -6,10 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
-from sqlalchemy import or_, select
 
 from spark_gateway.db import repository as repo
-from spark_gateway.db.models import ApplicationRow, LivyBatchRow
 from spark_gateway.domain.errors import BadRequest, NotFound
 from spark_gateway.domain.livy import LivyBatchRequest, to_spark_application
 from spark_gateway.domain.records import ApplicationRecord, LogPage
@@ -98,48 +96,38 @@ def batch_number(batch_ref: str) -> int | None:
     return int(batch_ref) if batch_ref.isascii() and batch_ref.isdigit() else None
 
 
-async def _resolve(rt: GatewayRuntime, caller: Caller, batch_ref: str) -> ApplicationRecord:
-    """A batch by id, or (as Livy allows) by name when the reference is not all digits.
+RECENT_LOG_LINES = 10  # Livy's batch view shows the last 10 log lines
 
-    A name means the newest batch of that name the caller may see: another user's batch of the same
-    name neither hides the caller's own nor reveals that it exists.
-    """
+
+async def _resolve(
+    rt: GatewayRuntime, session: AsyncSession, caller: Caller, batch_ref: str
+) -> ApplicationRecord:
+    """A batch by id, or (as Livy allows) by name when the reference is not all digits."""
     number = batch_number(batch_ref)
     if number is not None and number > MAX_BATCH_ID:
         raise not_found(batch_ref)
     if number is None and (len(batch_ref) > MAX_NAME_LENGTH or "\x00" in batch_ref):
         raise not_found(batch_ref)  # no stored name can look like that
+    if number is not None:
+        found = await repo.get_batch(session, number)
+    else:
+        found = await repo.get_batch_by_name(session, batch_ref, rt.access.visible_owner_filter(caller.user))
+    if found is None:
+        raise not_found(batch_ref)
+    batch_id, row = found
+    return to_record(row, batch_id)
+
+
+async def get_batch(
+    rt: GatewayRuntime, caller: Caller, batch_ref: str, *, with_log: bool = True
+) -> ApplicationRecord:
+    """One batch (and its last log lines), read in one transaction."""
     async with rt.db.transaction() as session:
-        if number is not None:
-            found = await repo.get_batch(session, number)
-        else:
-            found = await _visible_batch_by_name(
-                session, batch_ref, rt.access.visible_owner_filter(caller.user)
-            )
-        if found is None:
-            raise not_found(batch_ref)
-        batch_id, row = found
-        return to_record(row, batch_id)
-
-
-async def _visible_batch_by_name(
-    session: AsyncSession, name: str, owner: str | None
-) -> tuple[int, ApplicationRow] | None:
-    """The newest live batch named `name` whose owner or proxy user is `owner` (None: anyone's)."""
-    stmt = (
-        select(LivyBatchRow.batch_id, ApplicationRow)
-        .join(ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id)
-        .where(ApplicationRow.name == name, ApplicationRow.deleted_at.is_(None))
-    )
-    if owner is not None:
-        stmt = stmt.where(or_(ApplicationRow.owner == owner, ApplicationRow.proxy_user == owner))
-    row = (await session.execute(stmt.order_by(LivyBatchRow.batch_id.desc()).limit(1))).first()
-    return (row[0], row[1]) if row else None
-
-
-async def get_batch(rt: GatewayRuntime, caller: Caller, batch_ref: str) -> ApplicationRecord:
-    record = await _resolve(rt, caller, batch_ref)
-    apps.ensure_can_view(rt, caller, record)
+        record = await _resolve(rt, session, caller, batch_ref)
+        apps.ensure_can_view(rt, caller, record)
+        if with_log:
+            logs = await repo.recent_logs(session, [record.gateway_id], RECENT_LOG_LINES)
+            record.recent_log = logs[record.gateway_id]
     return apps.with_urls(rt, record)
 
 
@@ -151,26 +139,26 @@ async def list_batches(rt: GatewayRuntime, caller: Caller, *, offset: int, size:
             limit=min(size, MAX_PAGE),
             owner=rt.access.visible_owner_filter(caller.user),
         )
-    return BatchPage(offset, total, [apps.with_urls(rt, to_record(r, b)) for b, r in rows])
+        logs = await repo.recent_logs(session, [r.gateway_id for _, r in rows], RECENT_LOG_LINES)
+    records = [to_record(r, b) for b, r in rows]
+    for record in records:
+        record.recent_log = logs[record.gateway_id]
+    return BatchPage(offset, total, [apps.with_urls(rt, r) for r in records])
 
 
 async def batch_log(
     rt: GatewayRuntime, caller: Caller, batch_ref: str, *, offset: int | None, size: int
 ) -> tuple[ApplicationRecord, LogPage]:
-    record = await _resolve(rt, caller, batch_ref)
-    apps.ensure_can_view(rt, caller, record)
+    record = await get_batch(rt, caller, batch_ref, with_log=False)
     if offset is not None:
         offset = min(offset, MAX_PAGE)
     size = min(size, MAX_PAGE)
     return record, await apps.read_log_page(rt, record.gateway_id, offset=offset, size=size)
 
 
-async def recent_log(rt: GatewayRuntime, record: ApplicationRecord, lines: int = 10) -> list[str]:
-    return (await apps.read_log_page(rt, record.gateway_id, offset=None, size=lines)).lines
-
-
 async def delete_batch(rt: GatewayRuntime, caller: Caller, batch_ref: str) -> None:
-    record = await _resolve(rt, caller, batch_ref)
+    async with rt.db.transaction() as session:
+        record = await _resolve(rt, session, caller, batch_ref)
     try:
         await apps.delete_application(rt, caller, record.gateway_id)
     except NotFound:
