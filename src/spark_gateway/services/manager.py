@@ -110,6 +110,8 @@ class ManagerService:
         if selector := self.settings.selector():  # without it the watch would never see the application
             labels[selector[0]] = selector[1]
         created = await self.k8s.create_app(namespace, {**body, "metadata": {**meta, "labels": labels}})
+        if not created.get("status"):  # the gateway has stored it as New already: nothing to write
+            self._written.setdefault((namespace, name), _fingerprint({}))
         await self.on_event("ADDED", created)  # metrics count it at once
         return created
 

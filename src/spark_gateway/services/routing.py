@@ -13,9 +13,11 @@ clusters have no metrics endpoint and are left out too). A primary router that f
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
@@ -70,6 +72,11 @@ class WeightBasedRandomRouter:
         return self.rng.choices(ordered, weights=weights, k=1)[0]
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    return httpx.create_ssl_context()
+
+
 class ManagerProbe:
     """Readiness and metrics of SparkManagers over HTTP (a short-lived client per call)."""
 
@@ -79,23 +86,36 @@ class ManagerProbe:
         self.timeout = settings.clusterRouter.requestTimeoutSeconds
         self._transport = transport
         self._health: dict[str, tuple[float, bool]] = {}
+        self._probing: dict[str, asyncio.Future[bool]] = {}
 
     def _client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(timeout=self.timeout, transport=self._transport)
+        # One TLS context for all: building one per client (certifi's bundle) costs ~60 ms each.
+        return httpx.AsyncClient(timeout=self.timeout, transport=self._transport, verify=_tls_context())
 
     async def healthy(self, cluster: ClusterConfig) -> bool:
+        """Ready or not, from a result at most `ttl` old; concurrent callers share one probe."""
         if cluster.type != "kubernetes":
             return True
         cached = self._health.get(cluster.id)
         if cached is not None and time.monotonic() - cached[0] < self.ttl:
             return cached[1]
+        probe = self._probing.get(cluster.id)
+        if probe is None:
+            probe = self._probing[cluster.id] = asyncio.ensure_future(self._probe(cluster))
+            probe.add_done_callback(lambda _: self._probing.pop(cluster.id, None))
+        return await asyncio.shield(probe)
+
+    async def _probe(self, cluster: ClusterConfig) -> bool:
         try:
             async with self._client() as client:
                 ok = (await client.get(manager_url(self.settings, cluster) + "/ready")).status_code == 200
         except httpx.HTTPError:
             ok = False
+        cached = self._health.get(cluster.id)
         if not ok and (cached is None or cached[1]):
             log.warning("SparkManager of cluster %s is not ready: no traffic until it is", cluster.name)
+        elif ok and cached is not None and not cached[1]:
+            log.info("SparkManager of cluster %s is ready again", cluster.name)
         self._health[cluster.id] = (time.monotonic(), ok)
         return ok
 
