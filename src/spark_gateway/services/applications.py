@@ -180,7 +180,11 @@ async def _submit_now(
         row = await repo.get_application(session, record.gateway_id, include_deleted=True, for_update=True)
         assert row is not None
         result.update.backend_ref = result.backend_ref
-        await apply_update(session, row, result.update)
+        if result.update.state == AppState.NEW and AppState.parse(row.state) != AppState.NEW:
+            # The SparkManager's watch has recorded progress already: keep it, add the reference.
+            await repo.save(session, row, backend_ref={**(row.backend_ref or {}), **result.backend_ref})
+        else:
+            await apply_update(session, row, result.update)
         return to_record(row, record.batch_id)
 
 
