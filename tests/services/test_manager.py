@@ -165,7 +165,7 @@ async def test_logs_outlive_the_pod_and_the_application(h: Harness) -> None:
     assert await h.fake.get_pod("default", f"{gid}-driver") is None
     assert await h.service.driver_log("default", gid, 2) == live
     assert len(await h.service.driver_log("default", gid, 100)) == 4
-    await wait_for(lambda: h.service.queue.wait_idle(0.05), what="the deletion to be processed")
+    await wait_for(lambda: h.service.work.queue.wait_idle(0.05), what="the deletion to be processed")
     assert await h.state(gid) == S.COMPLETED  # finished before it was deleted: stays COMPLETED
 
 

@@ -4,13 +4,12 @@ It serves the gateway's create/get/list/delete/logs calls straight from the Kube
 reads; nothing waits for the database), and follows every SparkApplication carrying
 `selectorKey=selectorValue` with a `SparkAppWatch` (list, watch from the resourceVersion, relist on 410,
 bounded backoff). The watch only updates `cache` (the newest object per application, which also feeds
-the metrics) and marks the application in a keyed work queue; `statusWorkers` writers take keys off it,
-one worker per key at a time, so a slow database never stalls the watch and never reorders one
-application's updates. A writer copies new driver log lines (`manager_logs`) and then applies the status
-through the state machine (`services.tracking`). States the watch could not see (a relist after 410, or
-updates coalesced while the database was slow) are walked through in the same transaction, so the stored
-state only ever moves along allowed transitions. Failures requeue the key with backoff; the cache keeps
-the newest object, so no change is lost.
+the metrics) and marks the application in a keyed work queue (`manager_queue`); `statusWorkers` writers
+take keys off it, one worker per key at a time, so a slow database never stalls the watch and never
+reorders one application's updates. A writer copies new driver log lines (`manager_logs`), then records
+the status through the state machine (`manager_status`), walking through states the watch could not see
+(a relist after 410, or updates coalesced while the database was slow). Failures requeue the key with
+backoff; the cache keeps the newest object, so no change is lost.
 """
 
 from __future__ import annotations
@@ -21,15 +20,15 @@ import logging
 from typing import Any
 
 from spark_gateway.backends.kubernetes.k8s_api import K8sApi
-from spark_gateway.backends.kubernetes.watch import Backoff, SparkAppWatch
+from spark_gateway.backends.kubernetes.watch import SparkAppWatch
 from spark_gateway.db import repository as repo
 from spark_gateway.db.availability import is_unavailable
 from spark_gateway.db.engine import Database
-from spark_gateway.domain.errors import BadRequest, GatewayError, NotFound, Unavailable
+from spark_gateway.domain.errors import BadRequest, NotFound, Unavailable
 from spark_gateway.domain.ids import parse_gateway_id
 from spark_gateway.domain.states import AppState
 from spark_gateway.services.manager_logs import DriverLogCopier
-from spark_gateway.services.manager_queue import KeyedQueue
+from spark_gateway.services.manager_queue import KeyedWorkers
 from spark_gateway.services.manager_status import DELETED_MESSAGE, KILLED_MESSAGE, StatusRecorder
 from spark_gateway.services.tasks import cancel_all, spawn
 from spark_gateway.settings import ClusterConfig, Settings
@@ -84,15 +83,17 @@ class ManagerService:
         self.status = StatusRecorder(db, cluster.id, keep=settings.logRetentionLines)
         self.cache: dict[Key, dict[str, Any]] = {}
         self.synced = False  # a first list has been received
-        self.queue: KeyedQueue[Key] = KeyedQueue()
-        self.write_failures = 0
+        self.work: KeyedWorkers[Key] = KeyedWorkers(
+            self.process,
+            transient=lambda exc: isinstance(exc, Unavailable) or is_unavailable(exc),
+            name=f"status-writer:{cluster.name}",
+            count=conf.statusWorkers,
+        )
         self._gone: dict[Key, dict[str, Any]] = {}  # deleted from the cluster, not yet recorded
         self._written: dict[Key, str] = {}
         self._log_complete: dict[Key, str] = {}
         self._log_due: set[Key] = set()
         self._deleting: set[Key] = set()  # deleted through the API, not yet recorded
-        self._failures: dict[Key, int] = {}
-        self._backoff = Backoff(base=0.2, maximum=30.0)
         self._tasks: list[asyncio.Task[Any]] = []
 
     # The REST API's operations ---------------------------------------------------------------------
@@ -136,19 +137,7 @@ class ManagerService:
         await self.on_event("DELETED", {"metadata": {"namespace": namespace, "name": name}})
 
     async def driver_log(self, namespace: str, name: str, lines: int) -> list[str]:
-        """Live from the driver pod; else what was saved in the database; 404 if neither knows it."""
-        try:
-            obj: dict[str, Any] | None = await self.k8s.get_app(namespace, name)
-        except NotFound:
-            obj = None
-        if obj is not None and lines > 0:
-            live = await self.k8s.driver_log(obj, lines)
-            if live is not None:
-                return live
-        stored = await self.logs.stored_tail(name, lines)
-        if stored is None and obj is None:
-            raise NotFound(f'sparkapplications.sparkoperator.k8s.io "{name}" not found')
-        return stored or []
+        return await self.logs.read(namespace, name, lines)
 
     # Following the cluster -------------------------------------------------------------------------
 
@@ -161,7 +150,7 @@ class ManagerService:
             cached = self.cache.get(key)
             if cached is None or _version(obj) >= _version(cached):
                 self.cache[key] = obj
-        self.queue.add(key)
+        self.work.add(key)
 
     async def on_snapshot(self, items: list[dict[str, Any]]) -> None:
         fresh = {key_of(obj): obj for obj in items}
@@ -171,14 +160,14 @@ class ManagerService:
         self.cache = fresh
         self.synced = True
         for key in [*self._gone, *fresh]:
-            self.queue.add(key)
+            self.work.add(key)
         # Rows this cluster left running while no one watched, whose object has disappeared since.
         async with self.db.transaction() as session:
             rows = await repo.active_applications(session, self.cluster.id)
             missing = [(r.namespace, r.gateway_id) for r in rows if (r.namespace, r.gateway_id) not in fresh]
         for key in missing:
             self._gone.setdefault(key, {"metadata": {"namespace": key[0], "name": key[1]}})
-            self.queue.add(key)
+            self.work.add(key)
 
     def _is_ours(self, name: str) -> bool:
         try:
@@ -227,31 +216,6 @@ class ManagerService:
 
     # Workers and lifecycle ---------------------------------------------------------------------------
 
-    async def _handle(self, key: Key) -> None:
-        try:
-            await self.process(key)
-            self._failures.pop(key, None)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.write_failures += 1
-            failures = self._failures[key] = self._failures.get(key, 0) + 1
-            transient = isinstance(exc, Unavailable) or is_unavailable(exc)
-            if not transient and failures > MAX_PERMANENT_FAILURES:
-                log.error("giving up on %s/%s after %d failures", *key, failures, exc_info=exc)
-                self._failures.pop(key, None)
-                return
-            delay = self._backoff.delay(failures)
-            text = exc.message if isinstance(exc, GatewayError) else repr(exc)
-            log.warning("updating %s/%s failed (%s); retrying in %.1fs", *key, text, delay)
-            self.queue.add_later(key, delay)
-        finally:
-            self.queue.done(key)
-
-    async def _worker(self) -> None:
-        while True:
-            await self._handle(await self.queue.get())
-
     async def _log_ticker(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
@@ -259,9 +223,9 @@ class ManagerService:
 
     def mark_logs_due(self) -> None:
         for key, obj in list(self.cache.items()):
-            if state_of(obj) in DRIVER_RUNNING and key not in self._failures:  # else: in backoff
+            if state_of(obj) in DRIVER_RUNNING and key not in self.work.failures:  # else: in backoff
                 self._log_due.add(key)
-                self.queue.add(key)
+                self.work.add(key)
 
     async def run_once(self) -> None:
         """Bounded mode for tests: one watch round (a list first), then every pending key, inline."""
@@ -269,15 +233,13 @@ class ManagerService:
         await self.drain_inline()
 
     async def drain_inline(self) -> None:
-        while (key := self.queue.get_nowait()) is not None:
-            await self._handle(key)
+        await self.work.drain_inline()
 
     async def start(self) -> None:
         conf = self.settings.sparkManager
         name = self.cluster.name
-        self._tasks = [
-            spawn(self._worker(), name=f"status-writer:{name}:{i}") for i in range(conf.statusWorkers)
-        ]
+        self.work.start()
+        self._tasks = []
         if conf.logCaptureSeconds > 0:
             self._tasks.append(spawn(self._log_ticker(conf.logCaptureSeconds), name=f"log-ticker:{name}"))
         self._tasks.append(spawn(self._resync(conf.watchResyncSeconds), name=f"resync:{name}"))
@@ -291,12 +253,9 @@ class ManagerService:
     async def stop(self, timeout: float | None = None) -> None:
         """Stop watching, give pending writes `shutdownSeconds` to finish, then cancel the rest."""
         await self.watch.stop()
-        timeout = self.settings.sparkManager.shutdownSeconds if timeout is None else timeout
-        if not await self.queue.wait_idle(timeout):
-            log.warning("%d status updates were still pending at shutdown", self.queue.pending())
-        self.queue.close()
         await cancel_all(self._tasks)
         self._tasks = []
+        await self.work.stop(self.settings.sparkManager.shutdownSeconds if timeout is None else timeout)
 
 
 def _version(obj: dict[str, Any]) -> int:

@@ -21,6 +21,7 @@ from typing import Any
 from spark_gateway.backends.kubernetes.k8s_api import K8sApi, driver_pod_name
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
+from spark_gateway.domain.errors import NotFound
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,21 @@ class DriverLogCopier:
             await repo.save(session, row, backend_ref=ref)
         self.lines_copied += len(new)
         return final
+
+    async def read(self, namespace: str, name: str, lines: int) -> list[str]:
+        """The last `lines` lines: live from the driver pod, else as saved; 404 if neither knows it."""
+        try:
+            app: dict[str, Any] | None = await self.k8s.get_app(namespace, name)
+        except NotFound:
+            app = None
+        if app is not None and lines > 0:
+            live = await self.k8s.driver_log(app, lines)
+            if live is not None:
+                return live
+        stored = await self.stored_tail(name, lines)
+        if stored is None and app is None:
+            raise NotFound(f'sparkapplications.sparkoperator.k8s.io "{name}" not found')
+        return stored or []
 
     async def stored_tail(self, gateway_id: str, lines: int) -> list[str] | None:
         """The last `lines` stored lines, or None when the database does not know the application."""

@@ -1,19 +1,27 @@
-"""A keyed work queue (as client-go's workqueue): each key is pending at most once and is never
-processed by two workers at the same time.
+"""A keyed work queue (as client-go's workqueue) and the workers that drain it.
 
 Why: the SparkManager's watch must hand status changes to database writers without waiting for them,
 while one application's updates must never be written out of order. Marking a key (not enqueueing an
-event) gives both: a key changed again while a worker holds it is queued once more when that worker is
-done, and the worker then reads the newest object. Retries come back after a delay (`add_later`).
+event) gives both: each key is pending at most once and never processed by two workers at the same
+time; a key changed again while a worker holds it is queued once more when that worker is done, and
+the worker then reads the newest state. A failed key comes back after an exponential backoff: always
+when the failure is transient (the database or the cluster is unavailable), at most a few times else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
-from collections.abc import Hashable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, Generic, TypeVar
+
+from spark_gateway.backends.kubernetes.watch import Backoff
+from spark_gateway.domain.errors import GatewayError
+from spark_gateway.services.tasks import cancel_all, spawn
+
+log = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)
 
@@ -87,3 +95,68 @@ class KeyedQueue(Generic[K]):
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
+
+
+class KeyedWorkers(Generic[K]):
+    """`count` workers running `process(key)` for keys marked with `add`; failures retried."""
+
+    def __init__(
+        self,
+        process: Callable[[K], Awaitable[None]],
+        *,
+        transient: Callable[[BaseException], bool],
+        name: str,
+        count: int = 4,
+        max_failures: int = 5,
+    ) -> None:
+        self.process, self.transient, self.name, self.count = process, transient, name, count
+        self.max_failures = max_failures  # for failures that are not transient
+        self.queue: KeyedQueue[K] = KeyedQueue()
+        self.failures: dict[K, int] = {}  # consecutive, per key (in backoff while present)
+        self.errors = 0  # all failures so far
+        self.backoff = Backoff(base=0.2, maximum=30.0)
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    def add(self, key: K) -> None:
+        self.queue.add(key)
+
+    async def handle(self, key: K) -> None:
+        """Process one key taken off the queue; on failure schedule its retry."""
+        try:
+            await self.process(key)
+            self.failures.pop(key, None)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.errors += 1
+            failures = self.failures[key] = self.failures.get(key, 0) + 1
+            if not self.transient(exc) and failures > self.max_failures:
+                log.error("%s: giving up on %s after %d failures", self.name, key, failures, exc_info=exc)
+                self.failures.pop(key, None)
+                return
+            delay = self.backoff.delay(failures)
+            text = exc.message if isinstance(exc, GatewayError) else repr(exc)
+            log.warning("%s: %s failed (%s); retrying in %.1fs", self.name, key, text, delay)
+            self.queue.add_later(key, delay)
+        finally:
+            self.queue.done(key)
+
+    async def _worker(self) -> None:
+        while True:
+            await self.handle(await self.queue.get())
+
+    async def drain_inline(self) -> None:
+        """Bounded mode: process every pending key in the caller's task."""
+        while (key := self.queue.get_nowait()) is not None:
+            await self.handle(key)
+
+    def start(self) -> None:
+        self._tasks = [spawn(self._worker(), name=f"{self.name}:{i}") for i in range(self.count)]
+
+    async def stop(self, timeout: float) -> None:
+        """Give pending keys `timeout` seconds, then cancel the workers and scheduled retries."""
+        if not await self.queue.wait_idle(timeout):
+            log.warning("%s: %d keys were still pending at shutdown", self.name, self.queue.pending())
+        self.queue.close()
+        await cancel_all(self._tasks)
+        self._tasks = []

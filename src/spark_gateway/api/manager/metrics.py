@@ -110,7 +110,10 @@ class ManagerCollector(Collector):
         gauges = {
             "spark_manager_watch_synced": ("1 once the first list has been received", float(svc.synced)),
             "spark_manager_watch_failures": ("Consecutive failed watch rounds", svc.watch.failures),
-            "spark_manager_pending_updates": ("Applications awaiting a database write", svc.queue.pending()),
+            "spark_manager_pending_updates": (
+                "Applications awaiting a database write",
+                svc.work.queue.pending(),
+            ),
         }
         for metric, (doc, value) in gauges.items():
             gauge = GaugeMetricFamily(metric, doc, labels=labels)
@@ -118,7 +121,7 @@ class ManagerCollector(Collector):
             yield gauge
         counters = {
             "spark_manager_status_writes": ("Status changes written to the database", svc.status.writes),
-            "spark_manager_write_failures": ("Failed database updates (retried)", svc.write_failures),
+            "spark_manager_write_failures": ("Failed database updates (retried)", svc.work.errors),
             "spark_manager_log_lines_copied": ("Driver log lines saved", svc.logs.lines_copied),
         }
         for metric, (doc, value) in counters.items():
