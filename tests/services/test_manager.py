@@ -8,6 +8,8 @@ and the SparkApplication are gone; nothing is duplicated when a manager restarts
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -266,3 +268,74 @@ async def test_relist_does_not_fail_an_application_created_meanwhile(h: Harness)
     await h.service.drain_inline()
     assert await h.state(gid) == S.NEW  # asked the API server before declaring it gone
     assert ("default", gid) in h.service.cache
+
+
+class TcpProxy:
+    """Forwards a local port to PostgreSQL; `down()` cuts every connection and refuses new ones."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self._writers |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def up(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def down(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.transport.abort()
+        self._writers.clear()
+        await self._server.wait_closed()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_database_outage_neither_blocks_the_api_nor_loses_a_change(
+    fake_k8s: FakeKubernetes, database: Database, db_url: str, tmp_path: Path
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.up()
+    through_proxy = Database(url.set(port=proxy.port).render_as_string(hide_password=False))
+    settings = manager_settings(db_url, tmp_path)
+    async with K8sApi.from_url(fake_k8s.url, timeout=5) as api:
+        h = Harness(settings, fake_k8s, database, api)  # rows and checks: straight to the database
+        h.service = ManagerService(settings, h.cluster, api, through_proxy)  # the manager: via the proxy
+        h.service.watch.backoff = Backoff(base=0.02, maximum=0.2)
+        await h.service.start()
+        first = await h.submit()
+        await h.fake.operator.run_until("default", first, "RUNNING")
+        await h.wait_state(first, S.RUNNING)
+        await proxy.down()
+        await h.fake.operator.run_until("default", first, "COMPLETED")
+        second, body = await insert_application(database, settings, h.cluster)
+        created = await asyncio.wait_for(h.service.create("default", second, body), 2)  # API unaffected
+        assert created["metadata"]["name"] == second
+        await h.fake.operator.run_until("default", second, "RUNNING")
+        await wait_for(lambda: asyncio.sleep(0, h.service.work.errors > 0), what="failed writes")
+        assert await h.state(first) == S.RUNNING  # nothing could be written meanwhile
+        await proxy.up()
+        row = await h.wait_state(first, S.COMPLETED, timeout=30)
+        assert row.terminated_at is not None and len(await h.stored_log(first)) == 4
+        await h.wait_state(second, S.RUNNING, timeout=30)
+        await h.service.stop(timeout=2)
+    await through_proxy.dispose()
+    await proxy.down()
+    fake_k8s.assert_no_rejections()
