@@ -162,10 +162,15 @@ class ManagerService:
         for key in [*self._gone, *fresh]:
             self.work.add(key)
         # Rows this cluster left running while no one watched, whose object has disappeared since.
-        async with self.db.transaction() as session:
-            rows = await repo.active_applications(session, self.cluster.id)
-            missing = [(r.namespace, r.gateway_id) for r in rows if (r.namespace, r.gateway_id) not in fresh]
-        for key in missing:
+        try:
+            async with self.db.transaction() as session:
+                rows = await repo.active_applications(session, self.cluster.id)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("database unavailable; vanished applications are looked for at the next list")
+            return
+        for key in [(r.namespace, r.gateway_id) for r in rows if (r.namespace, r.gateway_id) not in fresh]:
             self._gone.setdefault(key, {"metadata": {"namespace": key[0], "name": key[1]}})
             self.work.add(key)
 

@@ -119,6 +119,10 @@ async def test_v1_application_with_a_rerun_urls_and_live_logs(gw: Gateway, kube:
     got = (await gw.client.get(f"/api/v1/applications/{gid}")).json()
     assert got["sparkLogURLs"]["sparkUI"] == f"http://spark.example.com/default/{gid}"
     assert "executorState" not in got["sparkApplication"]["status"]
+    # The real operator waits onFailureRetryInterval (5 s by default) before it deletes the failed
+    # driver: the fake reruns at once, so let it go on only once the failure has been recorded.
+    await fake.operator.run_until("default", gid, "FAILING")
+    await v1_state(gw, gid, "FAILING")
     await fake.operator.start_ticker(0.05)
     status = await v1_state(gw, gid, "COMPLETED")
     assert status["executionAttempts"] == 2 and status["submissionAttempts"] == 2
