@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _APP_ID_LOOKUP_SECONDS = 120.0  # how long after its start a job's UI is asked for the app id
 _APP_ID_LOOKUP_SPACING = 0.5  # at most one UI REST request per job this often
-_RUNNING_WAIT_FOR_APP_ID = 3.0  # seconds RUNNING may wait for the app id, to report both at once
+_RUNNING_WAIT_FOR_APP_ID = 0.0  # RUNNING is reported at once; the app id follows in a later update
 
 
 def _default_examples_dir() -> Path | None:
