@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from spark_gateway.domain.dicts import deep_merge
 from spark_gateway.domain.errors import ConfigError
 from spark_gateway.domain.ids import is_valid_short_id
 
@@ -257,7 +258,7 @@ class Settings(BaseSettings):
             if not isinstance(loaded, dict):
                 raise ConfigError(f"configuration file {path} must hold a mapping at the top level")
             data = loaded
-        data = _merge(data, overrides)
+        data = deep_merge(data, overrides)
         try:
             return cls(**data)
         except ValidationError as exc:
@@ -290,16 +291,6 @@ class Settings(BaseSettings):
 
     def audit_log_path(self) -> Path:
         return self.gateway.auditLogFile or (self.dataDir / "audit.log")
-
-
-def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def format_validation_error(exc: ValidationError) -> str:

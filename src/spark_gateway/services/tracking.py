@@ -18,6 +18,7 @@ from spark_gateway.backends.base import StatusUpdate
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
 from spark_gateway.db.models import ApplicationRow
+from spark_gateway.domain.dicts import deep_merge
 from spark_gateway.domain.records import ApplicationRecord
 from spark_gateway.domain.states import AppState, can_transition
 
@@ -45,16 +46,6 @@ def to_record(row: ApplicationRow, batch_id: int | None = None) -> ApplicationRe
     )
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -74,7 +65,7 @@ async def apply_update(session: AsyncSession, row: ApplicationRow, update: Statu
     app_state: dict[str, Any] = {"state": update.state.value}
     if update.error_message:
         app_state["errorMessage"] = update.error_message
-    status = _merge(row.status or {}, update.status)
+    status = deep_merge(row.status or {}, update.status)
     status["applicationState"] = app_state
     status.setdefault("driverInfo", {})
     changes: dict[str, Any] = {"state": update.state.value, "status": status}
