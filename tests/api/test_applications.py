@@ -118,3 +118,12 @@ async def test_health_and_docs(gateway: Gateway) -> None:
     assert (await gateway.client.get("/ready")).json()["database"] == "ok"
     assert (await gateway.client.get("/docs")).status_code == 200
     assert "/api/livy/batches" in (await gateway.client.get("/openapi.json")).json()["paths"]
+
+
+async def test_metrics_count_applications_by_cluster_and_state(gateway: Gateway) -> None:
+    await create(gateway)
+    gid = (await create(gateway))["gatewayId"]
+    await gateway.client.delete(f"/api/v1/applications/{gid}")
+    response = await gateway.client.get("/metrics")
+    assert response.status_code == 200
+    assert 'spark_gateway_applications{cluster="local",state="NEW"} 1.0' in response.text

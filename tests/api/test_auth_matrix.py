@@ -230,3 +230,18 @@ async def test_open_endpoints_can_be_protected(
     assert refused.headers["www-authenticate"].startswith("Basic")
     assert (await gw.client.get(path, headers=credentials("htpasswd", "wrong"))).status_code == 401
     assert (await gw.client.get(path, headers=credentials("htpasswd", "other"))).status_code == 200
+
+
+async def test_metrics_are_open_by_default_and_protected_on_request(
+    make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    open_gw: Gateway = await make_gateway(gateway={"middleware": middleware("htpasswd", tmp_path)})
+    assert (await open_gw.client.get("/metrics")).status_code == 200
+    closed: Gateway = await make_gateway(
+        gateway={
+            "middleware": middleware("htpasswd", tmp_path),
+            "authorization": {"protectMetrics": True},
+        }
+    )
+    assert (await closed.client.get("/metrics")).status_code == 401
+    assert (await closed.client.get("/metrics", headers=credentials("htpasswd", "other"))).status_code == 200

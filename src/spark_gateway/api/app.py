@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from spark_gateway.api import applications, health, livy
+from spark_gateway.api import applications, health, livy, metrics
 from spark_gateway.api.errors import install_error_handlers
 from spark_gateway.api.schemas import install_openapi
 from spark_gateway.api.security import install_security
@@ -60,6 +60,7 @@ def create_app(
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     if settings.livy.enable:
         app.include_router(livy.router)
     app.include_router(applications.router)

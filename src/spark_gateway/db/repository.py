@@ -365,3 +365,13 @@ async def limit_idle_transaction(session: AsyncSession, seconds: float) -> None:
             text("SELECT set_config('idle_in_transaction_session_timeout', :ms, true)"),
             {"ms": str(max(int(seconds * 1000), 1))},
         )
+
+
+async def count_by_cluster_and_state(session: AsyncSession) -> list[tuple[str, str, int]]:
+    """Live applications per (cluster name, state), for the gateway's metrics."""
+    stmt = (
+        select(ApplicationRow.cluster_name, ApplicationRow.state, func.count())
+        .where(ApplicationRow.deleted_at.is_(None))
+        .group_by(ApplicationRow.cluster_name, ApplicationRow.state)
+    )
+    return [(c, s, int(n)) for c, s, n in (await session.execute(stmt)).all()]
