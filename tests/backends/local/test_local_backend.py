@@ -510,3 +510,17 @@ async def test_spark_job_survives_a_backend_restart(
 
 def test_fake_script_is_valid_python() -> None:
     compile(textwrap.dedent(FAKE_SPARK_SUBMIT.format(python="x").split("\n", 1)[1]), "fake", "exec")
+
+
+async def test_submitting_a_running_job_again_reports_it_instead_of_failing(fake: tuple[Path, Path]) -> None:
+    """A launch whose recording failed (database outage) is submitted again: same job, no second one."""
+    backend, sink = fake_backend(fake), RecordingSink()
+    app = make_app(fake[1], "sleep=1")
+    gid = app.metadata.name or ""
+    first = await submit(backend, sink, app)
+    again = await backend.submit(app)
+    assert again.backend_ref["pgid"] == first["pgid"]
+    assert again.update.state == AppState.SUBMITTED
+    assert await backend.running_count() == 1
+    final = await run_until(backend, sink, gid, timeout=20)
+    assert final.state == AppState.COMPLETED

@@ -26,7 +26,7 @@ from spark_gateway.backends.local import jobs, launch, procs
 from spark_gateway.backends.local.command import SubmitCommand, build_command, check_reserved_conf
 from spark_gateway.backends.local.driverlog import query_app_id, tail_lines
 from spark_gateway.backends.local.paths import AllowedDirs
-from spark_gateway.domain.errors import BadRequest, ConfigError, Conflict, Unavailable
+from spark_gateway.domain.errors import BadRequest, ConfigError, Unavailable
 from spark_gateway.domain.sparkapp import SparkApplication
 from spark_gateway.domain.states import AppState
 from spark_gateway.settings import ClusterConfig
@@ -114,10 +114,23 @@ class LocalBackend:
         spark_submit, spark_home = self._launcher.spark_submit()
         command = self._command(app, spark_submit)
         gateway_id = app.metadata.name or ""
+        now = datetime.now(UTC)
         existing = self._jobs.get(gateway_id)
         if existing is not None and not existing.done:
-            raise Conflict(f"application {gateway_id} is already running")
-        now = datetime.now(UTC)
+            # Launched by this process, but the launch was never recorded (say the database went away
+            # right after): report it again instead of failing it; the watch re-reports what follows.
+            log.warning("local job %s is already running: reporting it again", gateway_id)
+            existing.reported = AppState.SUBMITTED
+            return SubmitResult(
+                backend_ref=existing.ref.to_dict(),
+                update=StatusUpdate(
+                    gateway_id=gateway_id,
+                    state=AppState.SUBMITTED,
+                    status={"submissionAttempts": 1, "lastSubmissionAttemptTime": _rfc3339(now)},
+                    backend_ref=existing.ref.to_dict(),
+                    observed_at=now,
+                ),
+            )
         extra: dict[str, Any] = {
             "master": self._conf.sparkMaster,
             "command": command.argv,
