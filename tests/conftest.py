@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -142,18 +143,22 @@ async def drop_pg_database(url: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Each repository/service test runs once on SQLite and once on PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
-        return
-    base = request.getfixturevalue("pg_url")
-    url = await create_pg_database(base)
+@pytest.fixture
+async def fresh_db(pg_url: str) -> AsyncIterator[str]:
+    """The URL of a new, empty PostgreSQL database for one test (shared by the processes it starts)."""
+    url = await create_pg_database(pg_url)
     try:
         yield url
     finally:
         await drop_pg_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each repository/service test runs once on SQLite and once on PostgreSQL (a `fresh_db`)."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
+    return str(request.getfixturevalue("fresh_db"))
 
 
 @pytest.fixture
