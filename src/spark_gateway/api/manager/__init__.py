@@ -27,7 +27,7 @@ from spark_gateway.backends.kubernetes.k8s_api import K8sApi, load_cluster_confi
 from spark_gateway.db.availability import upgrade_when_available
 from spark_gateway.db.engine import Database
 from spark_gateway.domain.errors import ConfigError
-from spark_gateway.services.manager import ManagerService
+from spark_gateway.services.manager.service import ManagerService
 from spark_gateway.settings import ClusterConfig, Settings
 
 log = logging.getLogger(__name__)

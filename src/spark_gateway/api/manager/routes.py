@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from spark_gateway.domain.errors import BadRequest
-from spark_gateway.services.manager import ManagerService
+from spark_gateway.services.manager.service import ManagerService
 
 router = APIRouter()
 READY_FAILURES = 3  # consecutive failed watch rounds after which the manager reports itself unready
