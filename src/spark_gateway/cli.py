@@ -55,6 +55,11 @@ def serve(
         gateway["gatewayPort"] = port
     settings = load_settings(conf, gateway=gateway or None)
     setup_logging(log_level)
+    try:
+        settings.manager_api_token()  # an unreadable token file stops start-up with one line
+    except ConfigError as exc:
+        typer.echo(f"spark-gateway: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
     uvicorn.run(
         create_app(settings),
         host=settings.gateway.host,

@@ -81,7 +81,7 @@ async def test_weight_based_converges_from_an_uneven_start(kube_env: KubeEnvFact
         await c1.fake.call(c1.fake.create_app, "default", app)
     gw = await env.gateway()
     assert c1.manager is not None
-    async with httpx.AsyncClient(base_url=c1.manager.url) as manager:
+    async with httpx.AsyncClient(base_url=c1.manager.url, headers=env.manager_headers) as manager:
 
         async def preloaded_counted() -> bool:
             text = (await manager.get("/metrics")).text
