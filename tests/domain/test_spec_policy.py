@@ -188,3 +188,25 @@ def test_the_operator_allows_rules_by_glob_and_service_accounts_by_name() -> Non
     (violation,) = SpecPolicy.build().violations(app(volumes=[{"name": "h", "hostPath": {"path": "/"}}]))
     assert violation.rule == "spec.volumes.hostPath"
     assert "gateway.allowedSpecFields: [spec.volumes.hostPath]" in violation.describe()
+
+
+def test_odd_shapes_are_judged_not_crashed_on() -> None:
+    odd = app(
+        driver={
+            "env": [{"name": ["HADOOP_USER_NAME"]}, "x", {"value": 1}],
+            "serviceAccount": 7,
+            "securityContext": [],
+        },
+        executor={"securityContext": {"capabilities": "ALL", "runAsUser": False, "windowsOptions": "x"}},
+        volumes={"hostPath": {"path": "/"}},
+    )
+    assert refused(odd) == []  # shapes the CRD refuses (the API server answers 422)
+
+
+def test_conf_keys_cannot_smuggle_a_value() -> None:
+    # The operator runs spark-submit --conf "key=value": a key holding '=' would set another key.
+    body = app(sparkConf={"spark.kubernetes.namespace=kube-system": "", "spark.app.name ": "x"})
+    assert refused(body) == [
+        "spec.sparkConf.spark.kubernetes.namespace=kube-system",
+        "spec.sparkConf.spark.app.name ",
+    ]

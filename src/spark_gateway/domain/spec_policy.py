@@ -76,6 +76,7 @@ CONF_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
     )
 )
+_NOT_A_KEY = re.compile(r"[=\s]")
 SERVICE_ACCOUNT_CONF = re.compile(rf"spark\.kubernetes\.authenticate\.{_ROLE}\.serviceAccountName")
 
 
@@ -120,6 +121,9 @@ class SpecPolicy:
     def _conf(self, conf: dict[str, Any]) -> list[Violation]:
         found = []
         for key, value in conf.items():
+            if _NOT_A_KEY.search(key):  # the operator passes `--conf key=value`: '=' would start the value
+                found.append(_v(f"spec.sparkConf.{key}", "is not a Spark configuration key ('=' or blanks)"))
+                continue
             if SERVICE_ACCOUNT_CONF.fullmatch(key) and str(value) in self.service_accounts:
                 continue
             for pattern, reason in CONF_RULES:
@@ -174,7 +178,11 @@ class SpecPolicy:
         if key in ("securityContext", "podSecurityContext") and isinstance(value, dict):
             return _security_context(value, where)
         if key == "env" and isinstance(value, list):
-            names = [(i, e.get("name")) for i, e in enumerate(value) if isinstance(e, dict)]
+            names = [
+                (i, e.get("name"))
+                for i, e in enumerate(value)
+                if isinstance(e, dict) and isinstance(e.get("name"), str)
+            ]
             return [
                 _v(f"{where}[{i}]", f"sets {n}, the user name Hadoop or Spark trusts")
                 for i, n in names
