@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from spark_gateway.api.security.auth_chain import AuthenticationMiddleware, build_authenticators
 
+from spark_gateway.api.security.auth_chain import AuthenticationMiddleware, build_authenticators
 from tests.api.security.helpers import (
     GATEWAY_ID,
     basic,

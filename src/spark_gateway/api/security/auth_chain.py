@@ -123,9 +123,10 @@ class AuthenticationMiddleware:
     def _log_failure(creds: RequestCredentials, where: str, exc: GatewayError) -> None:
         # Only the public message (which never holds a secret), never the credentials themselves.
         log.info(
-            "authentication failed: status=%s reason=%r by=%s client=%s",
+            "authentication failed: status=%s reason=%r by=%s client=%s path=%s",
             status_of(exc),
             exc.message,
             where,
             creds.client,
+            creds.path[:200],
         )

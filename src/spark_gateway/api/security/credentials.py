@@ -66,6 +66,7 @@ class RequestCredentials:
     def __init__(self, scope: Scope) -> None:
         self.headers = Headers(scope=scope)
         self.client = client_address(scope)
+        self.path: str = scope.get("path", "")
         values = self.headers.getlist("authorization")
         self._ambiguous = len(values) > 1
         raw = values[0].strip() if values else ""
