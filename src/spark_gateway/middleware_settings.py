@@ -121,7 +121,7 @@ class RegexDenyEntry(_Entry):
 
 class HeaderAuthEntry(_Entry):
     type: Literal["HeaderAuthMiddleware"]
-    conf: HeaderAuthConf = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
+    conf: HeaderAuthConf = Field(default_factory=dict, validate_default=True)
 
 
 class ServiceTokenEntry(_Entry):
@@ -131,7 +131,7 @@ class ServiceTokenEntry(_Entry):
 
 class BasicAuthEntry(_Entry):
     type: Literal["BasicAuthMiddleware"]
-    conf: BasicAuthConf = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
+    conf: BasicAuthConf = Field(default_factory=dict, validate_default=True)
 
 
 MiddlewareEntry = Annotated[
