@@ -21,7 +21,14 @@ from tests.backends.kubernetes.harness import KubeEnv, KubeEnvFactory, insert_ap
 from tests.backends.kubernetes.harness import kube_env as kube_env  # the fixture
 
 HEADER = "X-Forwarded-User"
-AUTH = {"middleware": [{"type": "HeaderAuthMiddleware", "conf": {"headers": [{"key": HEADER}]}}]}
+AUTH = {
+    "middleware": [
+        {
+            "type": "HeaderAuthMiddleware",
+            "conf": {"headers": [{"key": HEADER}], "trustedProxies": ["127.0.0.1/32"]},  # the test client
+        }
+    ]
+}
 SECRET_LINE = "bob's secret: s3cr3t-t0ken"
 
 

@@ -20,7 +20,12 @@ from tests.backends.kubernetes.harness import kube_env as kube_env  # the fixtur
 
 HEADER = "X-Forwarded-User"
 AUTH = {
-    "middleware": [{"type": "HeaderAuthMiddleware", "conf": {"headers": [{"key": HEADER}]}}],
+    "middleware": [
+        {
+            "type": "HeaderAuthMiddleware",
+            "conf": {"headers": [{"key": HEADER}], "trustedProxies": ["127.0.0.1/32"]},  # the test client
+        }
+    ],
     "authorization": {"admins": ["root"]},
 }
 HOST_VOLUME = {"name": "host", "hostPath": {"path": "/var/run"}}
