@@ -8,6 +8,7 @@ the key instead of being silently ignored.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +19,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from spark_gateway.domain.dicts import deep_merge
 from spark_gateway.domain.errors import ConfigError
 from spark_gateway.domain.ids import is_valid_short_id
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class _Strict(BaseModel):
@@ -44,8 +47,11 @@ class LocalBackendConfig(_Strict):
     sparkSubmit: str | None = None  # default: the one bundled with the installed pyspark
     sparkHome: str | None = None
     maxConcurrentJobs: int = Field(default=2, ge=1)
-    allowedDirs: list[Path] = Field(default_factory=list)  # default: examples/ and the data directory
+    allowedDirs: list[Path] = Field(default_factory=list)  # default: examples/ (never the data dir)
     sparkConf: dict[str, str] = Field(default_factory=dict)  # always added to every submission
+    # Extra environment variables (names or glob patterns) jobs inherit besides the fixed allow-list;
+    # the gateway's own secrets are never passed, whatever this says.
+    passEnvironment: list[str] = Field(default_factory=list)
     killGracePeriodSeconds: float = Field(default=10.0, ge=0)
     pollIntervalSeconds: float = Field(default=0.5, gt=0)
     javaHome: str | None = None
@@ -131,7 +137,8 @@ class GatewayConfig(_Strict):
     sparkManagerHostnameTemplate: str = "localhost"
     sparkManagerTimeoutSeconds: float = Field(default=30.0, gt=0)  # gateway -> SparkManager calls
     maxRequestBodyBytes: int = Field(default=1024 * 1024, ge=1024)
-    forbiddenSparkConf: list[str] = Field(default_factory=list)
+    forbiddenSparkConf: list[str] = Field(default_factory=list)  # glob patterns, refused for everyone
+    allowedSparkConf: list[str] = Field(default_factory=list)  # glob patterns of dangerous keys re-allowed
     auditLogFile: Path | None = None  # default: <dataDir>/audit.log
 
 
@@ -291,6 +298,27 @@ class Settings(BaseSettings):
 
     def audit_log_path(self) -> Path:
         return self.gateway.auditLogFile or (self.dataDir / "audit.log")
+
+    def secret_env_names(self) -> frozenset[str]:
+        """Environment variables the configuration reads secrets from (`<name>Env` keys and `${VAR}`
+        references in middleware conf), besides the fixed ones: a job must never inherit them."""
+        names: set[str] = set()
+
+        def visit(value: Any, key: str = "") -> None:
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    visit(v, str(k))
+            elif isinstance(value, list):
+                for item in value:
+                    visit(item, key)
+            elif isinstance(value, str):
+                if key.endswith("Env"):
+                    names.add(value)
+                names.update(_ENV_REFERENCE.findall(value))
+
+        for middleware in self.gateway.middleware:
+            visit(middleware.conf)
+        return frozenset(names)
 
 
 def format_validation_error(exc: ValidationError) -> str:
