@@ -318,7 +318,7 @@ class Settings(BaseSettings):
                 names.update(_ENV_REFERENCE.findall(value))
 
         for middleware in self.gateway.middleware:
-            visit(middleware.conf)
+            visit(middleware.conf.model_dump(mode="json"))
         return frozenset(names)
 
 

@@ -17,7 +17,12 @@ from tests.api.test_hostile_input import LIVY, PI, V1, refused, spark_app
 
 HEADER = "X-User"
 AUTH = {
-    "middleware": [{"type": "HeaderAuthMiddleware", "conf": {"headers": [{"key": HEADER}]}}],
+    "middleware": [
+        {
+            "type": "HeaderAuthMiddleware",
+            "conf": {"headers": [{"key": HEADER}], "trustedProxies": ["127.0.0.1/32"]},  # the test client
+        }
+    ],
     "authorization": {"admins": ["root"]},
 }
 DANGEROUS = {
@@ -40,7 +45,8 @@ HONEST = {
 
 
 def user(name: str) -> dict[str, str]:
-    return {HEADER: name}
+    # With authentication on, the gateway takes JSON bodies only (`refused` sends raw bytes).
+    return {HEADER: name, "Content-Type": "application/json"}
 
 
 async def create(gw: Gateway, path: str, body: dict[str, Any], name: str | None = None) -> int:

@@ -66,8 +66,8 @@ def test_settings_name_the_variables_secrets_are_read_from() -> None:
             "middleware": [
                 {"type": "ServiceTokenAuthMiddleware", "conf": {"serviceTokenMapEnv": "GW_TOKENS"}},
                 {"type": "BasicAuthMiddleware", "conf": {"htpasswdEnv": "GW_HTPASSWD"}},
-                {"type": "X", "conf": {"tokenFile": "/run/${SECRET_DIR}/tokens", "list": ["${OTHER}"]}},
+                {"type": "BasicAuthMiddleware", "conf": {"htpasswdFile": "/run/${SECRET_DIR}/htpasswd"}},
             ]
         },
     )
-    assert settings.secret_env_names() == {"GW_TOKENS", "GW_HTPASSWD", "SECRET_DIR", "OTHER"}
+    assert settings.secret_env_names() == {"GW_TOKENS", "GW_HTPASSWD", "SECRET_DIR"}
