@@ -33,7 +33,6 @@ DANGEROUS = {
     "spark.executorEnv.LD_PRELOAD": "/tmp/x.so",
     "spark.kubernetes.driverEnv.PATH": "/tmp",
     "spark.yarn.keytab": "/etc/krb5.keytab",
-    "spark.kubernetes.authenticate.driver.serviceAccountName": "cluster-admin",
     "spark.authenticate.secret": "x",
 }
 HONEST = {
@@ -174,8 +173,11 @@ async def test_kubernetes_clusters_apply_the_same_key_rules(make_gateway: Gatewa
         "namespaces": [{"name": "default", "id": "dflt"}],
     }
     gw: Gateway = await make_gateway(clusters=[cluster], gateway=AUTH)
-    app = spark_app("local:///opt/app.py", sparkConf={"spark.kubernetes.driver.podTemplateFile": "/etc/x"})
+    app = spark_app("local:///opt/app.py", sparkConf={"spark.driver.extraJavaOptions": "-javaagent:/a.jar"})
     await refused(gw, "POST", V1, body=app, status=400, fragment="only admins", headers=user("bob"))
-    volume = {"spark.kubernetes.executor.volumes.hostPath.root.mount.path": "/host"}
-    body = {"file": "local:///opt/app.py", "conf": volume}
+    body = {"file": "local:///opt/app.py", "conf": {"spark.executorEnv.LD_PRELOAD": "/tmp/x.so"}}
     await refused(gw, "POST", LIVY, body=body, status=400, fragment="only admins", headers=user("bob"))
+    # No path rules there: files are inside the image.
+    body = {"file": "local:///opt/app.py", "conf": {"spark.jars": "local:///opt/lib/x.jar"}}
+    response = await gw.client.post(LIVY, json=body, headers=user("bob"))
+    assert "spark.jars" not in response.text, response.text

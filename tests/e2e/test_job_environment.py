@@ -33,8 +33,15 @@ SECRETS = {
     "GW_TOKENS": f'svc: "{TOKEN}"\n',
     "GW_HTPASSWD": htpasswd_line("alice", "alice-secret") + "\n",
     "SPARK_GATEWAY_DEFAULTLOGLINES": "4217",
+    "SPARK_MANAGER_API_TOKEN": "manager-api-token-secret",
 }
-DISTINCTIVE = [SECRETS["DB_PASSWORD"], SECRETS["PGPASSWORD"], TOKEN, SECRETS["GW_HTPASSWD"].strip()]
+DISTINCTIVE = [
+    SECRETS["DB_PASSWORD"],
+    SECRETS["PGPASSWORD"],
+    SECRETS["SPARK_MANAGER_API_TOKEN"],
+    TOKEN,
+    SECRETS["GW_HTPASSWD"].strip(),
+]
 AUTH = {"X-Spark-Gateway-User": "svc", "X-Spark-Gateway-Token": TOKEN}
 
 

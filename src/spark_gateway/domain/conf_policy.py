@@ -7,9 +7,13 @@ A request's `conf` (Livy) or `spec.sparkConf` / `spec.hadoopConf` (v1) reaches `
 * `spark.master` and `spark.submit.deployMode` are the gateway's: refused for everyone;
 * keys matching `gateway.forbiddenSparkConf` (glob patterns) are refused for everyone, admins too;
 * dangerous keys, those that run code outside the application (JVM options, class and library paths,
-  interpreters, plugins, discovery scripts), set its environment, or change who it runs as and with
-  which credentials (Kerberos, Kubernetes service accounts and secrets, authentication and ACL keys),
-  are refused unless the caller is an admin or `gateway.allowedSparkConf` re-allows them.
+  interpreters, plugins, discovery scripts), set its environment, or change its authentication, ACLs
+  and encryption, are refused unless the caller is an admin or `gateway.allowedSparkConf` re-allows them.
+
+Keys that change a job's identity on Kubernetes or reach the host (service accounts, namespace, pod
+templates, hostPath volumes, Kerberos) are judged by `domain.spec_policy` together with the spec fields
+of the same effect (re-allowed with `gateway.allowedSpecFields`); both rule sets apply to every
+submission.
 
 Keys that name files (`spark.jars`, `spark.files`, ...) are listed in `FILE_CONF_KEYS`: the local
 backend checks their values with the same directory rules as the `jars`/`files` fields.
@@ -66,16 +70,8 @@ DANGEROUS_PATTERNS: tuple[str, ...] = (
     "spark.executorEnv.*",
     "spark.kubernetes.driverEnv.*",
     "spark.yarn.*",
-    # Who the job runs as, where, and with which credentials.
-    "spark.kerberos.*",
-    "spark.kubernetes.kerberos.*",
-    "spark.kubernetes.authenticate.*",
-    "spark.kubernetes.namespace",
-    "spark.kubernetes.context",
-    "spark.kubernetes.*.podTemplateFile",
-    "spark.kubernetes.*.volumes.*",
-    "spark.kubernetes.*.secrets.*",
-    "spark.kubernetes.*.secretKeyRef.*",
+    # Who may talk to the job and read it, and with which credentials (Kubernetes identity, pod and
+    # Kerberos keys are domain.spec_policy's: service accounts, namespace, pod templates, host paths).
     "spark.authenticate",
     "spark.authenticate.*",
     "spark.network.crypto.*",

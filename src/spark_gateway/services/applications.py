@@ -23,6 +23,7 @@ from spark_gateway.domain.sparkapp import SparkApplication, metadata_problems, s
 from spark_gateway.domain.states import AppState
 from spark_gateway.domain.urls import render
 from spark_gateway.services.runtime import GatewayRuntime
+from spark_gateway.services.spec_checks import enforce_spec_policy
 from spark_gateway.services.tracking import apply_update, to_record
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ async def create_application(
         raise BadRequest("submitted SparkApplication must have a Namespace")
     if problems := metadata_problems(app):
         raise BadRequest("; ".join(problems))
+    # The spec policy first: where both refuse a key, its message names the Livy field (`conf.<key>`).
+    enforce_spec_policy(rt, caller.user, app, livy=livy)
     check_conf(rt, caller, app)
     proxy_user = rt.access.resolve_proxy_user(caller.user, app.spec.proxyUser)
     scoped_key = scope_idempotency_key(caller.user, source, idempotency_key) if idempotency_key else None

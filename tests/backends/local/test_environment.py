@@ -70,4 +70,5 @@ def test_settings_name_the_variables_secrets_are_read_from() -> None:
             ]
         },
     )
-    assert settings.secret_env_names() == {"GW_TOKENS", "GW_HTPASSWD", "SECRET_DIR"}
+    expected = {"GW_TOKENS", "GW_HTPASSWD", "SECRET_DIR", "SPARK_MANAGER_API_TOKEN"}
+    assert settings.secret_env_names() == expected
