@@ -26,11 +26,11 @@ def no_leftover_jobs() -> Iterator[None]:
 
 @pytest.fixture
 def fake(tmp_path: Path) -> tuple[Path, Path]:
-    """(fake spark-submit, a main file inside the data directory)."""
+    """(fake spark-submit, a main file in an allowed directory next to the data directory)."""
     script = tmp_path / "fake-spark-submit"
     script.write_text(FAKE_SPARK_SUBMIT.format(python=sys.executable))
     script.chmod(0o755)
-    main = tmp_path / "data" / "app.py"
+    main = tmp_path / "apps" / "app.py"
     main.parent.mkdir()
     main.write_text("")
     return script, main

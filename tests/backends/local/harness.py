@@ -177,4 +177,5 @@ sys.exit(int(opts.get("exit", "0")))
 
 def fake_backend(fake: tuple[Path, Path], **local: Any) -> LocalBackend:
     script, main = fake
-    return LocalBackend(make_cluster(sparkSubmit=str(script), **local), main.parent)
+    cluster = make_cluster(sparkSubmit=str(script), allowedDirs=[str(main.parent)], **local)
+    return LocalBackend(cluster, main.parent.parent / "data")
