@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import func, select
 
 from spark_gateway.db.models import ApplicationRow, LivyBatchRow, LogLineRow
-from spark_gateway.services.supervisor import ClusterSupervisor
+from spark_gateway.services.supervision.supervisor import ClusterSupervisor
 from tests.api.conftest import Gateway, GatewayFactory
 
 PI = str(Path(__file__).resolve().parents[2] / "examples" / "pi.py")

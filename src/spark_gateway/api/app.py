@@ -17,8 +17,8 @@ from spark_gateway.api.errors import install_error_handlers
 from spark_gateway.api.schemas import install_openapi
 from spark_gateway.api.security import install_security
 from spark_gateway.db.availability import upgrade_when_available
-from spark_gateway.services.background import BackgroundWork
-from spark_gateway.services.runtime import GatewayRuntime, build_runtime
+from spark_gateway.services.gateway import GatewayRuntime, build_runtime
+from spark_gateway.services.supervision.background import BackgroundWork
 from spark_gateway.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from spark_gateway.services.applications import Caller
-from spark_gateway.services.runtime import GatewayRuntime
+from spark_gateway.services.gateway import GatewayRuntime
 
 
 def get_runtime(request: Request) -> GatewayRuntime:

@@ -24,7 +24,7 @@ from spark_gateway.domain.livy import LivyBatchRequest
 from spark_gateway.domain.records import ApplicationRecord
 from spark_gateway.domain.states import LivyDialect, livy_state
 from spark_gateway.services import livy
-from spark_gateway.services.runtime import GatewayRuntime
+from spark_gateway.services.gateway import GatewayRuntime
 
 router = APIRouter(prefix="/api/livy", tags=["livy"])
 

@@ -22,8 +22,8 @@ from spark_gateway.domain.records import ApplicationRecord, LogPage
 from spark_gateway.domain.sparkapp import SparkApplication, metadata_problems, stamp
 from spark_gateway.domain.states import AppState
 from spark_gateway.domain.urls import render
-from spark_gateway.services.runtime import GatewayRuntime
-from spark_gateway.services.tracking import apply_update, to_record
+from spark_gateway.services.gateway import GatewayRuntime
+from spark_gateway.services.transitions import apply_update, to_record
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from spark_gateway.domain.records import ApplicationRecord, LogPage
 from spark_gateway.domain.sparkapp import namespace_problem
 from spark_gateway.services import applications as apps
 from spark_gateway.services.applications import Caller
-from spark_gateway.services.runtime import GatewayRuntime, default_spark_version
-from spark_gateway.services.tracking import to_record
+from spark_gateway.services.gateway import GatewayRuntime, default_spark_version
+from spark_gateway.services.transitions import to_record
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession

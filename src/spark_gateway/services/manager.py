@@ -30,7 +30,7 @@ from spark_gateway.domain.states import AppState
 from spark_gateway.services.manager_logs import DriverLogCopier
 from spark_gateway.services.manager_queue import KeyedWorkers
 from spark_gateway.services.manager_status import DELETED_MESSAGE, KILLED_MESSAGE, StatusRecorder
-from spark_gateway.services.tasks import cancel_all, spawn
+from spark_gateway.services.supervision.tasks import cancel_all, spawn
 from spark_gateway.settings import ClusterConfig, Settings
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from spark_gateway.backends.kubernetes.watch import Backoff
 from spark_gateway.domain.errors import GatewayError
-from spark_gateway.services.tasks import cancel_all, spawn
+from spark_gateway.services.supervision.tasks import cancel_all, spawn
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Why a module of its own: the watch cannot promise to show every intermediate state (after a 410 it
 relists and sees only the current one; while the database is slow, updates of one application are
-coalesced), yet `services.tracking.apply_update` only accepts allowed transitions. `StatusRecorder`
+coalesced), yet `services.transitions.apply_update` only accepts allowed transitions. `StatusRecorder`
 walks the shortest allowed chain in one transaction, so the row moves exactly as the operator's state
 machine permits and ends with the operator's own status (fields the operator cleared stay cleared).
 A terminal row never moves again here: the gateway may have recorded "killed by user" already.
@@ -18,7 +18,7 @@ from spark_gateway.backends.base import StatusUpdate
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
 from spark_gateway.domain.states import ALLOWED_TRANSITIONS, AppState
-from spark_gateway.services.tracking import apply_update
+from spark_gateway.services.transitions import apply_update
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,11 @@ from typing import Any
 
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
-from spark_gateway.services.leadership import LeaseGuard, LeaseLost, LeaseTerm, new_holder_id
-from spark_gateway.services.runtime import GatewayRuntime, build_backend
-from spark_gateway.services.supervisor import ClusterSupervisor
-from spark_gateway.services.tasks import cancel_all, spawn
-from spark_gateway.services.tracking import DatabaseSink
+from spark_gateway.services.gateway import GatewayRuntime, build_backend
+from spark_gateway.services.supervision.lease import LeaseGuard, LeaseLost, LeaseTerm, new_holder_id
+from spark_gateway.services.supervision.supervisor import ClusterSupervisor
+from spark_gateway.services.supervision.tasks import cancel_all, spawn
+from spark_gateway.services.transitions import DatabaseSink
 from spark_gateway.settings import ClusterConfig
 
 log = logging.getLogger(__name__)

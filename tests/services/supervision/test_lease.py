@@ -24,9 +24,9 @@ from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
 from spark_gateway.domain.errors import ConfigError
 from spark_gateway.domain.states import AppState
-from spark_gateway.services.background import BackgroundWork, FencedSink, lease_name
-from spark_gateway.services.leadership import LeaseGuard, LeaseLost, LeaseTerm
-from spark_gateway.services.runtime import build_runtime
+from spark_gateway.services.gateway import build_runtime
+from spark_gateway.services.supervision.background import BackgroundWork, FencedSink, lease_name
+from spark_gateway.services.supervision.lease import LeaseGuard, LeaseLost, LeaseTerm
 from spark_gateway.settings import Settings
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.db.test_repository import make_row
@@ -265,7 +265,7 @@ import asyncio, os, signal, sys, time
 from sqlalchemy import text
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
-from spark_gateway.services.leadership import LeaseGuard
+from spark_gateway.services.supervision.lease import LeaseGuard
 
 async def main(url: str, out: str) -> None:
     db = Database(url)

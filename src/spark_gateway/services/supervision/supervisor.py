@@ -3,7 +3,7 @@
 One `ClusterSupervisor` per such cluster. It re-attaches to applications an earlier process launched,
 admits queued applications in submission order while fewer than `maxConcurrentJobs` run, kills
 applications deleted while they were being launched, and runs the backend's watch loop. Exactly one
-process per cluster may do this at a time (see `services.leadership`).
+process per cluster may do this at a time (see `services.supervision.lease`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from spark_gateway.db.models import ApplicationRow
 from spark_gateway.domain.errors import GatewayError
 from spark_gateway.domain.sparkapp import SparkApplication
 from spark_gateway.domain.states import AppState
-from spark_gateway.services.runtime import GatewayRuntime
-from spark_gateway.services.tasks import spawn
-from spark_gateway.services.tracking import apply_update
+from spark_gateway.services.gateway import GatewayRuntime
+from spark_gateway.services.supervision.tasks import spawn
+from spark_gateway.services.transitions import apply_update
 from spark_gateway.settings import ClusterConfig
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from spark_gateway.db.engine import Database
 from spark_gateway.domain.access import AccessPolicy
 from spark_gateway.domain.errors import NotFound
 from spark_gateway.services.routing import RoutingService, build_routing
-from spark_gateway.services.tracking import DatabaseSink
+from spark_gateway.services.transitions import DatabaseSink
 from spark_gateway.settings import ClusterConfig, Settings
 
 

@@ -38,7 +38,7 @@ from spark_gateway.db import repository as repo
 from spark_gateway.db.availability import Backoff, LogThrottle, describe, is_unavailable
 from spark_gateway.db.engine import Database
 from spark_gateway.domain.errors import ConfigError
-from spark_gateway.services.tasks import spawn
+from spark_gateway.services.supervision.tasks import spawn
 
 log = logging.getLogger(__name__)
 
