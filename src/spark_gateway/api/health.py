@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from spark_gateway.api.deps import Runtime
 from spark_gateway.api.schemas import Health, Readiness, api_errors, documented
+from spark_gateway.services.observability import database_answers
 
 router = APIRouter(tags=["health"])
 
@@ -38,10 +38,7 @@ async def health() -> dict[str, str]:
     },
 )
 async def ready(rt: Runtime) -> JSONResponse:
-    try:
-        async with rt.db.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception:
+    if not await database_answers(rt):
         return JSONResponse(
             {"status": "unavailable", "database": "unreachable"},
             status_code=503,

@@ -367,6 +367,11 @@ async def limit_idle_transaction(session: AsyncSession, seconds: float) -> None:
         )
 
 
+async def ping(session: AsyncSession) -> None:
+    """A trivial round trip: raises when the database does not answer."""
+    await session.execute(text("SELECT 1"))
+
+
 async def count_by_cluster_and_state(session: AsyncSession) -> list[tuple[str, str, int]]:
     """Live applications per (cluster name, state), for the gateway's metrics."""
     stmt = (
