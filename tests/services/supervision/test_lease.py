@@ -31,7 +31,7 @@ from spark_gateway.settings import Settings
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.db.test_repository import make_row
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 TTL, RENEW = 1.0, 0.2
 
 
