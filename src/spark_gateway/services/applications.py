@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
-from spark_gateway.backends.base import StatusUpdate, TrackedApplication
+from spark_gateway.backends.base import StatusUpdate
 from spark_gateway.db import repository as repo
 from spark_gateway.db.models import ApplicationRow
 from spark_gateway.domain.errors import BadRequest, Forbidden, GatewayError, NotFound
@@ -23,7 +23,8 @@ from spark_gateway.domain.sparkapp import SparkApplication, metadata_problems, s
 from spark_gateway.domain.states import AppState
 from spark_gateway.domain.urls import render
 from spark_gateway.services.gateway import GatewayRuntime
-from spark_gateway.services.transitions import apply_update, to_record
+from spark_gateway.services.stored import application_record, tracked_application
+from spark_gateway.services.transitions import apply_update
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ async def create_application(
                 final = stamped(batch_id)
                 row.spec = final.to_k8s()
                 await session.flush()
-            record = to_record(row, batch_id)
+            record = application_record(row, batch_id)
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key committed first (the unique key refused
         # this one): answer with the original, exactly as for a sequential retry.
@@ -153,7 +154,9 @@ async def _original(rt: GatewayRuntime, scoped_key: str) -> ApplicationRecord | 
         existing = await repo.get_by_idempotency_key(session, scoped_key)
         if existing is None:
             return None
-        return with_urls(rt, to_record(existing, await repo.batch_id_for(session, existing.gateway_id)))
+        return with_urls(
+            rt, application_record(existing, await repo.batch_id_for(session, existing.gateway_id))
+        )
 
 
 async def _submit_now(
@@ -185,7 +188,7 @@ async def _submit_now(
             await repo.save(session, row, backend_ref={**(row.backend_ref or {}), **result.backend_ref})
         else:
             await apply_update(session, row, result.update)
-        return to_record(row, record.batch_id)
+        return application_record(row, record.batch_id)
 
 
 async def _load(rt: GatewayRuntime, gateway_id: str) -> ApplicationRecord:
@@ -195,7 +198,7 @@ async def _load(rt: GatewayRuntime, gateway_id: str) -> ApplicationRecord:
         row = await repo.get_application(session, gateway_id)
         if row is None:
             raise NotFound(f"application '{gateway_id}' not found")
-        return to_record(row, await repo.batch_id_for(session, gateway_id))
+        return application_record(row, await repo.batch_id_for(session, gateway_id))
 
 
 def ensure_can_view(rt: GatewayRuntime, caller: Caller, record: ApplicationRecord) -> None:
@@ -230,17 +233,7 @@ async def list_applications(
             namespace=namespace,
             owner=rt.access.visible_owner_filter(caller.user),
         )
-        return [to_record(r) for r in rows]
-
-
-def tracked(record: ApplicationRecord, row: ApplicationRow | None = None) -> TrackedApplication:
-    return TrackedApplication(
-        gateway_id=record.gateway_id,
-        namespace=record.namespace,
-        state=record.state,
-        backend_ref=(row.backend_ref if row is not None else {}) or {},
-        app=SparkApplication.model_validate(record.spec),
-    )
+        return [application_record(r) for r in rows]
 
 
 async def application_logs(rt: GatewayRuntime, caller: Caller, gateway_id: str, lines: int) -> list[str]:
@@ -253,11 +246,13 @@ async def application_logs(rt: GatewayRuntime, caller: Caller, gateway_id: str, 
     if not record.state.is_terminal and record.state != AppState.NEW and not backend.needs_supervisor:
         async with rt.db.transaction() as session:
             row = await repo.get_application(session, gateway_id)
-        try:
-            live = await backend.logs(tracked(record, row), lines)
-        except GatewayError as exc:
-            log.info("live logs of %s unavailable (%s); serving stored log", gateway_id, exc)
-            live = None
+            tracked = tracked_application(row) if row is not None else None
+        live = None
+        if tracked is not None:
+            try:
+                live = await backend.logs(tracked, lines)
+            except GatewayError as exc:
+                log.info("live logs of %s unavailable (%s); serving stored log", gateway_id, exc)
         if live is not None:
             return live
     page = await read_log_page(rt, gateway_id, offset=None, size=lines)
@@ -283,20 +278,12 @@ async def delete_application(rt: GatewayRuntime, caller: Caller, gateway_id: str
         row = await repo.get_application(session, gateway_id, for_update=True)
         if row is None:
             raise NotFound(f"application '{gateway_id}' not found")
-        launched = AppState.parse(row.state) not in (AppState.NEW, AppState.COMPLETED, AppState.FAILED)
-        ref = dict(row.backend_ref or {})
+        tracked = tracked_application(row)
+        launched = tracked.state != AppState.NEW and not tracked.state.is_terminal
     backend = rt.backend(record.cluster_id)
     # Behind a SparkManager the object exists from the submission on, whatever its state: delete it.
     if launched or not backend.needs_supervisor:
-        await backend.kill(
-            TrackedApplication(
-                gateway_id=record.gateway_id,
-                namespace=record.namespace,
-                state=record.state,
-                backend_ref=ref,
-                app=SparkApplication.model_validate(record.spec),
-            )
-        )
+        await backend.kill(tracked)
     async with rt.db.transaction() as session:
         row = await repo.get_application(session, gateway_id, include_deleted=True, for_update=True)
         if row is None:

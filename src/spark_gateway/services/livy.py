@@ -15,7 +15,7 @@ from spark_gateway.domain.sparkapp import namespace_problem
 from spark_gateway.services import applications as apps
 from spark_gateway.services.applications import Caller
 from spark_gateway.services.gateway import GatewayRuntime, default_spark_version
-from spark_gateway.services.transitions import to_record
+from spark_gateway.services.stored import application_record
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -115,7 +115,7 @@ async def _resolve(
     if found is None:
         raise not_found(batch_ref)
     batch_id, row = found
-    return to_record(row, batch_id)
+    return application_record(row, batch_id)
 
 
 async def get_batch(
@@ -140,7 +140,7 @@ async def list_batches(rt: GatewayRuntime, caller: Caller, *, offset: int, size:
             owner=rt.access.visible_owner_filter(caller.user),
         )
         logs = await repo.recent_logs(session, [r.gateway_id for _, r in rows], RECENT_LOG_LINES)
-    records = [to_record(r, b) for b, r in rows]
+    records = [application_record(r, b) for b, r in rows]
     for record in records:
         record.recent_log = logs[record.gateway_id]
     return BatchPage(offset, total, [apps.with_urls(rt, r) for r in records])

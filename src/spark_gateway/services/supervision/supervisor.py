@@ -14,26 +14,15 @@ import logging
 
 from spark_gateway.backends.base import ClusterBackend, StatusUpdate, TrackedApplication
 from spark_gateway.db import repository as repo
-from spark_gateway.db.models import ApplicationRow
 from spark_gateway.domain.errors import GatewayError
-from spark_gateway.domain.sparkapp import SparkApplication
 from spark_gateway.domain.states import AppState
 from spark_gateway.services.gateway import GatewayRuntime
+from spark_gateway.services.stored import tracked_application
 from spark_gateway.services.supervision.tasks import spawn
 from spark_gateway.services.transitions import apply_update
 from spark_gateway.settings import ClusterConfig
 
 log = logging.getLogger(__name__)
-
-
-def tracked_from_row(row: ApplicationRow) -> TrackedApplication:
-    return TrackedApplication(
-        gateway_id=row.gateway_id,
-        namespace=row.namespace,
-        state=AppState.parse(row.state),
-        backend_ref=dict(row.backend_ref or {}),
-        app=SparkApplication.model_validate(row.spec),
-    )
 
 
 class ClusterSupervisor:
@@ -48,7 +37,7 @@ class ClusterSupervisor:
         """Re-attach to (or settle) every application an earlier process left non-terminal."""
         async with self.rt.db.transaction() as session:
             rows = await repo.active_applications(session, self.cluster.id)
-            tracked = [tracked_from_row(r) for r in rows]
+            tracked = [tracked_application(r) for r in rows]
         for app in tracked:
             try:
                 await self.backend.reattach(app, self.rt.sink)
@@ -66,7 +55,7 @@ class ClusterSupervisor:
             return 0
         async with self.rt.db.transaction() as session:
             rows = await repo.queued_applications(session, self.cluster.id, free)
-            queued = [tracked_from_row(r) for r in rows]
+            queued = [tracked_application(r) for r in rows]
         launched = 0
         for app in queued:
             launched += await self._launch(app)
