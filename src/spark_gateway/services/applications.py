@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
-from spark_gateway.backends.base import StatusUpdate
+from spark_gateway.backends.base import StatusUpdate, SupervisedBackend
 from spark_gateway.db import repository as repo
 from spark_gateway.db.models import ApplicationRow
 from spark_gateway.domain.errors import BadRequest, Forbidden, GatewayError, NotFound
@@ -142,7 +142,7 @@ async def create_application(
             raise
         return original
 
-    if backend.needs_supervisor:
+    if isinstance(backend, SupervisedBackend):
         rt.wake(cluster.id)
         return with_urls(rt, record)
     return with_urls(rt, await _submit_now(rt, record, final))
@@ -243,7 +243,11 @@ async def application_logs(rt: GatewayRuntime, caller: Caller, gateway_id: str, 
     record = await _load(rt, gateway_id)
     ensure_can_view(rt, caller, record)
     backend = rt.backend(record.cluster_id)
-    if not record.state.is_terminal and record.state != AppState.NEW and not backend.needs_supervisor:
+    if (
+        not record.state.is_terminal
+        and record.state != AppState.NEW
+        and not isinstance(backend, SupervisedBackend)
+    ):
         async with rt.db.transaction() as session:
             row = await repo.get_application(session, gateway_id)
             tracked = tracked_application(row) if row is not None else None
@@ -282,7 +286,7 @@ async def delete_application(rt: GatewayRuntime, caller: Caller, gateway_id: str
         launched = tracked.state != AppState.NEW and not tracked.state.is_terminal
     backend = rt.backend(record.cluster_id)
     # Behind a SparkManager the object exists from the submission on, whatever its state: delete it.
-    if launched or not backend.needs_supervisor:
+    if launched or not isinstance(backend, SupervisedBackend):
         await backend.kill(tracked)
     async with rt.db.transaction() as session:
         row = await repo.get_application(session, gateway_id, include_deleted=True, for_update=True)

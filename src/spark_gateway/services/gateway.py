@@ -11,7 +11,7 @@ import importlib.metadata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spark_gateway.backends.base import ClusterBackend
+from spark_gateway.backends.base import ClusterBackend, SupervisedBackend
 from spark_gateway.db.engine import Database
 from spark_gateway.domain.access import AccessPolicy
 from spark_gateway.domain.errors import NotFound
@@ -64,6 +64,13 @@ class GatewayRuntime:
             return self.backends[cluster_id]
         except KeyError:
             raise NotFound(f"cluster id '{cluster_id}' is not configured") from None
+
+    def supervised_backend(self, cluster_id: str) -> SupervisedBackend:
+        """The backend of a cluster the gateway runs itself (ValueError for one behind a SparkManager)."""
+        backend = self.backend(cluster_id)
+        if not isinstance(backend, SupervisedBackend):
+            raise ValueError(f"cluster '{cluster_id}' is not supervised by the gateway")
+        return backend
 
     def wake(self, cluster_id: str) -> None:
         """Tell the cluster's supervisor that new work is waiting."""

@@ -14,7 +14,6 @@ backoff; the cache keeps the newest object, so no change is lost.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any
@@ -30,7 +29,7 @@ from spark_gateway.domain.states import AppState
 from spark_gateway.services.manager_logs import DriverLogCopier
 from spark_gateway.services.manager_queue import KeyedWorkers
 from spark_gateway.services.manager_status import DELETED_MESSAGE, KILLED_MESSAGE, StatusRecorder
-from spark_gateway.services.supervision.tasks import cancel_all, spawn
+from spark_gateway.services.supervision.loops import Periodic
 from spark_gateway.settings import ClusterConfig, Settings
 
 log = logging.getLogger(__name__)
@@ -94,7 +93,7 @@ class ManagerService:
         self._log_complete: dict[Key, str] = {}
         self._log_due: set[Key] = set()
         self._deleting: set[Key] = set()  # deleted through the API, not yet recorded
-        self._tasks: list[asyncio.Task[Any]] = []
+        self._periodic: list[Periodic] = []
 
     # The REST API's operations ---------------------------------------------------------------------
 
@@ -221,11 +220,6 @@ class ManagerService:
 
     # Workers and lifecycle ---------------------------------------------------------------------------
 
-    async def _log_ticker(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            self.mark_logs_due()
-
     def mark_logs_due(self) -> None:
         for key, obj in list(self.cache.items()):
             if state_of(obj) in DRIVER_RUNNING and key not in self.work.failures:  # else: in backoff
@@ -242,24 +236,22 @@ class ManagerService:
 
     async def start(self) -> None:
         conf = self.settings.sparkManager
-        name = self.cluster.name
+        name, resync, logs = self.cluster.name, conf.watchResyncSeconds, conf.logCaptureSeconds
         self.work.start()
-        self._tasks = []
-        if conf.logCaptureSeconds > 0:
-            self._tasks.append(spawn(self._log_ticker(conf.logCaptureSeconds), name=f"log-ticker:{name}"))
-        self._tasks.append(spawn(self._resync(conf.watchResyncSeconds), name=f"resync:{name}"))
-        self._tasks.append(self.watch.start())
-
-    async def _resync(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            self.watch.request_relist()
+        self._periodic = [Periodic(f"resync:{name}", resync, self.watch.request_relist, initial_delay=resync)]
+        if logs > 0:
+            self._periodic.append(
+                Periodic(f"log-ticker:{name}", logs, self.mark_logs_due, initial_delay=logs)
+            )
+        for periodic in self._periodic:
+            periodic.start()
+        self.watch.start()
 
     async def stop(self, timeout: float | None = None) -> None:
         """Stop watching, give pending writes `shutdownSeconds` to finish, then cancel the rest."""
         await self.watch.stop()
-        await cancel_all(self._tasks)
-        self._tasks = []
+        for periodic in self._periodic:
+            await periodic.stop(timeout=1.0)
         await self.work.stop(self.settings.sparkManager.shutdownSeconds if timeout is None else timeout)
 
 

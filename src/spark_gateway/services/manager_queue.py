@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
-from spark_gateway.backends.kubernetes.watch import Backoff
+from spark_gateway.domain.backoff import Backoff
 from spark_gateway.domain.errors import GatewayError
 from spark_gateway.services.supervision.tasks import cancel_all, spawn
 

@@ -116,7 +116,7 @@ async def run_until(
     """Watch round after round until the application reaches `state` (default: any terminal state)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        await backend.watch(sink, once=True)
+        await backend.poll(sink)
         last = sink.last(gateway_id)
         if last is not None and (last.state == state if state else last.state.is_terminal):
             return last
@@ -240,7 +240,7 @@ async def test_success_streams_logs_and_reports_running_then_completed(fake: tup
     deadline = time.monotonic() + 5
     while group_exists(ref["pgid"]) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
-        await backend.watch(sink, once=True)
+        await backend.poll(sink)
     assert_group_gone(ref["pgid"])
     await backend.close()
 
@@ -469,7 +469,7 @@ async def test_spark_kill_stops_the_whole_process_group(
     ref = await submit(spark_backend, sink, app)
     deadline = time.monotonic() + 90
     while "sleeper started" not in sink.lines[gid] and time.monotonic() < deadline:
-        await spark_backend.watch(sink, once=True)
+        await spark_backend.poll(sink)
         await asyncio.sleep(0.2)
     members = group_members(ref["pgid"])
     commands = [command_line(pid) for pid in members]

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
-from spark_gateway.backends.base import StatusSink, StatusUpdate, SubmitResult, TrackedApplication
+from spark_gateway.backends.base import StatusUpdate, SubmitResult, TrackedApplication
 from spark_gateway.domain.errors import (
     BadRequest,
     ConfigError,
@@ -103,7 +103,6 @@ class SparkManagerBackend:
     """`ClusterBackend` for a Kubernetes cluster; its SparkManager tracks and records status."""
 
     kind = "kubernetes"
-    needs_supervisor = False
 
     def __init__(
         self, cluster: ClusterConfig, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
@@ -176,15 +175,6 @@ class SparkManagerBackend:
         if not isinstance(text, str):
             raise Unavailable("SparkManager sent logs in an unexpected shape")
         return text.split("\n") if text else []
-
-    async def reattach(self, tracked: TrackedApplication, sink: StatusSink) -> None:
-        """Nothing to do: the cluster's SparkManager follows every application."""
-
-    async def watch(self, sink: StatusSink, *, once: bool = False) -> None:
-        """Nothing to do: the cluster's SparkManager writes status changes to the database."""
-
-    async def running_count(self) -> int:
-        return 0  # admission is the operator's business, not the gateway's
 
     async def close(self) -> None:
         if self._client is not None:

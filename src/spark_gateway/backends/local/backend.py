@@ -5,7 +5,7 @@ written by `runner`), so they survive the gateway process: whichever process hol
 re-attaches from the stored `backend_ref` and goes on reporting through its `StatusSink`.
 
 Kill contract: `kill()` returns once no process of the job's group remains; the FAILED "killed by user"
-update is reported by the next `watch` round (or `reattach`) of the instance tracking the job.
+update is reported by the next `poll` round (or `reattach`) of the instance tracking the job.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _APP_ID_LOOKUP_SECONDS = 120.0  # how long after its start a job's UI is asked for the app id
 _APP_ID_LOOKUP_SPACING = 0.5  # at most one UI REST request per job this often
-_RUNNING_WAIT_FOR_APP_ID = 0.0  # RUNNING is reported at once; the app id follows in a later update
 
 
 def _default_examples_dir() -> Path | None:
@@ -52,7 +51,6 @@ class LocalBackend:
     """Runs applications with the local `spark-submit` (master `local[*]` or a standalone master)."""
 
     kind = "local"
-    needs_supervisor = True
 
     def __init__(
         self,
@@ -161,18 +159,11 @@ class LocalBackend:
     async def running_count(self) -> int:
         return sum(1 for job in self._jobs.values() if not job.done)
 
-    async def watch(self, sink: StatusSink, *, once: bool = False) -> None:
-        while not self._closed:
-            if once:
-                await self._round(sink)
-                return
-            try:
-                await self._round(sink)
-            except Exception:
-                log.exception("local backend: watch round failed; retrying")
-            await asyncio.sleep(self._conf.pollIntervalSeconds)
-
-    async def _round(self, sink: StatusSink) -> None:
+    async def poll(self, sink: StatusSink) -> None:
+        """One round over every job this instance tracks (the supervisor calls it every
+        `pollIntervalSeconds`)."""
+        if self._closed:
+            return
         self._launcher.reap_all()
         pending = [job for job in self._jobs.values() if not job.done]
         if not pending:
@@ -210,9 +201,7 @@ class LocalBackend:
                 if facts.app_id is None and facts.ui_url:
                     await self._lookup_app_id(job)
             if facts.started and job.reported != AppState.RUNNING:
-                waited = time.monotonic() - job.started_seen_at if job.started_seen_at else 0.0
-                if facts.app_id is not None or waited >= _RUNNING_WAIT_FOR_APP_ID:
-                    await self._report(job, sink, AppState.RUNNING)
+                await self._report(job, sink, AppState.RUNNING)  # at once; the app id follows later
             elif job.reported == AppState.RUNNING and facts.changed:
                 await self._report(job, sink, AppState.RUNNING)  # the UI or app id became known
             elif (

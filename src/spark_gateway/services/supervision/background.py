@@ -17,6 +17,7 @@ import logging
 from functools import partial
 from typing import Any
 
+from spark_gateway.backends.base import SupervisedBackend
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
 from spark_gateway.services.gateway import GatewayRuntime, build_backend
@@ -70,7 +71,7 @@ class BackgroundWork:
         self.guards = [
             self._guard(cluster)
             for cluster in rt.settings.clusters
-            if rt.backend(cluster.id).needs_supervisor
+            if isinstance(rt.backend(cluster.id), SupervisedBackend)
         ]
 
     def _guard(self, cluster: ClusterConfig) -> LeaseGuard:

@@ -2,23 +2,22 @@
 
 One `ClusterSupervisor` per such cluster. It re-attaches to applications an earlier process launched,
 admits queued applications in submission order while fewer than `maxConcurrentJobs` run, kills
-applications deleted while they were being launched, and runs the backend's watch loop. Exactly one
-process per cluster may do this at a time (see `services.supervision.lease`).
+applications deleted while they were being launched, and polls the backend for status changes and
+driver log lines. Exactly one process per cluster may do this at a time (see `services.supervision.lease`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
-from spark_gateway.backends.base import ClusterBackend, StatusUpdate, TrackedApplication
+from spark_gateway.backends.base import StatusUpdate, SupervisedBackend, TrackedApplication
 from spark_gateway.db import repository as repo
 from spark_gateway.domain.errors import GatewayError
 from spark_gateway.domain.states import AppState
 from spark_gateway.services.gateway import GatewayRuntime
 from spark_gateway.services.stored import tracked_application
-from spark_gateway.services.supervision.tasks import spawn
+from spark_gateway.services.supervision.loops import Periodic
 from spark_gateway.services.transitions import apply_update
 from spark_gateway.settings import ClusterConfig
 
@@ -26,12 +25,17 @@ log = logging.getLogger(__name__)
 
 
 class ClusterSupervisor:
+    """Two loops over one cluster: admission (woken early when work is queued) and backend polling."""
+
     def __init__(self, rt: GatewayRuntime, cluster: ClusterConfig) -> None:
         self.rt = rt
         self.cluster = cluster
-        self.backend: ClusterBackend = rt.backend(cluster.id)
+        self.backend: SupervisedBackend = rt.supervised_backend(cluster.id)
         self.max_jobs = cluster.local.maxConcurrentJobs
-        self.poll_interval = max(cluster.local.pollIntervalSeconds, 0.2)
+        self.admission = Periodic(
+            f"admission:{cluster.id}", max(cluster.local.pollIntervalSeconds, 0.2), self.admit_once
+        )
+        self.polling = Periodic(f"watch:{cluster.id}", cluster.local.pollIntervalSeconds, self.poll_once)
 
     async def reconcile(self) -> int:
         """Re-attach to (or settle) every application an earlier process left non-terminal."""
@@ -82,27 +86,20 @@ class ClusterSupervisor:
             return 0
         return 1
 
+    async def poll_once(self) -> None:
+        await self.backend.poll(self.rt.sink)
+
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Reconcile, then admit and watch until cancelled or `stop` is set."""
+        """Reconcile, then admit and poll until cancelled or `stop` is set."""
         stop = stop or asyncio.Event()
         await self.reconcile()
-        watcher = spawn(self.backend.watch(self.rt.sink), name=f"watch:{self.cluster.id}")
-        wake = self.rt.wakeup_event(self.cluster.id)
+        self.polling.start(stop)
         try:
-            while not stop.is_set():
-                wake.clear()
-                try:
-                    await self.admit_once()
-                except Exception:
-                    log.exception("admission round for cluster %s failed", self.cluster.id)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=self.poll_interval)
+            await self.admission.run(stop, wake=self.rt.wakeup_event(self.cluster.id))
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await watcher
+            await self.polling.stop()
 
     async def run_once(self) -> None:
         """One round of everything, for tests."""
         await self.admit_once()
-        await self.backend.watch(self.rt.sink, once=True)
+        await self.poll_once()
