@@ -82,9 +82,6 @@ class ClusterConfig(_Strict):
     def namespace_by_name(self, name: str) -> NamespaceConfig | None:
         return next((ns for ns in self.namespaces if ns.name == name), None)
 
-    def namespace_by_id(self, ns_id: str) -> NamespaceConfig | None:
-        return next((ns for ns in self.namespaces if ns.id == ns_id), None)
-
 
 RouterType = Literal["random", "weightBased", "weightBasedRandom"]
 

@@ -34,10 +34,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt = runtime or build_runtime(settings)
-        await upgrade_when_available(rt.db)  # retries with back-off while the database is down
-        app.state.runtime = rt
-        work = BackgroundWork(rt)
+        gateway = runtime or build_runtime(settings)
+        await upgrade_when_available(gateway.db)  # retries with back-off while the database is down
+        app.state.runtime = gateway
+        work = BackgroundWork(gateway)
         if background:
             await work.start()
         log.info("spark gateway ready with clusters %s", [c.id for c in settings.clusters])
@@ -45,7 +45,7 @@ def create_app(
             yield
         finally:
             await work.stop()
-            await rt.close()
+            await gateway.close()
 
     swagger = settings.gateway.enableSwaggerUI
     app = FastAPI(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from spark_gateway.api.deps import Runtime
+from spark_gateway.api.deps import CurrentGateway
 from spark_gateway.api.schemas import Health, Readiness, api_errors, documented
 from spark_gateway.services.observability import database_answers
 
@@ -37,8 +37,8 @@ async def health() -> dict[str, str]:
         **api_errors(401),
     },
 )
-async def ready(rt: Runtime) -> JSONResponse:
-    if not await database_answers(rt):
+async def ready(gateway: CurrentGateway) -> JSONResponse:
+    if not await database_answers(gateway):
         return JSONResponse(
             {"status": "unavailable", "database": "unreachable"},
             status_code=503,

@@ -9,14 +9,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
-from spark_gateway.api.deps import Runtime
+from spark_gateway.api.deps import CurrentGateway
 from spark_gateway.services.observability import applications_by_cluster_and_state
 
 router = APIRouter(tags=["metrics"])
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(rt: Runtime) -> Response:
+async def metrics(gateway: CurrentGateway) -> Response:
     registry = CollectorRegistry()
     applications = Gauge(
         "spark_gateway_applications",
@@ -24,6 +24,6 @@ async def metrics(rt: Runtime) -> Response:
         ["cluster", "state"],
         registry=registry,
     )
-    for (cluster_name, state), count in (await applications_by_cluster_and_state(rt)).items():
+    for (cluster_name, state), count in (await applications_by_cluster_and_state(gateway)).items():
         applications.labels(cluster_name, state).set(count)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

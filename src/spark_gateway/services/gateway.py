@@ -7,9 +7,7 @@ build as many independent gateways as they like in one process.
 from __future__ import annotations
 
 import asyncio
-import importlib.metadata
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from spark_gateway.backends.base import ClusterBackend, SupervisedBackend
 from spark_gateway.db.engine import Database
@@ -20,24 +18,11 @@ from spark_gateway.services.transitions import DatabaseSink
 from spark_gateway.settings import ClusterConfig, Settings
 
 
-def default_examples_dir() -> Path | None:
-    """The repository's examples/ folder when running from a checkout (or an editable install)."""
-    candidate = Path(__file__).resolve().parents[3] / "examples"
-    return candidate if candidate.is_dir() else None
-
-
-def default_spark_version() -> str:
-    try:
-        return importlib.metadata.version("pyspark")
-    except importlib.metadata.PackageNotFoundError:
-        return "3.5.0"
-
-
 def build_backend(cluster: ClusterConfig, settings: Settings) -> ClusterBackend:
     if cluster.type == "local":
         from spark_gateway.backends.local import LocalBackend
 
-        return LocalBackend(cluster, settings.dataDir.resolve(), examples_dir=default_examples_dir())
+        return LocalBackend(cluster, settings.dataDir.resolve())
     from spark_gateway.backends.kubernetes.manager_client import SparkManagerBackend
 
     return SparkManagerBackend(cluster, settings)

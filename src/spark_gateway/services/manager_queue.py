@@ -82,9 +82,6 @@ class KeyedQueue(Generic[K]):
     def pending(self) -> int:
         return len(self._dirty | self._processing)
 
-    def waiting_retries(self) -> int:
-        return len(self._timers)
-
     async def wait_idle(self, timeout: float | None = None) -> bool:
         """True once nothing is pending or being processed (scheduled retries do not count)."""
         with contextlib.suppress(TimeoutError):

@@ -39,7 +39,8 @@ _APP_ID_LOOKUP_SPACING = 0.5  # at most one UI REST request per job this often
 
 
 def _default_examples_dir() -> Path | None:
-    candidate = Path(__file__).resolve().parents[4] / "examples"  # a source checkout
+    """The repository's examples/ folder when running from a checkout (or an editable install)."""
+    candidate = Path(__file__).resolve().parents[4] / "examples"
     return candidate if candidate.is_dir() else None
 
 

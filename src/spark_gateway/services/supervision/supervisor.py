@@ -27,10 +27,10 @@ log = logging.getLogger(__name__)
 class ClusterSupervisor:
     """Two loops over one cluster: admission (woken early when work is queued) and backend polling."""
 
-    def __init__(self, rt: GatewayRuntime, cluster: ClusterConfig) -> None:
-        self.rt = rt
+    def __init__(self, gateway: GatewayRuntime, cluster: ClusterConfig) -> None:
+        self.gateway = gateway
         self.cluster = cluster
-        self.backend: SupervisedBackend = rt.supervised_backend(cluster.id)
+        self.backend: SupervisedBackend = gateway.supervised_backend(cluster.id)
         self.max_jobs = cluster.local.maxConcurrentJobs
         self.admission = Periodic(
             f"admission:{cluster.id}", max(cluster.local.pollIntervalSeconds, 0.2), self.admit_once
@@ -39,15 +39,15 @@ class ClusterSupervisor:
 
     async def reconcile(self) -> int:
         """Re-attach to (or settle) every application an earlier process left non-terminal."""
-        async with self.rt.db.transaction() as session:
+        async with self.gateway.db.transaction() as session:
             rows = await repo.active_applications(session, self.cluster.id)
             tracked = [tracked_application(r) for r in rows]
         for app in tracked:
             try:
-                await self.backend.reattach(app, self.rt.sink)
+                await self.backend.reattach(app, self.gateway.sink)
             except Exception:
                 log.exception("re-attaching %s failed", app.gateway_id)
-                await self.rt.sink.update(
+                await self.gateway.sink.update(
                     StatusUpdate(app.gateway_id, AppState.FAILED, error_message="could not re-attach")
                 )
         return len(tracked)
@@ -57,7 +57,7 @@ class ClusterSupervisor:
         free = self.max_jobs - await self.backend.running_count()
         if free <= 0:
             return 0
-        async with self.rt.db.transaction() as session:
+        async with self.gateway.db.transaction() as session:
             rows = await repo.queued_applications(session, self.cluster.id, free)
             queued = [tracked_application(r) for r in rows]
         launched = 0
@@ -69,14 +69,14 @@ class ClusterSupervisor:
         try:
             result = await self.backend.submit(app.app)
         except GatewayError as exc:
-            await self.rt.sink.update(
+            await self.gateway.sink.update(
                 StatusUpdate(app.gateway_id, AppState.FAILED, error_message=f"submission failed: {exc}")
             )
-            await self.rt.sink.append_logs(app.gateway_id, [f"spark-gateway: submission failed: {exc}"])
+            await self.gateway.sink.append_logs(app.gateway_id, [f"spark-gateway: submission failed: {exc}"])
             return 0
         update = result.update
         update.backend_ref = result.backend_ref
-        async with self.rt.db.transaction() as session:
+        async with self.gateway.db.transaction() as session:
             row = await repo.get_application(session, app.gateway_id, include_deleted=True, for_update=True)
             applied = row is not None and row.deleted_at is None and await apply_update(session, row, update)
         if not applied:
@@ -87,7 +87,7 @@ class ClusterSupervisor:
         return 1
 
     async def poll_once(self) -> None:
-        await self.backend.poll(self.rt.sink)
+        await self.backend.poll(self.gateway.sink)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Reconcile, then admit and poll until cancelled or `stop` is set."""
@@ -95,7 +95,7 @@ class ClusterSupervisor:
         await self.reconcile()
         self.polling.start(stop)
         try:
-            await self.admission.run(stop, wake=self.rt.wakeup_event(self.cluster.id))
+            await self.admission.run(stop, wake=self.gateway.wakeup_event(self.cluster.id))
         finally:
             await self.polling.stop()
 
