@@ -1,4 +1,4 @@
-"""The SparkManager's REST API (reference gateway §1.5): what the gateway calls, per cluster, no auth.
+"""The SparkManager's REST API (the seed gateway's): what the gateway calls, per cluster, no auth.
 
 Paths and shapes follow the reference so either side can be swapped: `GET /api/v1/{namespace}` lists
 summaries, `POST /api/v1/{namespace}/{name}` creates (201, the object as the API server returns it),

@@ -11,7 +11,6 @@ update is reported by the next `poll` round (or `reattach`) of the instance trac
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import time
@@ -327,6 +326,8 @@ class LocalBackend:
         self._closed = True
         self._launcher.reap_all()
         if self._http is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await self._http.aclose()
+            except Exception as exc:
+                log.debug("local backend: closing the driver UI client failed: %s", exc)
             self._http = None
