@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from spark_gateway.domain.sparkapp import SparkApplication
 from spark_gateway.domain.states import AppState
+from spark_gateway.domain.status import SparkApplicationStatus
 
 
 @dataclass
@@ -25,7 +26,7 @@ class StatusUpdate:
     error_message: str | None = None
     spark_app_id: str | None = None
     # Extra operator-style status fields (driverInfo, submissionAttempts, ...), merged into the status.
-    status: dict[str, Any] = field(default_factory=dict)
+    status: SparkApplicationStatus = field(default_factory=lambda: SparkApplicationStatus())
     # Backend bookkeeping (pid, log file, ...) to persist so another process can re-attach.
     backend_ref: dict[str, Any] | None = None
     observed_at: datetime | None = None

@@ -26,6 +26,7 @@ from spark_gateway.db.engine import Database
 from spark_gateway.domain.errors import BadRequest, NotFound, Unavailable
 from spark_gateway.domain.ids import parse_gateway_id
 from spark_gateway.domain.states import AppState
+from spark_gateway.domain.status import state_of
 from spark_gateway.services.manager_logs import DriverLogCopier
 from spark_gateway.services.manager_queue import KeyedWorkers
 from spark_gateway.services.manager_status import DELETED_MESSAGE, KILLED_MESSAGE, StatusRecorder
@@ -54,10 +55,6 @@ MAX_PERMANENT_FAILURES = 5
 def key_of(obj: dict[str, Any]) -> Key:
     meta = obj.get("metadata") or {}
     return str(meta.get("namespace", "")), str(meta.get("name", ""))
-
-
-def state_of(obj: dict[str, Any]) -> AppState:
-    return AppState.parse(((obj.get("status") or {}).get("applicationState") or {}).get("state"))
 
 
 def _fingerprint(status: dict[str, Any]) -> str:

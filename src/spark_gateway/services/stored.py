@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from spark_gateway.backends.base import TrackedApplication
 from spark_gateway.db.models import ApplicationRow
 from spark_gateway.domain.records import ApplicationRecord
 from spark_gateway.domain.sparkapp import SparkApplication
 from spark_gateway.domain.states import AppState
+from spark_gateway.domain.status import SparkApplicationStatus
 
 
 def application_record(row: ApplicationRow, batch_id: int | None = None) -> ApplicationRecord:
@@ -21,7 +24,7 @@ def application_record(row: ApplicationRow, batch_id: int | None = None) -> Appl
         name=row.name,
         source=row.source,
         spec=row.spec,
-        status=row.status or {},
+        status=cast(SparkApplicationStatus, row.status or {}),
         state=AppState.parse(row.state),
         error_message=row.error_message,
         spark_app_id=row.spark_app_id,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,7 +43,7 @@ async def apply_update(session: AsyncSession, row: ApplicationRow, update: Statu
     app_state: dict[str, Any] = {"state": update.state.value}
     if update.error_message:
         app_state["errorMessage"] = update.error_message
-    status = deep_merge(row.status or {}, update.status)
+    status = deep_merge(row.status or {}, cast(dict[str, Any], update.status))
     status["applicationState"] = app_state
     status.setdefault("driverInfo", {})
     changes: dict[str, Any] = {"state": update.state.value, "status": status}

@@ -34,6 +34,7 @@ from spark_gateway.domain.errors import (
     NotFound,
     Unavailable,
 )
+from spark_gateway.domain.status import status_of
 from spark_gateway.settings import ClusterConfig
 
 GROUP, VERSION, PLURAL = "sparkoperator.k8s.io", "v1beta2", "sparkapplications"
@@ -82,7 +83,7 @@ def driver_pod_name(app: dict[str, Any]) -> str:
     """`status.driverInfo.podName`, else the operator's own rule for naming the driver pod."""
     spec = app.get("spec") or {}
     return (
-        ((app.get("status") or {}).get("driverInfo") or {}).get("podName")
+        (status_of(app).get("driverInfo") or {}).get("podName")
         or (spec.get("driver") or {}).get("podName")
         or (spec.get("sparkConf") or {}).get("spark.kubernetes.driver.pod.name")
         or f"{app['metadata']['name']}-driver"

@@ -29,7 +29,7 @@ from spark_gateway.domain.errors import (
     Unavailable,
 )
 from spark_gateway.domain.sparkapp import SparkApplication
-from spark_gateway.domain.states import AppState
+from spark_gateway.domain.status import state_of
 from spark_gateway.settings import ClusterConfig, Settings
 
 _ACTION = re.compile(r"{{-?\s*(.*?)\s*-?}}")
@@ -150,8 +150,7 @@ class SparkManagerBackend:
         namespace, name = app.metadata.namespace or "", app.metadata.name or ""
         resp = await self._call("POST", self._path(namespace, name), "create", json=app.to_k8s())
         created = resp.json()
-        status = created.get("status") or {}
-        state = AppState.parse((status.get("applicationState") or {}).get("state"))
+        state = state_of(created)
         meta = created.get("metadata") or {}
         ref = {"cluster": self.cluster.name, "uid": meta.get("uid")}
         return SubmitResult(backend_ref=ref, update=StatusUpdate(name, state))

@@ -28,6 +28,7 @@ from spark_gateway.backends.local.paths import AllowedDirs
 from spark_gateway.domain.errors import BadRequest, ConfigError, Unavailable
 from spark_gateway.domain.sparkapp import SparkApplication
 from spark_gateway.domain.states import AppState
+from spark_gateway.domain.status import DriverInfo, SparkApplicationStatus
 from spark_gateway.settings import ClusterConfig
 
 log = logging.getLogger(__name__)
@@ -225,10 +226,10 @@ class LocalBackend:
             job.facts.app_id = app_id
             job.facts.changed = True
 
-    def _status_extras(self, job: jobs.TrackedJob) -> dict[str, Any]:
+    def _status_extras(self, job: jobs.TrackedJob) -> SparkApplicationStatus:
         if not job.facts.ui_url:
             return {}
-        driver: dict[str, Any] = {"webUIAddress": job.facts.ui_url}
+        driver: DriverInfo = {"webUIAddress": job.facts.ui_url}
         if job.facts.ui_port is not None:
             driver["webUIPort"] = job.facts.ui_port
         return {"driverInfo": driver}
@@ -240,8 +241,10 @@ class LocalBackend:
         state: AppState,
         *,
         error: str | None = None,
-        status: dict[str, Any] | None = None,
+        status: SparkApplicationStatus | None = None,
     ) -> None:
+        merged = self._status_extras(job)
+        merged.update(status or {})
         job.ref.started = job.facts.started
         job.ref.ui_url = job.facts.ui_url
         job.ref.spark_app_id = job.facts.app_id
@@ -251,7 +254,7 @@ class LocalBackend:
                 state=state,
                 error_message=error,
                 spark_app_id=job.facts.app_id,
-                status={**self._status_extras(job), **(status or {})},
+                status=merged,
                 backend_ref=job.ref.to_dict(),
                 observed_at=datetime.now(UTC),
             )
