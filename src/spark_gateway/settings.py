@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from spark_gateway.domain.dicts import deep_merge
@@ -26,17 +34,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def _short_id(value: str) -> str:
+    if not is_valid_short_id(value):
+        raise ValueError("must be 1-12 lowercase letters or digits")
+    return value
+
+
+# Cluster and namespace ids are part of every gateway id (`domain.ids`).
+ShortId = Annotated[str, AfterValidator(_short_id)]
+
+
 class NamespaceConfig(_Strict):
     name: str
-    id: str
+    id: ShortId
     routingWeight: float = Field(default=1.0, ge=0)
-
-    @field_validator("id")
-    @classmethod
-    def _short_id(cls, value: str) -> str:
-        if not is_valid_short_id(value):
-            raise ValueError("must be 1-12 lowercase letters or digits")
-        return value
 
 
 class LocalBackendConfig(_Strict):
@@ -55,20 +66,13 @@ class LocalBackendConfig(_Strict):
 
 class ClusterConfig(_Strict):
     name: str
-    id: str
+    id: ShortId
     type: Literal["local", "kubernetes"] | None = None  # default: kubernetes if masterURL is set
     masterURL: str | None = None
     routingWeight: float = Field(default=1.0, ge=0)
     namespaces: list[NamespaceConfig] = Field(min_length=1)
     certificateAuthorityB64File: str | None = None
     local: LocalBackendConfig = Field(default_factory=LocalBackendConfig)
-
-    @field_validator("id")
-    @classmethod
-    def _short_id(cls, value: str) -> str:
-        if not is_valid_short_id(value):
-            raise ValueError("must be 1-12 lowercase letters or digits")
-        return value
 
     @model_validator(mode="after")
     def _defaults(self) -> ClusterConfig:
