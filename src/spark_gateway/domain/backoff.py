@@ -20,7 +20,7 @@ class Backoff:
     failures: int = field(default=0, compare=False)
 
     def delay(self, failures: int) -> float:
-        raw = min(self.maximum, self.base * 2 ** max(0, failures - 1))
+        raw = min(self.maximum, self.base * 2.0 ** max(0, failures - 1))
         return max(0.0, min(self.maximum, raw * (1 + random.uniform(-self.jitter, self.jitter))))
 
     def next(self) -> float:

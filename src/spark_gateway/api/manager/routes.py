@@ -88,7 +88,8 @@ async def get_application(namespace: str, name: str, manager: Manager) -> dict[s
 
 @router.get("/api/v1/{namespace}/{name}/status", summary="Its status")
 async def application_status(namespace: str, name: str, manager: Manager) -> dict[str, Any]:
-    return summary(await manager.get(namespace, name))["status"]
+    status: dict[str, Any] = summary(await manager.get(namespace, name))["status"]
+    return status
 
 
 @router.get("/api/v1/{namespace}/{name}/logs", summary="The driver log's last lines, as one JSON string")

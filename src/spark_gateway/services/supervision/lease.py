@@ -165,7 +165,9 @@ class LeaseGuard(LoopService):
     async def _until_expiry(self) -> float:
         """Wait until just after the current holder's expiry, but retry at least every acquire_interval."""
         try:
-            state = await asyncio.wait_for(self._tx(repo.get_lease, self.name), self.acquire_interval)
+            state: repo.LeaseState | None = await asyncio.wait_for(
+                self._tx(repo.get_lease, self.name), self.acquire_interval
+            )
         except Exception as exc:
             self._db_trouble("reading", exc)
             return self.acquire_interval
