@@ -37,14 +37,13 @@ async def test_bounded_rounds_survive_a_failed_round_and_log_it(caplog: pytest.L
 
 
 async def test_wake_starts_the_next_round_before_the_interval() -> None:
-    calls: list[float] = []
-    loop = asyncio.get_running_loop()
-    periodic = Periodic("tick", 60.0, lambda: calls.append(loop.time()))
+    rounds: asyncio.Queue[int] = asyncio.Queue()
+    periodic = Periodic("tick", 60.0, lambda: rounds.put_nowait(periodic.rounds))
     wake = asyncio.Event()
     task = periodic.start(wake=wake)
-    await asyncio.wait_for(_until(lambda: len(calls) == 1), 5)
+    assert await asyncio.wait_for(rounds.get(), 5) == 1
     wake.set()
-    await asyncio.wait_for(_until(lambda: len(calls) == 2), 5)  # not 60 s later
+    assert await asyncio.wait_for(rounds.get(), 5) == 2  # woken, not 60 s later
     await periodic.stop(timeout=5)
     assert task.done() and not task.cancelled()
 
@@ -57,8 +56,3 @@ async def test_stop_ends_the_pause_at_once() -> None:
     stop.set()
     await asyncio.wait_for(runner, 5)
     assert periodic.rounds == 0
-
-
-async def _until(condition) -> None:  # type: ignore[no-untyped-def]
-    while not condition():
-        await asyncio.sleep(0.01)
