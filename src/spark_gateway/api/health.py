@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from spark_gateway.api.deps import CurrentGateway
 from spark_gateway.api.schemas import Health, Readiness, api_errors, documented
+from spark_gateway.domain.errors import RETRY_AFTER_SECONDS
 from spark_gateway.services.observability import database_answers
 
 router = APIRouter(tags=["health"])
@@ -42,6 +43,6 @@ async def ready(gateway: CurrentGateway) -> JSONResponse:
         return JSONResponse(
             {"status": "unavailable", "database": "unreachable"},
             status_code=503,
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     return JSONResponse({"status": "OK", "database": "ok"})

@@ -17,7 +17,7 @@ database clock):
   now() >= t0, so the holder has stopped its work `margin` seconds before anyone can take over, even
   when renewals hang or fail (a database outage) and no answer ever comes.
 * release on graceful shutdown: expiry = now(), so a contender's next attempt succeeds.
-* Writes made during a term can be fenced (`services.background.FencedSink`): (holder, token,
+* Writes made during a term can be fenced (`services.supervision.background.FencedSink`): (holder, token,
   unexpired) is checked under a share lock in the same transaction, so a stale holder's write is
   refused, never applied, and a successor's takeover waits for fenced writes in flight.
 """
