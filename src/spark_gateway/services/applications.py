@@ -23,6 +23,7 @@ from spark_gateway.domain.sparkapp import SparkApplication, metadata_problems, s
 from spark_gateway.domain.states import AppState
 from spark_gateway.domain.urls import render
 from spark_gateway.services.gateway import GatewayRuntime
+from spark_gateway.services.spec_checks import enforce_spec_policy
 from spark_gateway.services.stored import application_record, tracked_application
 from spark_gateway.services.transitions import apply_update
 
@@ -83,6 +84,7 @@ async def create_application(
     if problems := metadata_problems(app):
         raise BadRequest("; ".join(problems))
     check_conf(gateway, app)
+    enforce_spec_policy(gateway, caller.user, app, livy=livy)
     proxy_user = gateway.access.resolve_proxy_user(caller.user, app.spec.proxyUser)
     scoped_key = scope_idempotency_key(caller.user, source, idempotency_key) if idempotency_key else None
     if scoped_key and (original := await _original(gateway, scoped_key)) is not None:
