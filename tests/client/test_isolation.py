@@ -72,6 +72,18 @@ def test_the_client_needs_only_httpx_and_the_standard_library() -> None:
     assert result.stdout.strip() == "ok"
 
 
+def test_the_batch_and_app_commands_need_only_typer_and_rich_besides() -> None:
+    result = run_blocked(
+        """
+        from spark_gateway.client.cli import batch_app, app_app
+        print(batch_app.info.name, app_app.info.name)
+        """,
+        SERVER_ONLY,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["batch", "app"]
+
+
 def test_the_blocker_does_refuse_server_packages() -> None:
     result = run_blocked("import spark_gateway.settings", SERVER_ONLY)
     assert result.returncode != 0 and "must not be imported by the client" in result.stderr
