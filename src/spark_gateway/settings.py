@@ -155,6 +155,7 @@ class LivyConfig(_Strict):
     dialect: Literal["livy", "spark-gateway"] = "livy"
     csrfProtection: bool = False
     sparkVersion: str = "4.0.0"
+    rootPaths: bool = False  # also serve /batches, /sessions, /version at the root (as Apache Livy does)
 
 
 class MetricsServerConfig(_Strict):
