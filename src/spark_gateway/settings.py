@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from spark_gateway.domain.dicts import deep_merge
 from spark_gateway.domain.errors import ConfigError
 from spark_gateway.domain.ids import is_valid_short_id
+from spark_gateway.webhook_settings import WebhooksConfig
 
 
 class _Strict(BaseModel):
@@ -215,6 +216,7 @@ class Settings(BaseSettings):
     sparkManager: SparkManagerConfig = Field(default_factory=SparkManagerConfig)
     debugPorts: dict[str, DebugPorts] = Field(default_factory=dict)
     lease: LeaseConfig = Field(default_factory=LeaseConfig)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 
 from spark_gateway.api.deps import Runtime
 from spark_gateway.db import repository as repo
+from spark_gateway.db import webhooks as webhook_outbox
 
 router = APIRouter(tags=["metrics"])
 
@@ -26,7 +27,23 @@ async def metrics(rt: Runtime) -> Response:
     )
     for cluster in rt.settings.clusters:
         applications.labels(cluster.name, "NEW")  # a series per cluster even before its first app
+    deliveries = Gauge(
+        "spark_gateway_webhook_deliveries",
+        "Webhook deliveries kept (webhooks.keepDays) by outcome: sent, failed (given up), pending",
+        ["outcome"],
+        registry=registry,
+    )
+    events = Gauge(
+        "spark_gateway_webhook_events_pending",
+        "Application ends not yet turned into webhook deliveries",
+        registry=registry,
+    )
     async with rt.db.transaction() as session:
         for cluster_name, state, count in await repo.count_by_cluster_and_state(session):
             applications.labels(cluster_name, state or "NEW").set(count)
+        counts = await webhook_outbox.delivery_counts(session)
+    deliveries.labels("sent").set(counts["delivered"])
+    deliveries.labels("failed").set(counts["failed"])
+    deliveries.labels("pending").set(counts["pending"])
+    events.set(counts["events"])
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -24,6 +24,7 @@ from spark_gateway.domain.states import AppState
 from spark_gateway.domain.urls import render
 from spark_gateway.services.runtime import GatewayRuntime
 from spark_gateway.services.tracking import apply_update, to_record
+from spark_gateway.services.webhooks.targets import TargetPolicy
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,16 @@ def check_conf(rt: GatewayRuntime, app: SparkApplication) -> None:
         raise BadRequest(f"Spark configuration {', '.join(bad)} is controlled by the gateway")
 
 
+def check_callback(rt: GatewayRuntime, url: str | None) -> None:
+    """A submission's completion webhook must be allowed before the submission is accepted."""
+    if url is None:
+        return
+    if not rt.settings.webhooks.enable:
+        raise BadRequest("completion webhooks are disabled on this gateway (webhooks.enable)")
+    if problem := TargetPolicy(rt.settings.webhooks).request_problem(url):
+        raise BadRequest(problem)
+
+
 def with_urls(rt: GatewayRuntime, record: ApplicationRecord) -> ApplicationRecord:
     templates = rt.settings.gateway.statusUrlTemplates
     app = record.spark_application()
@@ -75,6 +86,7 @@ async def create_application(
     source: str = "v1",
     livy: bool = False,
     idempotency_key: str | None = None,
+    callback_url: str | None = None,
 ) -> ApplicationRecord:
     namespace = app.metadata.namespace
     if not namespace:
@@ -82,6 +94,7 @@ async def create_application(
     if problems := metadata_problems(app):
         raise BadRequest("; ".join(problems))
     check_conf(rt, app)
+    check_callback(rt, callback_url)
     proxy_user = rt.access.resolve_proxy_user(caller.user, app.spec.proxyUser)
     scoped_key = scope_idempotency_key(caller.user, source, idempotency_key) if idempotency_key else None
     if scoped_key and (original := await _original(rt, scoped_key)) is not None:
@@ -125,6 +138,7 @@ async def create_application(
                 created_at=now,
                 updated_at=now,
                 idempotency_key=scoped_key,
+                callback_url=callback_url,
             )
             await repo.insert_application(session, row)
             batch_id = None

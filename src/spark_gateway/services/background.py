@@ -24,6 +24,7 @@ from spark_gateway.services.runtime import GatewayRuntime, build_backend
 from spark_gateway.services.supervisor import ClusterSupervisor
 from spark_gateway.services.tasks import cancel_all, spawn
 from spark_gateway.services.tracking import DatabaseSink
+from spark_gateway.services.webhooks.sender import webhook_guard
 from spark_gateway.settings import ClusterConfig
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ class BackgroundWork:
             for cluster in rt.settings.clusters
             if rt.backend(cluster.id).needs_supervisor
         ]
+        if rt.settings.webhooks.enable:
+            self.guards.append(webhook_guard(rt, self.holder))
 
     def _guard(self, cluster: ClusterConfig) -> LeaseGuard:
         lease = self.rt.settings.lease

@@ -76,6 +76,7 @@ async def create_batch(
     *,
     namespace: str | None,
     idempotency_key: str | None = None,
+    callback_url: str | None = None,
 ) -> ApplicationRecord:
     request = parse_request(payload)
     namespace = namespace or rt.settings.livy.defaultNamespace
@@ -87,7 +88,13 @@ async def create_batch(
         spark_version=rt.settings.livy.sparkVersion or default_spark_version(),
     )
     return await apps.create_application(
-        rt, caller, app, source="livy", livy=True, idempotency_key=idempotency_key
+        rt,
+        caller,
+        app,
+        source="livy",
+        livy=True,
+        idempotency_key=idempotency_key,
+        callback_url=callback_url,
     )
 
 
