@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from spark_gateway.domain.dicts import deep_merge
 from spark_gateway.domain.errors import ConfigError
 from spark_gateway.domain.ids import is_valid_short_id
+from spark_gateway.middleware_settings import MiddlewareEntry, check_chain
 from spark_gateway.webhook_settings import WebhooksConfig
 
 
@@ -103,11 +104,6 @@ class ClusterRouterConfig(_Strict):
     requestTimeoutSeconds: float = Field(default=5.0, gt=0)
 
 
-class MiddlewareConfig(_Strict):
-    type: str
-    conf: dict[str, Any] = Field(default_factory=dict)
-
-
 class StatusUrlTemplates(_Strict):
     sparkUI: str = ""
     sparkHistoryUI: str = ""
@@ -125,7 +121,7 @@ class AuthorizationConfig(_Strict):
 class GatewayConfig(_Strict):
     host: str = "127.0.0.1"
     gatewayPort: int = Field(default=8080, ge=0, le=65535)
-    middleware: list[MiddlewareConfig] = Field(default_factory=list)
+    middleware: list[MiddlewareEntry] = Field(default_factory=list)
     authorization: AuthorizationConfig = Field(default_factory=AuthorizationConfig)
     statusUrlTemplates: StatusUrlTemplates = Field(default_factory=StatusUrlTemplates)
     enableSwaggerUI: bool = True
@@ -134,6 +130,11 @@ class GatewayConfig(_Strict):
     maxRequestBodyBytes: int = Field(default=1024 * 1024, ge=1024)
     forbiddenSparkConf: list[str] = Field(default_factory=list)
     auditLogFile: Path | None = None  # default: <dataDir>/audit.log
+
+    @model_validator(mode="after")
+    def _middleware_chain(self) -> GatewayConfig:
+        check_chain(self.middleware)
+        return self
 
 
 class DatabaseConfig(_Strict):
@@ -297,11 +298,27 @@ class Settings(BaseSettings):
 
 
 def format_validation_error(exc: ValidationError) -> str:
-    lines = ["invalid configuration:"]
+    """One line per problem (`gateway.middleware[0].conf.alow: unknown key`); one line in all for one."""
+    problems = []
     for err in exc.errors():
-        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        loc = list(err["loc"])
+        if loc[:2] == ["gateway", "middleware"]:
+            # As the security messages name entries: gateway.middleware[0].conf.allow[1]; without the
+            # union's tag (the entry's type) that pydantic puts into the location.
+            if len(loc) > 3 and isinstance(loc[3], str):
+                del loc[3]
+            key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+        else:
+            key = ".".join(str(part) for part in loc)
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown key"
-        lines.append(f"  {key}: {message}")
-    return "\n".join(lines)
+        elif err["type"] == "union_tag_invalid":
+            key += ".type"
+            message = f"no builtin middleware with type [{err['ctx']['tag']}] (known: " + (
+                f"{err['ctx']['expected_tags']})"
+            )
+        problems.append(f"{key}: {message}" if key and not message.startswith(key) else message)
+    if len(problems) == 1:
+        return f"invalid configuration: {problems[0]}"
+    return "\n".join(["invalid configuration:", *(f"  {p}" for p in problems)])

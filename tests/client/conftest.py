@@ -23,18 +23,19 @@ EXAMPLES = REPO / "examples"
 PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw"}
 SERVICE_TOKENS = {"svc-ci": "ci-token-123"}
 
-# Arguments `lines=N` (printed 0.2 s apart), `sleep=S` (before exiting), `exit=C`.
+# Arguments `lines=N` (printed `gap=S` apart, default 0.2 s), `sleep=S` (before exiting), `exit=C`.
 FAKE_SPARK_SUBMIT = """#!/bin/sh
-lines=3; pause=0; code=0
+lines=3; gap=0.2; pause=0; code=0
 for arg; do
   case "$arg" in
-    lines=*) lines="${arg#lines=}";; sleep=*) pause="${arg#sleep=}";; exit=*) code="${arg#exit=}";;
+    lines=*) lines="${arg#lines=}";; gap=*) gap="${arg#gap=}";;
+    sleep=*) pause="${arg#sleep=}";; exit=*) code="${arg#exit=}";;
   esac
 done
 echo "INFO SparkContext: Submitted application: fake"
 echo "INFO Connected to Spark cluster with app ID app-fake-$$"
 i=1
-while [ "$i" -le "$lines" ]; do echo "fake line $i"; i=$((i + 1)); sleep 0.2; done
+while [ "$i" -le "$lines" ]; do echo "fake line $i"; i=$((i + 1)); sleep "$gap"; done
 sleep "$pause"
 echo "fake driver exits with $code"
 exit "$code"

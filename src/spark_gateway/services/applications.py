@@ -213,11 +213,13 @@ async def _load(rt: GatewayRuntime, gateway_id: str) -> ApplicationRecord:
 
 
 def ensure_can_view(rt: GatewayRuntime, caller: Caller, record: ApplicationRecord) -> None:
+    """Another user's application does not exist for the caller: the same 404 as a missing one."""
     if not rt.access.can_view(caller.user, record.owner, record.proxy_user):
-        raise Forbidden(f"User '{caller.user}' is not allowed to view '{record.gateway_id}'.")
+        raise NotFound(f"application '{record.gateway_id}' not found")
 
 
 def ensure_can_modify(rt: GatewayRuntime, caller: Caller, record: ApplicationRecord) -> None:
+    ensure_can_view(rt, caller, record)
     if not rt.access.can_modify(caller.user, record.owner, record.proxy_user):
         raise Forbidden(f"User '{caller.user}' is not allowed to modify '{record.gateway_id}'.")
 
