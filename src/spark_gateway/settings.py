@@ -21,6 +21,9 @@ from spark_gateway.domain.ids import is_valid_short_id
 from spark_gateway.middleware_settings import MiddlewareEntry, check_chain
 from spark_gateway.webhook_settings import WebhooksConfig
 
+MANAGER_TOKEN_ENV = "SPARK_MANAGER_API_TOKEN"
+MIN_TOKEN_LENGTH = 16
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -129,7 +132,19 @@ class GatewayConfig(_Strict):
     sparkManagerTimeoutSeconds: float = Field(default=30.0, gt=0)  # gateway -> SparkManager calls
     maxRequestBodyBytes: int = Field(default=1024 * 1024, ge=1024)
     forbiddenSparkConf: list[str] = Field(default_factory=list)
+    # SparkApplication fields non-admins may set although they change identity or reach the host
+    # (domain.spec_policy): glob patterns over field paths, e.g. spec.volumes.hostPath
+    allowedSpecFields: list[str] = Field(default_factory=list)
+    allowedServiceAccounts: list[str] = Field(default_factory=list)  # names anyone may run as
     auditLogFile: Path | None = None  # default: <dataDir>/audit.log
+
+    @field_validator("allowedSpecFields")
+    @classmethod
+    def _field_paths(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if not pattern.startswith(("spec.", "metadata.")):
+                raise ValueError(f"'{pattern}' is not a field path such as spec.volumes.hostPath")
+        return value
 
     @model_validator(mode="after")
     def _middleware_chain(self) -> GatewayConfig:
@@ -180,6 +195,8 @@ class SparkManagerConfig(_Strict):
     statusWorkers: int = Field(default=4, ge=1)  # concurrent database writers
     logCaptureSeconds: float = Field(default=10.0, ge=0)  # driver log copy while running; 0: at the end only
     shutdownSeconds: float = Field(default=5.0, ge=0)  # pending status writes get this long on shutdown
+    apiTokenFile: Path | None = None  # the bearer token of the manager API (else env SPARK_MANAGER_API_TOKEN)
+    allowUnauthenticatedApi: bool = False  # run a manager without a token (trusted networks only)
 
 
 class LeaseConfig(_Strict):
@@ -292,6 +309,26 @@ class Settings(BaseSettings):
 
     def selector(self) -> tuple[str, str] | None:
         return (self.selectorKey, self.selectorValue) if self.selectorKey and self.selectorValue else None
+
+    def manager_api_token(self) -> str | None:
+        """The SparkManager API's bearer token: `sparkManager.apiTokenFile`, else the environment
+        variable SPARK_MANAGER_API_TOKEN; None when neither is set. The gateway sends it, managers
+        require it."""
+        path = self.sparkManager.apiTokenFile
+        if path is not None:
+            try:
+                token = Path(path).read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"sparkManager.apiTokenFile: cannot read {path}: {exc.strerror}") from exc
+            where = f"sparkManager.apiTokenFile ({path})"
+        else:
+            token = os.environ.get(MANAGER_TOKEN_ENV, "").strip()
+            where = MANAGER_TOKEN_ENV
+            if not token:
+                return None
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise ConfigError(f"{where}: the token must have at least {MIN_TOKEN_LENGTH} characters")
+        return token
 
     def audit_log_path(self) -> Path:
         return self.gateway.auditLogFile or (self.dataDir / "audit.log")

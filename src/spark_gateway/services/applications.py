@@ -23,6 +23,7 @@ from spark_gateway.domain.sparkapp import SparkApplication, metadata_problems, s
 from spark_gateway.domain.states import AppState
 from spark_gateway.domain.urls import render
 from spark_gateway.services.runtime import GatewayRuntime
+from spark_gateway.services.spec_checks import enforce_spec_policy
 from spark_gateway.services.tracking import apply_update, to_record
 from spark_gateway.services.webhooks.targets import TargetPolicy
 
@@ -94,6 +95,7 @@ async def create_application(
     if problems := metadata_problems(app):
         raise BadRequest("; ".join(problems))
     check_conf(rt, app)
+    enforce_spec_policy(rt, caller.user, app, livy=livy)
     check_callback(rt, callback_url)
     proxy_user = rt.access.resolve_proxy_user(caller.user, app.spec.proxyUser)
     scoped_key = scope_idempotency_key(caller.user, source, idempotency_key) if idempotency_key else None
