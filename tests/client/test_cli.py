@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -103,7 +104,15 @@ def test_piped_output_is_json_and_a_terminal_gets_a_table(env: dict[str, str]) -
     assert not table.text.lstrip().startswith("[")
 
 
-def test_native_applications_through_the_app_commands(env: dict[str, str]) -> None:
+def test_native_applications_through_the_app_commands(env: dict[str, str], tmp_path: Path) -> None:
+    manifest = tmp_path / "pi.yaml"
+    manifest.write_text(
+        "apiVersion: sparkoperator.k8s.io/v1beta2\nkind: SparkApplication\nmetadata: {namespace: quick}\n"
+        f"spec: {{type: Python, sparkVersion: 4.0.0, mainApplicationFile: {PI}, arguments: [lines=1]}}\n"
+    )
+    from_manifest = run_piped(["app", "submit", str(manifest), "--wait", "--poll", "0.2"], env)
+    assert from_manifest.returncode == 0, from_manifest.stderr
+    assert json.loads(from_manifest.stdout)["gatewayId"].startswith("quick-qk-")
     done = run_piped(["app", "submit", PI, "lines=2", "-n", "quick", "--wait", "--poll", "0.2"], env)
     assert done.returncode == 0, done.stderr
     app = json.loads(done.stdout)
