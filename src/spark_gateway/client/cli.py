@@ -125,7 +125,10 @@ def finish(job: Batch | Application) -> None:
 @one_line_errors
 def batch_submit(
     ctx: typer.Context,
-    file: Annotated[str, typer.Argument(help="The application file, as the cluster sees it.")],
+    file: Annotated[
+        str,
+        typer.Argument(help="The application file as the cluster sees it (made absolute if it exists here)."),
+    ],
     args: Annotated[list[str] | None, typer.Argument(help="Arguments for the application.")] = None,
     conf: Conf = None,
     name: Annotated[str | None, typer.Option(help="Batch name.")] = None,
