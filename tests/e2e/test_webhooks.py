@@ -23,7 +23,9 @@ import pytest
 
 from tests.client.conftest import FAKE_SPARK_SUBMIT
 from tests.e2e.conftest import GatewayStarter, free_port, wait_for_state
+from tests.e2e.test_replicas import batch_body, fresh_db, replica_config
 
+__all__ = ["fresh_db"]  # a fixture shared with test_replicas
 pytestmark = pytest.mark.e2e
 PI = str(Path(__file__).resolve().parents[2] / "examples" / "pi.py")
 SECRET = "e2e-webhook-secret"
@@ -175,3 +177,37 @@ def test_each_end_is_delivered_once_across_kill_9_and_a_receiver_outage(
     assert internal.received == []  # 127.0.0.3 is not among the allowed hosts: never called
     assert metric(restarted.url, 'spark_gateway_webhook_deliveries{outcome="failed"}') == 3
     assert metric(restarted.url, 'spark_gateway_webhook_deliveries{outcome="sent"}') == 4
+
+
+@pytest.mark.postgres
+def test_two_replicas_on_one_database_send_each_webhook_once(
+    fresh_db: str, start_gateway: GatewayStarter, tmp_path: Path
+) -> None:
+    receiver = Receiver().start()
+    try:
+        config = replica_config(fresh_db, tmp_path)
+        config["webhooks"] = {
+            "allowedHosts": ["127.0.0.1"],
+            "pollIntervalSeconds": 0.2,
+            "subscribers": [{"name": "all", "url": receiver.url("/all")}],
+        }
+        replicas = [start_gateway(config), start_gateway(config)]
+        ids = []
+        for n in range(6):
+            with httpx.Client(base_url=replicas[n % 2].url, timeout=30) as http:
+                response = http.post(
+                    "/api/livy/batches",
+                    json=batch_body(0.2),
+                    headers={"X-Spark-Gateway-Callback": receiver.url(f"/cb/{n}")},
+                )
+                assert response.status_code == 201, response.text
+                ids.append(response.json()["id"])
+        until(lambda: len(receiver.paths()) >= 12, 90, "a webhook per batch and target")
+        until(lambda: all(pending(r.url) == 0 for r in replicas), 30, "every delivery to finish")
+        assert sorted(receiver.paths()) == sorted([f"/cb/{n}" for n in range(6)] + ["/all"] * 6)
+        delivered = sorted(
+            json.loads(body)["application"]["batchId"] for p, _, body in receiver.received if p == "/all"
+        )
+        assert delivered == sorted(ids)
+    finally:
+        receiver.stop()
