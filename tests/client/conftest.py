@@ -32,8 +32,7 @@ for arg; do
     sleep=*) pause="${arg#sleep=}";; exit=*) code="${arg#exit=}";;
   esac
 done
-echo "INFO SparkContext: Submitted application: fake"
-echo "INFO Connected to Spark cluster with app ID app-fake-$$"
+echo "$(date +'%y/%m/%d %H:%M:%S') INFO SparkContext: Submitted application: fake"
 i=1
 while [ "$i" -le "$lines" ]; do echo "fake line $i"; i=$((i + 1)); sleep "$gap"; done
 sleep "$pause"

@@ -57,7 +57,7 @@ async def test_livy_calls_through_the_async_client(gateway: Gateway) -> None:
         assert [x for x in lines if x.startswith("fake line")] == [f"fake line {i}" for i in range(1, 5)]
         assert await gw.batches.wait(batch.id, timeout=30) == "success"
         assert await gw.batches.state(batch.id) == "success"
-        assert (await gw.batches.get(batch.id)).app_id.startswith("app-fake-")  # type: ignore[union-attr]
+        assert (await gw.batches.get(batch.id)).gateway_id.startswith("quick-qk-")  # type: ignore[union-attr]
         assert (await gw.batches.logs(batch.id, size=2)).lines == lines[-2:]
         page = await gw.batches.list(size=1000)
         assert batch.id in [b.id for b in page.batches]
