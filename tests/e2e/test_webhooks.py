@@ -23,9 +23,8 @@ import pytest
 
 from tests.client.conftest import FAKE_SPARK_SUBMIT
 from tests.e2e.conftest import GatewayStarter, free_port, wait_for_state
-from tests.e2e.test_replicas import batch_body, fresh_db, replica_config
+from tests.e2e.local_replicas import batch_body, replica_config
 
-__all__ = ["fresh_db"]  # a fixture shared with test_replicas
 pytestmark = pytest.mark.e2e
 PI = str(Path(__file__).resolve().parents[2] / "examples" / "pi.py")
 SECRET = "e2e-webhook-secret"
