@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from spark_gateway.api import applications, health, livy, metrics
 from spark_gateway.api.errors import install_error_handlers
+from spark_gateway.api.livy_root import LivyRootPaths
 from spark_gateway.api.schemas import install_openapi
 from spark_gateway.api.security import install_security
 from spark_gateway.db.availability import upgrade_when_available
@@ -66,4 +67,6 @@ def create_app(
     app.include_router(applications.router)
     install_openapi(app)
     install_security(app, settings)
+    if settings.livy.enable and settings.livy.rootPaths:
+        app.add_middleware(LivyRootPaths)  # outermost: every layer sees the /api/livy path
     return app
