@@ -3,10 +3,9 @@
 The sync and async clients only differ in how they send a `Call` and how they sleep, so the requests,
 the parsing, the retry rules and the operations of several calls (`wait`, `follow`, `iter_all`, as
 `Plan`s: generators that yield Calls, Sleeps and Emits, run by `steps.Stepper`) live here once.
-`retry_delay` decides whether (and after how long) a failed attempt is
-retried: only calls that are safe to repeat, i.e. reads, deletes, and creates that carry an
-`Idempotency-Key` (the gateway then answers a repeat with the original result) - which is every call
-here, since creates always get a key.
+`retry_delay` decides whether (and after how long) a failed attempt is retried: only calls that are
+safe to repeat, i.e. reads, deletes, and creates that carry an `Idempotency-Key` (the gateway then
+answers a repeat with the original result) - which is every call here, since creates always get a key.
 """
 
 from __future__ import annotations
