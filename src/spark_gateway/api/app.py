@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from spark_gateway.api import applications, health, livy, metrics
+from spark_gateway.api.docs import install_docs
 from spark_gateway.api.errors import install_error_handlers
 from spark_gateway.api.schemas import install_openapi
 from spark_gateway.api.security import install_security
@@ -53,7 +54,7 @@ def create_app(
         version="0.1.0",
         description="Submit and watch Spark applications: a Livy-compatible API and a native API.",
         lifespan=lifespan,
-        docs_url="/docs" if swagger else None,
+        docs_url=None,  # served from the package by install_docs, not from a CDN
         redoc_url=None,
         openapi_url="/openapi.json" if swagger else None,
     )
@@ -65,5 +66,7 @@ def create_app(
         app.include_router(livy.router)
     app.include_router(applications.router)
     install_openapi(app)
+    if swagger:
+        install_docs(app)
     install_security(app, settings)
     return app

@@ -6,7 +6,7 @@
 * `CsrfMiddleware`: Livy's `X-Requested-By` rule (`livy.csrfProtection`), for browsers that could be
   tricked into posting to the gateway.
 * `SecurityHeadersMiddleware`: Livy's security headers on every response, with a CSP that leaves the
-  Swagger UI and ReDoc pages (which load their scripts from a CDN) alone.
+  Swagger UI and ReDoc pages (whose HTML starts them with inline scripts) alone.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ class SecurityHeadersMiddleware:
             return
         extra = list(SECURITY_HEADERS)
         if app_path(scope) not in DOCS_PATHS:
-            # Swagger UI and ReDoc pull scripts and styles from a CDN and use inline scripts.
+            # Swagger UI's and ReDoc's pages start them with inline scripts.
             extra.append((b"content-security-policy", CONTENT_SECURITY_POLICY))
         if scope.get("scheme") == "https":
             extra.append(HSTS)
