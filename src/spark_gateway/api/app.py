@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from spark_gateway.api import applications, health, livy, metrics
+from spark_gateway.api.console import install_console
 from spark_gateway.api.docs import install_docs
 from spark_gateway.api.errors import install_error_handlers
 from spark_gateway.api.schemas import install_openapi
@@ -68,5 +69,7 @@ def create_app(
     install_openapi(app)
     if swagger:
         install_docs(app)
+    if settings.gateway.enableConsole:
+        install_console(app)
     install_security(app, settings)
     return app
