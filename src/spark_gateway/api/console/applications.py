@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from spark_gateway.api.console.rendering import CONSOLE_PREFIX, as_utc, error_page, page, step_time
+from spark_gateway.api.console.rendering import CONSOLE_PREFIX, as_utc, duration, error_page, page, step_time
 from spark_gateway.api.deps import CurrentCaller, Runtime
 from spark_gateway.domain.errors import BadRequest, GatewayError
 from spark_gateway.domain.records import ApplicationRecord
@@ -142,6 +142,7 @@ async def application_log(
             "lines": log_page.lines,
             "state": record.state.value or "NEW",
             "done": record.state.is_terminal and not more,
+            "duration": duration(record.created_at, record.terminated_at),
             "timeline": [
                 {"step": step, "at": step_time(at, reached), "reached": reached}
                 for step, at, reached in timeline(record)

@@ -125,8 +125,13 @@
           append(data.lines);
           next = data.from + data.lines.length;
           pre.dataset.lines = String(next);
+          if (stateBadge && stateBadge.textContent !== data.state && window.htmx) {
+            // A new state may bring new links (the Spark UI once it runs): refresh that part only.
+            window.htmx.ajax("GET", window.location.pathname, { target: "#links", select: "#links", swap: "outerHTML" });
+          }
           setBadge(stateBadge, data.state);
           updateTimeline(data.timeline);
+          document.getElementById("duration").textContent = data.duration;
           if (data.done) {
             const kill = document.getElementById("kill");
             if (kill) kill.remove();  // finished: nothing left to kill
@@ -161,6 +166,7 @@
         showNotice(notice, "Killed " + name + ": it was stopped and removed from the lists.", "ok");
         setBadge(document.getElementById("state"), "FAILED");
         document.getElementById("log").dataset.stopped = "yes";
+        document.getElementById("log-status").textContent = "(stopped: the application was killed)";
         button.remove();
       } else {
         showNotice(notice, "Not killed: " + apiMessage(result), "bad");
