@@ -76,6 +76,7 @@
     const matches = document.getElementById("log-matches");
     const stateBadge = document.getElementById("state");
     let next = 0;
+    let polls = 0;
 
     function matchesSearch(line) {
       const needle = search.value.trim().toLowerCase();
@@ -125,8 +126,11 @@
           append(data.lines);
           next = data.from + data.lines.length;
           pre.dataset.lines = String(next);
-          if (stateBadge && stateBadge.textContent !== data.state && window.htmx) {
-            // A new state may bring new links (the Spark UI once it runs): refresh that part only.
+          polls += 1;
+          const changed = stateBadge && stateBadge.textContent !== data.state;
+          if (window.htmx && (changed || (polls % 10 === 0 && document.querySelector("#links .none")))) {
+            // Links appear as the application gets going (the Spark UI once the driver serves it):
+            // refresh that part of the page only.
             window.htmx.ajax("GET", window.location.pathname, { target: "#links", select: "#links", swap: "outerHTML" });
           }
           setBadge(stateBadge, data.state);
