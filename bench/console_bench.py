@@ -101,6 +101,10 @@ async def main(rows: int, pg_url: str) -> None:
         )
         await timed("owner user7", lambda: browse_applications(rt, admin, BrowseQuery(owner="user7")))
         await timed(
+            "state FAILED, owner user7",
+            lambda: browse_applications(rt, admin, BrowseQuery(states=(AppState.FAILED,), owner="user7")),
+        )
+        await timed(
             "cluster c1, namespace ns2",
             lambda: browse_applications(rt, admin, BrowseQuery(cluster="c1", namespace="ns2")),
         )

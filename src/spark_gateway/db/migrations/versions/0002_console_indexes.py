@@ -1,8 +1,10 @@
-"""Console indexes: newest-first keyset paging over all applications.
+"""Console indexes: newest-first keyset paging over all applications, and per-user views.
 
 The console lists applications by (created_at, gateway_id) descending and pages with
-`WHERE (created_at, gateway_id) < cursor`; this index serves that order and range directly, so a page
-costs the same at any depth of a million-row table.
+`WHERE (created_at, gateway_id) < cursor`; the first index serves that order and range directly, so a
+page costs the same at any depth of a million-row table. A user who is neither admin nor viewer sees
+rows whose owner or proxy user is them (as does the owner filter): the owner and proxy-user indexes
+let the database count those without reading everyone's rows.
 
 Revision ID: 0002_console_indexes
 Revises: 0001
@@ -16,9 +18,18 @@ branch_labels = None
 depends_on = None
 
 
+INDEXES = {
+    "ix_applications_created_at_gateway_id": ["created_at", "gateway_id"],
+    "ix_applications_owner": ["owner"],
+    "ix_applications_proxy_user": ["proxy_user"],
+}
+
+
 def upgrade() -> None:
-    op.create_index("ix_applications_created_at_gateway_id", "applications", ["created_at", "gateway_id"])
+    for name, columns in INDEXES.items():
+        op.create_index(name, "applications", columns)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_applications_created_at_gateway_id", table_name="applications")
+    for name in reversed(INDEXES):
+        op.drop_index(name, table_name="applications")
