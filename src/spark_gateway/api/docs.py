@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import FileResponse, HTMLResponse
 
-from spark_gateway.api.security.common import DOCS_ASSETS, DOCS_ASSETS_PREFIX
+from spark_gateway.api.security.scope_info import DOCS_ASSETS, DOCS_ASSETS_PREFIX
 from spark_gateway.domain.errors import NotFound
 
 ONE_DAY = "public, max-age=86400"
