@@ -66,11 +66,12 @@ async def test_users_see_only_their_own_applications(make_gateway: GatewayFactor
     assert await ids("root", owner="alice") == [alices]
 
     denied = await gw.client.get(f"/ui/applications/{bobs}", headers=as_user("alice"))
-    assert denied.status_code == 403 and "not allowed" in denied.text and "bob-job" not in denied.text
+    # Like the API: another user's application does not exist for alice.
+    assert denied.status_code == 404 and "not found" in denied.text and "bob-job" not in denied.text
     log = await gw.client.get(f"/ui/applications/{bobs}/log", headers=as_user("alice"))
-    assert log.status_code == 403
+    assert log.status_code == 404
     prefill = await gw.client.get("/ui/submit", params={"from": bobs}, headers=as_user("alice"))
-    assert prefill.status_code == 403
+    assert prefill.status_code == 404
 
 
 async def test_kill_is_offered_only_where_delete_is_allowed(

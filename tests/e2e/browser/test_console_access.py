@@ -83,10 +83,10 @@ def test_each_user_sees_only_their_applications(gateway: GatewayProcess, browser
     browser.screenshot("alice-applications")
 
     browser.open(f"{gateway.url}/ui/applications/{bobs}")
-    assert "not allowed" in browser.text("#error-message")
+    assert "not found" in browser.text("#error-message")  # like the API: not hers, so not there
     assert "bob-report" not in browser.driver.page_source
     browser.screenshot("alice-denied-bobs-application")
-    browser.console_errors()  # reading the log empties it: the 403 above was expected
+    browser.console_errors()  # reading the log empties it: the 404 above was expected
 
     browser.as_user(authorization("root"))
     browser.open(f"{gateway.url}/ui/applications")
