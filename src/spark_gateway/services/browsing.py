@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from spark_gateway.db import repository as repo
+from spark_gateway.db import browsing as queries
 from spark_gateway.domain.errors import BadRequest
 from spark_gateway.domain.records import ApplicationRecord
 from spark_gateway.domain.states import AppState
@@ -61,7 +61,7 @@ def parse_cursor(cursor: str) -> tuple[datetime, str]:
         raise BadRequest(f"invalid page cursor '{cursor[:80]}'") from None
 
 
-def _filters(rt: GatewayRuntime, caller: Caller, query: BrowseQuery) -> repo.BrowseFilter:
+def _filters(rt: GatewayRuntime, caller: Caller, query: BrowseQuery) -> queries.BrowseFilter:
     cluster_id = None
     if query.cluster:
         config = rt.settings.cluster_by_name(query.cluster) or rt.settings.cluster_by_id(query.cluster)
@@ -70,7 +70,7 @@ def _filters(rt: GatewayRuntime, caller: Caller, query: BrowseQuery) -> repo.Bro
         cluster_id = config.id
     if query.search is not None and len(query.search) > MAX_SEARCH_LENGTH:
         raise BadRequest(f"search: longer than {MAX_SEARCH_LENGTH} characters")
-    return repo.BrowseFilter(
+    return queries.BrowseFilter(
         visible_to=rt.access.visible_owner_filter(caller.user),
         states=tuple(s.value for s in query.states) or None,
         cluster_id=cluster_id,
@@ -85,8 +85,8 @@ async def browse_applications(rt: GatewayRuntime, caller: Caller, query: BrowseQ
     before = parse_cursor(query.before) if query.before else None
     size = min(max(query.size, 1), MAX_PAGE_SIZE)
     async with rt.db.transaction() as session:
-        rows = await repo.browse_applications(session, filters, before=before, limit=size + 1)
-        total = await repo.count_browsed(session, filters, cap=COUNT_CAP)
+        rows = await queries.browse_applications(session, filters, before=before, limit=size + 1)
+        total = await queries.count_browsed(session, filters, cap=COUNT_CAP)
     more = len(rows) > size
     rows = rows[:size]
     records = [with_urls(rt, to_record(row, batch_id)) for batch_id, row in rows]

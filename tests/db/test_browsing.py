@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from spark_gateway.db import browsing as queries
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
 from tests.db.test_repository import make_row
@@ -22,12 +23,12 @@ async def fill(database: Database) -> None:
                 await repo.allocate_batch_id(session, row.gateway_id)
 
 
-async def pages(database: Database, filters: repo.BrowseFilter, size: int) -> list[list[str]]:
+async def pages(database: Database, filters: queries.BrowseFilter, size: int) -> list[list[str]]:
     found: list[list[str]] = []
     before = None
     while True:
         async with database.transaction() as session:
-            rows = await repo.browse_applications(session, filters, before=before, limit=size)
+            rows = await queries.browse_applications(session, filters, before=before, limit=size)
         if not rows:
             return found
         found.append([row.gateway_id for _, row in rows])
@@ -37,9 +38,9 @@ async def pages(database: Database, filters: repo.BrowseFilter, size: int) -> li
 
 async def test_keyset_pages_split_ties_without_loss_or_repeat(database: Database) -> None:
     await fill(database)
-    assert await pages(database, repo.BrowseFilter(), 2) == [["g2", "g1"], ["g0", "g5"], ["g4", "g3"]]
+    assert await pages(database, queries.BrowseFilter(), 2) == [["g2", "g1"], ["g0", "g5"], ["g4", "g3"]]
     async with database.transaction() as session:
-        rows = await repo.browse_applications(session, repo.BrowseFilter(), before=None, limit=6)
+        rows = await queries.browse_applications(session, queries.BrowseFilter(), before=None, limit=6)
     assert {gid: batch for batch, gid in ((b, r.gateway_id) for b, r in rows) if batch is not None} == {
         "g1": 0,
         "g4": 1,
@@ -48,12 +49,14 @@ async def test_keyset_pages_split_ties_without_loss_or_repeat(database: Database
 
 async def test_filters_combine_and_the_count_stops_at_the_cap(database: Database) -> None:
     await fill(database)
-    alice_new = repo.BrowseFilter(visible_to="alice", states=("",))
+    alice_new = queries.BrowseFilter(visible_to="alice", states=("",))
     assert await pages(database, alice_new, 10) == [["g5", "g3"]]
-    assert await pages(database, repo.BrowseFilter(search="job-4"), 10) == [["g4"]]
-    assert await pages(database, repo.BrowseFilter(search="_"), 10) == []  # no LIKE wildcard
-    assert await pages(database, repo.BrowseFilter(owner="bob", states=("RUNNING",)), 10) == [["g0"]]
+    assert await pages(database, queries.BrowseFilter(search="job-4"), 10) == [["g4"]]
+    assert await pages(database, queries.BrowseFilter(search="_"), 10) == []  # no LIKE wildcard
+    assert await pages(database, queries.BrowseFilter(owner="bob", states=("RUNNING",)), 10) == [["g0"]]
     async with database.transaction() as session:
-        assert await repo.count_browsed(session, repo.BrowseFilter(), cap=100) == 6
-        assert await repo.count_browsed(session, repo.BrowseFilter(), cap=3) == 4  # cap + 1: "more than 3"
-        assert await repo.count_browsed(session, alice_new, cap=100) == 2
+        assert await queries.count_browsed(session, queries.BrowseFilter(), cap=100) == 6
+        assert (
+            await queries.count_browsed(session, queries.BrowseFilter(), cap=3) == 4
+        )  # cap + 1: "more than 3"
+        assert await queries.count_browsed(session, alice_new, cap=100) == 2
