@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +213,23 @@ async def test_console_can_be_disabled(make_gateway: GatewayFactory) -> None:
     gw: Gateway = await make_gateway(gateway={"enableConsole": False})
     for path in ("/ui", "/ui/applications", "/ui/static/console.js"):
         assert (await gw.client.get(path)).status_code == 404
+
+
+async def test_clusters_page_shows_a_sparkmanager_that_is_not_ready(make_gateway: GatewayFactory) -> None:
+    with socket.socket() as sock:  # a port nothing listens on: the SparkManager is down
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    kube = {
+        "name": "kube",
+        "id": "kube",
+        "masterURL": "https://127.0.0.1:6443",
+        "namespaces": [{"name": "etl", "id": "etl"}],
+    }
+    gw: Gateway = await make_gateway(
+        clusters=[TWO_CLUSTERS[0], kube], debugPorts={"kube": {"sparkManagerPort": closed_port}}
+    )
+    page = await gw.client.get("/ui/clusters")
+    assert page.status_code == 200
+    row = page.text.split('data-cluster="kube"')[1].split("</tr>")[0]
+    assert "<td>kubernetes</td>" in row and 'class="badge failed">not ready<' in row
+    assert "<td>etl</td><td>alpha</td>" in page.text.split('id="choices"')[1]  # traffic avoids it
