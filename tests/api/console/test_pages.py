@@ -233,3 +233,13 @@ async def test_clusters_page_shows_a_sparkmanager_that_is_not_ready(make_gateway
     row = page.text.split('data-cluster="kube"')[1].split("</tr>")[0]
     assert "<td>kubernetes</td>" in row and 'class="badge failed">not ready<' in row
     assert "<td>etl</td><td>alpha</td>" in page.text.split('id="choices"')[1]  # traffic avoids it
+
+
+async def test_only_web_addresses_become_links(make_gateway: GatewayFactory) -> None:
+    gw: Gateway = await make_gateway(gateway={"statusUrlTemplates": {"logsUI": "https://logs.example/all"}})
+    gid = await v1_app(gw, "sneaky")
+    driver = {"driverInfo": {"webUIAddress": "javascript:alert(1)"}}
+    await gw.runtime.sink.update(StatusUpdate(gid, AppState.SUBMITTED, status=driver))
+    page = (await gw.client.get(f"/ui/applications/{gid}")).text
+    assert 'href="https://logs.example/all"' in page
+    assert "javascript:" not in page and "Spark UI: not available" in page

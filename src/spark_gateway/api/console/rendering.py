@@ -72,6 +72,14 @@ def duration(start: datetime | str | None, end: datetime | str | None = None) ->
     return f"{secs}s"
 
 
+def web_link(url: str | None) -> str | None:
+    """`url` if it is an http(s) address, else None: links come from templates and cluster status,
+    and a `javascript:` or `data:` URL must never become a clickable link."""
+    if url and url.split(":", 1)[0].lower() in ("http", "https"):
+        return url
+    return None
+
+
 def step_time(at: datetime | str | None, reached: bool) -> str:
     """What the timeline shows under a step: its time, or whether it was reached at all."""
     return timestamp(at) if at else ("reached" if reached else "—")
@@ -84,6 +92,7 @@ templates.env.globals.update(
     timestamp=timestamp,
     duration=duration,
     step_time=step_time,
+    web_link=web_link,
 )
 
 
