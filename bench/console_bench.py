@@ -29,7 +29,7 @@ from spark_gateway.db import migrate  # noqa: E402
 from spark_gateway.domain.states import AppState  # noqa: E402
 from spark_gateway.services.applications import Caller  # noqa: E402
 from spark_gateway.services.browsing import BrowseQuery, browse_applications, encode_cursor  # noqa: E402
-from spark_gateway.services.runtime import build_runtime  # noqa: E402
+from spark_gateway.services.gateway import build_runtime  # noqa: E402
 from spark_gateway.settings import Settings  # noqa: E402
 
 CLUSTERS = [

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from spark_gateway.services.supervisor import ClusterSupervisor
+from spark_gateway.services.supervision.supervisor import ClusterSupervisor
 from tests.api.conftest import Gateway, GatewayFactory
 from tests.api.refusals import LIVY, V1, refused, spark_app
 

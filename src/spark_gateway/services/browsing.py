@@ -16,8 +16,8 @@ from spark_gateway.domain.errors import BadRequest
 from spark_gateway.domain.records import ApplicationRecord
 from spark_gateway.domain.states import AppState
 from spark_gateway.services.applications import Caller, with_urls
-from spark_gateway.services.runtime import GatewayRuntime
-from spark_gateway.services.tracking import to_record
+from spark_gateway.services.gateway import GatewayRuntime
+from spark_gateway.services.stored import application_record
 
 COUNT_CAP = 10_000
 MAX_PAGE_SIZE = 200
@@ -89,6 +89,6 @@ async def browse_applications(rt: GatewayRuntime, caller: Caller, query: BrowseQ
         total = await queries.count_browsed(session, filters, cap=COUNT_CAP)
     more = len(rows) > size
     rows = rows[:size]
-    records = [with_urls(rt, to_record(row, batch_id)) for batch_id, row in rows]
+    records = [with_urls(rt, application_record(row, batch_id)) for batch_id, row in rows]
     last = rows[-1][1] if rows and more else None
     return BrowsePage(records, total, encode_cursor(last.created_at, last.gateway_id) if last else None)

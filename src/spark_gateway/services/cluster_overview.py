@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from spark_gateway.db import repository as repo
 from spark_gateway.domain.errors import GatewayError
 from spark_gateway.domain.states import AppState
-from spark_gateway.services.runtime import GatewayRuntime
+from spark_gateway.services.gateway import GatewayRuntime
 from spark_gateway.settings import ClusterConfig
 
 

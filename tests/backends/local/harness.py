@@ -96,7 +96,7 @@ async def run_until(
     """Watch round after round until the application reaches `state` (default: any terminal state)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        await backend.watch(sink, once=True)
+        await backend.poll(sink)
         last = sink.last(gateway_id)
         if last is not None and (last.state == state if state else last.state.is_terminal):
             return last

@@ -26,7 +26,7 @@ from tests.backends.local.harness import (
     wait_for_file,
 )
 
-__all__ = ["FAKE_SPARK_SUBMIT"]  # tests/services/test_supervisor.py imports it from here
+__all__ = ["FAKE_SPARK_SUBMIT"]  # tests/services/supervision/test_supervisor.py imports it from here
 
 
 async def test_success_streams_logs_and_reports_running_then_completed(fake: tuple[Path, Path]) -> None:
@@ -55,7 +55,7 @@ async def test_success_streams_logs_and_reports_running_then_completed(fake: tup
     deadline = time.monotonic() + 5
     while group_exists(ref["pgid"]) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
-        await backend.watch(sink, once=True)
+        await backend.poll(sink)
     assert_group_gone(ref["pgid"])
     await backend.close()
 

@@ -76,7 +76,7 @@ async def test_spark_kill_stops_the_whole_process_group(
     ref = await submit(spark_backend, sink, app)
     deadline = time.monotonic() + 90
     while "sleeper started" not in sink.lines[gid] and time.monotonic() < deadline:
-        await spark_backend.watch(sink, once=True)
+        await spark_backend.poll(sink)
         await asyncio.sleep(0.2)
     members = group_members(ref["pgid"])
     commands = [command_line(pid) for pid in members]

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from spark_gateway.api.console.rendering import CONSOLE_PREFIX, as_utc, duration, error_page, page, step_time
-from spark_gateway.api.deps import CurrentCaller, Runtime
+from spark_gateway.api.deps import CurrentCaller, CurrentGateway
 from spark_gateway.domain.errors import BadRequest, GatewayError
 from spark_gateway.domain.records import ApplicationRecord
 from spark_gateway.domain.states import AppState
 from spark_gateway.services import applications as apps
 from spark_gateway.services.browsing import BrowseQuery, browse_applications
-from spark_gateway.services.tracking import RUNNING_TIME_KEY
+from spark_gateway.services.transitions import RUNNING_TIME_KEY
 
 router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
 
@@ -38,7 +38,7 @@ def parse_states(values: list[str]) -> tuple[AppState, ...]:
 @router.get("/applications", response_class=HTMLResponse)
 async def applications_page(
     request: Request,
-    rt: Runtime,
+    rt: CurrentGateway,
     caller: CurrentCaller,
     state: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies query defaults)
     cluster: str = "",
@@ -79,7 +79,7 @@ async def applications_page(
 
 def timeline(record: ApplicationRecord) -> list[tuple[str, Any, bool]]:
     """(step, time, reached) for created, submitted, running and finished."""
-    status = record.status
+    status = cast(dict[str, Any], record.status)  # holds the gateway's own firstRunningTime too
     ran = record.state in (AppState.RUNNING, AppState.SUCCEEDING, AppState.FAILING) or (
         RUNNING_TIME_KEY in status
     )
@@ -106,7 +106,7 @@ def resubmission(record: ApplicationRecord) -> dict[str, Any]:
 
 @router.get("/applications/{gateway_id}", response_class=HTMLResponse)
 async def application_page(
-    request: Request, gateway_id: str, rt: Runtime, caller: CurrentCaller
+    request: Request, gateway_id: str, rt: CurrentGateway, caller: CurrentCaller
 ) -> HTMLResponse:
     try:
         record = await apps.get_application(rt, caller, gateway_id)
@@ -127,7 +127,7 @@ async def application_page(
 @router.get("/applications/{gateway_id}/log")
 async def application_log(
     gateway_id: str,
-    rt: Runtime,
+    rt: CurrentGateway,
     caller: CurrentCaller,
     from_: Annotated[int, Query(alias="from", ge=0)] = 0,
 ) -> JSONResponse:

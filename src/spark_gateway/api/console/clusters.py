@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from spark_gateway.api.console.rendering import CONSOLE_PREFIX, error_page, page
-from spark_gateway.api.deps import Runtime
+from spark_gateway.api.deps import CurrentGateway
 from spark_gateway.domain.errors import GatewayError
 from spark_gateway.services.cluster_overview import cluster_overview
 
@@ -14,7 +14,7 @@ router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
 
 
 @router.get("/clusters", response_class=HTMLResponse)
-async def clusters_page(request: Request, rt: Runtime) -> HTMLResponse:
+async def clusters_page(request: Request, rt: CurrentGateway) -> HTMLResponse:
     try:
         clusters, routing = await cluster_overview(rt)
     except GatewayError as exc:

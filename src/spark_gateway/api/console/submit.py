@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 
 from spark_gateway.api.console.applications import resubmission
 from spark_gateway.api.console.rendering import CONSOLE_PREFIX, error_page, page
-from spark_gateway.api.deps import CurrentCaller, Runtime
+from spark_gateway.api.deps import CurrentCaller, CurrentGateway
 from spark_gateway.domain.errors import GatewayError
 from spark_gateway.services import applications as apps
 
@@ -23,7 +23,10 @@ router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
 
 @router.get("/submit", response_class=HTMLResponse)
 async def submit_page(
-    request: Request, rt: Runtime, caller: CurrentCaller, from_: Annotated[str, Query(alias="from")] = ""
+    request: Request,
+    rt: CurrentGateway,
+    caller: CurrentCaller,
+    from_: Annotated[str, Query(alias="from")] = "",
 ) -> HTMLResponse:
     fields: dict[str, Any] = {
         "file": "",

@@ -18,14 +18,14 @@ from sqlalchemy import text
 from spark_gateway.db import migrate
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
-from tests.services.leases import RENEW, REPO, TTL, held
+from tests.services.supervision.leases import RENEW, REPO, TTL, held
 
 CONTENDER = """
 import asyncio, os, signal, sys, time
 from sqlalchemy import text
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
-from spark_gateway.services.leadership import LeaseGuard
+from spark_gateway.services.supervision.lease import LeaseGuard
 
 async def main(url: str, out: str) -> None:
     db = Database(url)

@@ -10,7 +10,7 @@ from typing import Any
 
 from spark_gateway.db.engine import Database
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 TTL, RENEW = 1.0, 0.2
 
 

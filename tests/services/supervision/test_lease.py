@@ -18,12 +18,12 @@ from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
 from spark_gateway.domain.errors import ConfigError
 from spark_gateway.domain.states import AppState
-from spark_gateway.services.background import BackgroundWork, FencedSink, lease_name
-from spark_gateway.services.leadership import LeaseGuard, LeaseLost, LeaseTerm
-from spark_gateway.services.runtime import build_runtime
+from spark_gateway.services.gateway import build_runtime
+from spark_gateway.services.supervision.background import BackgroundWork, FencedSink, lease_name
+from spark_gateway.services.supervision.lease import LeaseGuard, LeaseLost, LeaseTerm
 from spark_gateway.settings import Settings
 from tests.db.test_repository import make_row
-from tests.services.leases import RENEW, TTL, held, until
+from tests.services.supervision.leases import RENEW, TTL, held, until
 
 
 async def test_acquire_renew_release_are_conditional_and_tokens_grow(database: Database) -> None:
