@@ -16,6 +16,7 @@ from spark_gateway.api import applications, health, livy, metrics
 from spark_gateway.api.console import install_console
 from spark_gateway.api.docs import install_docs
 from spark_gateway.api.errors import install_error_handlers
+from spark_gateway.api.livy_root import LivyRootPaths
 from spark_gateway.api.schemas import install_openapi
 from spark_gateway.api.security import install_security
 from spark_gateway.db.availability import upgrade_when_available
@@ -72,4 +73,6 @@ def create_app(
     if settings.gateway.enableConsole:
         install_console(app)
     install_security(app, settings)
+    if settings.livy.enable and settings.livy.rootPaths:
+        app.add_middleware(LivyRootPaths)  # outermost: every layer sees the /api/livy path
     return app

@@ -6,14 +6,14 @@ page costs the same at any depth of a million-row table. A user who is neither a
 rows whose owner or proxy user is them (as does the owner filter): the owner and proxy-user indexes
 let the database count those without reading everyone's rows.
 
-Revision ID: 0002_console_indexes
-Revises: 0001
+Revision ID: 0003_console_indexes
+Revises: 0002_webhook_outbox
 """
 
 from alembic import op
 
-revision = "0002_console_indexes"
-down_revision = "0001"
+revision = "0003_console_indexes"
+down_revision = "0002_webhook_outbox"
 branch_labels = None
 depends_on = None
 
