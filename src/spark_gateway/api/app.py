@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from spark_gateway.api import applications, health, livy, metrics
+from spark_gateway.api import applications, health, livy, livy_sessions, metrics, session_runner
 from spark_gateway.api.errors import install_error_handlers
 from spark_gateway.api.schemas import install_openapi
 from spark_gateway.api.security import install_security
@@ -63,7 +63,9 @@ def create_app(
     app.include_router(metrics.router)
     if settings.livy.enable:
         app.include_router(livy.router)
+        app.include_router(livy_sessions.router)
+        app.include_router(session_runner.router)
     app.include_router(applications.router)
     install_openapi(app)
-    install_security(app, settings)
+    install_security(app, settings, extra_open_paths=session_runner.OPEN_PATHS)
     return app

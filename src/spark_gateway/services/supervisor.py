@@ -19,6 +19,7 @@ from spark_gateway.domain.errors import GatewayError
 from spark_gateway.domain.sparkapp import SparkApplication
 from spark_gateway.domain.states import AppState
 from spark_gateway.services.runtime import GatewayRuntime
+from spark_gateway.services.session_launch import prepare_launch
 from spark_gateway.services.tasks import spawn
 from spark_gateway.services.tracking import apply_update
 from spark_gateway.settings import ClusterConfig
@@ -74,7 +75,7 @@ class ClusterSupervisor:
 
     async def _launch(self, app: TrackedApplication) -> int:
         try:
-            result = await self.backend.submit(app.app)
+            result = await self.backend.submit(await prepare_launch(self.rt, app.app))
         except GatewayError as exc:
             await self.rt.sink.update(
                 StatusUpdate(app.gateway_id, AppState.FAILED, error_message=f"submission failed: {exc}")
