@@ -21,6 +21,7 @@ from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
 from spark_gateway.services.leadership import LeaseGuard, LeaseLost, LeaseTerm, new_holder_id
 from spark_gateway.services.runtime import GatewayRuntime, build_backend
+from spark_gateway.services.session_reaper import SessionReaper
 from spark_gateway.services.supervisor import ClusterSupervisor
 from spark_gateway.services.tasks import cancel_all, spawn
 from spark_gateway.services.tracking import DatabaseSink
@@ -102,6 +103,7 @@ class BackgroundWork:
         return [guard.name for guard in self.guards if guard.holding]
 
     async def start(self) -> None:
+        self.tasks.append(spawn(SessionReaper(self.rt).run(self.stop_event), name="session-reaper"))
         for guard in self.guards:
             self.tasks.append(spawn(guard.run(self.stop_event), name=f"lease:{guard.name}"))
 
