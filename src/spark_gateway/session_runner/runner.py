@@ -29,7 +29,8 @@ import time
 import traceback
 import urllib.error
 import urllib.request
-from typing import Any
+import warnings
+from typing import Any, TextIO
 
 SECRET_ENV = "SPARK_GATEWAY_SESSION_SECRET"
 PATH = "/api/livy/internal/session-runner"
@@ -220,6 +221,9 @@ class Runner:
         from pyspark.sql import SparkSession
 
         spark = SparkSession.builder.getOrCreate()
+        # Warnings go to the driver log, not into outputs: clients parse printed lines (sparkmagic's
+        # %%sql, pylivy's download) and a warning line among them breaks the parse.
+        warnings.showwarning = _warning_to_log
         # Cancel sends SIGINT to this thread: it becomes a KeyboardInterrupt in the statement.
         signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
         self.interpreter = Interpreter(spark, self.args.max_output, self.args.sql_max_rows)
@@ -334,6 +338,17 @@ def _too_large(limit: int) -> dict[str, Any]:
         "evalue": f"the statement's output exceeds the gateway's request limit ({limit} bytes)",
         "traceback": [],
     }
+
+
+def _warning_to_log(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    log(warnings.formatwarning(message, category, filename, lineno).rstrip())
 
 
 def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
