@@ -120,7 +120,7 @@ async def create_session(
     request = parse_request(payload)
     ttl_s = parse_time_string(request.ttl) if request.ttl is not None else None
     idle_s = parse_time_string(request.idleTimeout) if request.idleTimeout is not None else None
-    namespace = namespace or rt.settings.livy.defaultNamespace
+    namespace = rt.settings.livy.defaultNamespace if namespace is None else namespace
     if problem := namespace_problem(namespace):
         raise BadRequest(problem)
     limits = rt.settings.sessions
