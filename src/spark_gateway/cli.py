@@ -28,12 +28,26 @@ def load_settings(conf: Path | None, **overrides: object) -> Settings:
         raise typer.Exit(code=2) from exc
 
 
+def escape_controls(text: str) -> str:
+    """Control characters as escapes (`\\n`, `\\x1b`): a request path or header value that holds
+    them (`%0a` in a URL) cannot start a forged line or send terminal codes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+class OneLineFormatter(logging.Formatter):
+    """Escapes control characters in every message (tracebacks stay as they are)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
+
+
 def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler])
 
 
 @app.command()
@@ -55,11 +69,18 @@ def serve(
         gateway["gatewayPort"] = port
     settings = load_settings(conf, gateway=gateway or None)
     setup_logging(log_level)
+    try:
+        settings.manager_api_token()  # an unreadable token file stops start-up with one line
+        gateway_app = create_app(settings)
+    except ConfigError as exc:
+        typer.echo(f"spark-gateway: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
     uvicorn.run(
-        create_app(settings),
+        gateway_app,
         host=settings.gateway.host,
         port=settings.gateway.gatewayPort,
         log_level=log_level,
+        log_config=None,  # uvicorn's records (the access log too) go through setup_logging's formatter
         timeout_graceful_shutdown=15,
         proxy_headers=False,
     )
@@ -119,8 +140,15 @@ def _bind(host: str, port: int) -> socket.socket:
 
 @app.command()
 def check_config(conf: ConfOption = None) -> None:
-    """Validate a configuration file and print the clusters it defines."""
+    """Validate a configuration file (everything `serve` checks) and print the clusters it defines."""
+    from spark_gateway.api.security import check_security
+
     settings = load_settings(conf)
+    try:
+        check_security(settings)
+    except ConfigError as exc:
+        typer.echo(f"spark-gateway: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
     for cluster in settings.clusters:
         namespaces = ", ".join(f"{ns.name} ({ns.id})" for ns in cluster.namespaces)
         typer.echo(f"{cluster.name} [{cluster.id}, {cluster.type}]: {namespaces}")

@@ -18,6 +18,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from spark_gateway.domain.dicts import deep_merge
 from spark_gateway.domain.errors import ConfigError
 from spark_gateway.domain.ids import is_valid_short_id
+from spark_gateway.middleware_settings import MiddlewareEntry, check_chain
+
+MANAGER_TOKEN_ENV = "SPARK_MANAGER_API_TOKEN"
+MIN_TOKEN_LENGTH = 16
 
 
 class _Strict(BaseModel):
@@ -102,11 +106,6 @@ class ClusterRouterConfig(_Strict):
     requestTimeoutSeconds: float = Field(default=5.0, gt=0)
 
 
-class MiddlewareConfig(_Strict):
-    type: str
-    conf: dict[str, Any] = Field(default_factory=dict)
-
-
 class StatusUrlTemplates(_Strict):
     sparkUI: str = ""
     sparkHistoryUI: str = ""
@@ -124,7 +123,7 @@ class AuthorizationConfig(_Strict):
 class GatewayConfig(_Strict):
     host: str = "127.0.0.1"
     gatewayPort: int = Field(default=8080, ge=0, le=65535)
-    middleware: list[MiddlewareConfig] = Field(default_factory=list)
+    middleware: list[MiddlewareEntry] = Field(default_factory=list)
     authorization: AuthorizationConfig = Field(default_factory=AuthorizationConfig)
     statusUrlTemplates: StatusUrlTemplates = Field(default_factory=StatusUrlTemplates)
     enableSwaggerUI: bool = True
@@ -132,7 +131,24 @@ class GatewayConfig(_Strict):
     sparkManagerTimeoutSeconds: float = Field(default=30.0, gt=0)  # gateway -> SparkManager calls
     maxRequestBodyBytes: int = Field(default=1024 * 1024, ge=1024)
     forbiddenSparkConf: list[str] = Field(default_factory=list)
+    # SparkApplication fields non-admins may set although they change identity or reach the host
+    # (domain.spec_policy): glob patterns over field paths, e.g. spec.volumes.hostPath
+    allowedSpecFields: list[str] = Field(default_factory=list)
+    allowedServiceAccounts: list[str] = Field(default_factory=list)  # names anyone may run as
     auditLogFile: Path | None = None  # default: <dataDir>/audit.log
+
+    @field_validator("allowedSpecFields")
+    @classmethod
+    def _field_paths(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if not pattern.startswith(("spec.", "metadata.")):
+                raise ValueError(f"'{pattern}' is not a field path such as spec.volumes.hostPath")
+        return value
+
+    @model_validator(mode="after")
+    def _middleware_chain(self) -> GatewayConfig:
+        check_chain(self.middleware)
+        return self
 
 
 class DatabaseConfig(_Strict):
@@ -177,6 +193,8 @@ class SparkManagerConfig(_Strict):
     statusWorkers: int = Field(default=4, ge=1)  # concurrent database writers
     logCaptureSeconds: float = Field(default=10.0, ge=0)  # driver log copy while running; 0: at the end only
     shutdownSeconds: float = Field(default=5.0, ge=0)  # pending status writes get this long on shutdown
+    apiTokenFile: Path | None = None  # the bearer token of the manager API (else env SPARK_MANAGER_API_TOKEN)
+    allowUnauthenticatedApi: bool = False  # run a manager without a token (trusted networks only)
 
 
 class SessionsConfig(_Strict):
@@ -307,16 +325,52 @@ class Settings(BaseSettings):
     def selector(self) -> tuple[str, str] | None:
         return (self.selectorKey, self.selectorValue) if self.selectorKey and self.selectorValue else None
 
+    def manager_api_token(self) -> str | None:
+        """The SparkManager API's bearer token: `sparkManager.apiTokenFile`, else the environment
+        variable SPARK_MANAGER_API_TOKEN; None when neither is set. The gateway sends it, managers
+        require it."""
+        path = self.sparkManager.apiTokenFile
+        if path is not None:
+            try:
+                token = Path(path).read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"sparkManager.apiTokenFile: cannot read {path}: {exc.strerror}") from exc
+            where = f"sparkManager.apiTokenFile ({path})"
+        else:
+            token = os.environ.get(MANAGER_TOKEN_ENV, "").strip()
+            where = MANAGER_TOKEN_ENV
+            if not token:
+                return None
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise ConfigError(f"{where}: the token must have at least {MIN_TOKEN_LENGTH} characters")
+        return token
+
     def audit_log_path(self) -> Path:
         return self.gateway.auditLogFile or (self.dataDir / "audit.log")
 
 
 def format_validation_error(exc: ValidationError) -> str:
-    lines = ["invalid configuration:"]
+    """One line per problem (`gateway.middleware[0].conf.alow: unknown key`); one line in all for one."""
+    problems = []
     for err in exc.errors():
-        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        loc = list(err["loc"])
+        if loc[:2] == ["gateway", "middleware"]:
+            # As the security messages name entries: gateway.middleware[0].conf.allow[1]; without the
+            # union's tag (the entry's type) that pydantic puts into the location.
+            if len(loc) > 3 and isinstance(loc[3], str):
+                del loc[3]
+            key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+        else:
+            key = ".".join(str(part) for part in loc)
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown key"
-        lines.append(f"  {key}: {message}")
-    return "\n".join(lines)
+        elif err["type"] == "union_tag_invalid":
+            key += ".type"
+            message = f"no builtin middleware with type [{err['ctx']['tag']}] (known: " + (
+                f"{err['ctx']['expected_tags']})"
+            )
+        problems.append(f"{key}: {message}" if key and not message.startswith(key) else message)
+    if len(problems) == 1:
+        return f"invalid configuration: {problems[0]}"
+    return "\n".join(["invalid configuration:", *(f"  {p}" for p in problems)])

@@ -48,7 +48,9 @@ ENDPOINTS: dict[str, tuple[str, str, dict[str, Any] | None]] = {
 # Columns:        none  wrong right other admin
 PROTECTED_READ = (401, 401, 200, 200, 200)  # lists and version: everyone authenticated, lists filtered
 PROTECTED_CREATE = (401, 401, 201, 201, 201)
-OWNED = (401, 401, 200, 403, 200)  # alice's batch/application: the owner and admins only
+# alice's batch/application: the owner and admins only; for bob it does not exist (the same 404 as a
+# missing one, so ids reveal nothing). Before the identity hardening this column was 403.
+OWNED = (401, 401, 200, 404, 200)
 OPEN = (200, 200, 200, 200, 200)
 BASE_TABLE: dict[str, tuple[int, ...]] = {
     "livy list": PROTECTED_READ,
@@ -110,8 +112,12 @@ def middleware(kind: str, tmp_path: Path) -> list[dict[str, Any]]:
     return {
         "anonymous": [],
         "htpasswd": [{"type": "BasicAuthMiddleware", "conf": {"htpasswdFile": htpasswd}}],
+        # The lists and the header take a name only from a trusted proxy: the test client (127.0.0.1).
         "regex-allow": [
-            {"type": "RegexBasicAuthAllowMiddleware", "conf": {"allow": ["alice", "bob", "root"]}}
+            {
+                "type": "RegexBasicAuthAllowMiddleware",
+                "conf": {"allow": ["alice", "bob", "root"], "trustedProxies": ["127.0.0.1/32"]},
+            }
         ],
         "regex-deny": [
             {"type": "BasicAuthMiddleware", "conf": {"htpasswdFile": htpasswd}},
@@ -120,7 +126,10 @@ def middleware(kind: str, tmp_path: Path) -> list[dict[str, Any]]:
         "header": [
             {
                 "type": "HeaderAuthMiddleware",
-                "conf": {"headers": [{"key": "X-Forwarded-User", "validation": "[a-z]+"}]},
+                "conf": {
+                    "headers": [{"key": "X-Forwarded-User", "validation": "[a-z]+"}],
+                    "trustedProxies": ["127.0.0.1/32"],
+                },
             }
         ],
         "service-token": [

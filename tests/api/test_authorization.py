@@ -17,7 +17,12 @@ from tests.api.conftest import Gateway, GatewayFactory
 PI = str(Path(__file__).resolve().parents[2] / "examples" / "pi.py")
 HEADER = "X-Forwarded-User"
 AUTH = {
-    "middleware": [{"type": "HeaderAuthMiddleware", "conf": {"headers": [{"key": HEADER}]}}],
+    "middleware": [
+        {
+            "type": "HeaderAuthMiddleware",
+            "conf": {"headers": [{"key": HEADER}], "trustedProxies": ["127.0.0.1/32"]},  # the test client
+        }
+    ],
     "authorization": {"admins": ["root"], "viewers": ["vic"]},
 }
 
@@ -93,27 +98,19 @@ async def test_each_user_sees_and_counts_only_their_own(gw: Gateway) -> None:
     assert await v1_ids(gw, "root") == await v1_ids(gw, "vic") == sorted(alices + bobs)
 
 
-async def test_other_users_get_403_with_a_clear_message_and_change_nothing(gw: Gateway) -> None:
+async def test_other_users_get_the_404_of_a_missing_one_and_change_nothing(gw: Gateway) -> None:
     mine = await batch(gw, "alice", name="nightly")
     app = await application(gw, "alice")
     gid = app["gatewayId"]
     bob = as_user("bob")
-    for path in (f"/api/livy/batches/{mine['id']}", f"/api/livy/batches/{mine['id']}/state"):
-        response = await gw.client.get(path, headers=bob)
-        assert response.status_code == 403
-        assert response.json() == {
-            "msg": f"User 'bob' is not allowed to view '{mine['appInfo']['GatewayId']}'."
-        }
-    deleted = await gw.client.delete(f"/api/livy/batches/{mine['id']}", headers=bob)
-    assert deleted.status_code == 403
-    assert deleted.json() == {"msg": f"User 'bob' is not allowed to modify '{mine['appInfo']['GatewayId']}'."}
-    for path in (f"/api/v1/applications/{gid}", f"/api/v1/applications/{gid}/logs"):
-        response = await gw.client.get(path, headers=bob)
-        assert response.status_code == 403
-        assert response.json() == {"error": f"User 'bob' is not allowed to view '{gid}'."}
-    response = await gw.client.delete(f"/api/v1/applications/{gid}", headers=bob)
-    assert response.status_code == 403
-    assert response.json() == {"error": f"User 'bob' is not allowed to modify '{gid}'."}
+    batch_paths = [f"/api/livy/batches/{mine['id']}" + suffix for suffix in ("", "/state", "/log")]
+    for method, path in [*(("GET", p) for p in batch_paths), ("DELETE", batch_paths[0])]:
+        response = await gw.client.request(method, path, headers=bob)
+        assert (response.status_code, response.json()) == (404, {"msg": f"Session '{mine['id']}' not found."})
+    app_paths = [f"/api/v1/applications/{gid}" + suffix for suffix in ("", "/status", "/logs")]
+    for method, path in [*(("GET", p) for p in app_paths), ("DELETE", app_paths[0])]:
+        response = await gw.client.request(method, path, headers=bob)
+        assert (response.status_code, response.json()) == (404, {"error": f"application '{gid}' not found"})
     # Still there, unchanged, for alice.
     assert (await gw.client.get(f"/api/livy/batches/{mine['id']}", headers=as_user("alice"))).json() == mine
     assert (await gw.client.get(f"/api/v1/applications/{gid}", headers=as_user("alice"))).json() == app
@@ -181,7 +178,7 @@ async def test_admins_impersonate_and_the_application_then_runs_as_that_user(gw:
     assert await livy_ids(gw, "alice") == (0, [])
     assert (
         await gw.client.get(f"/api/livy/batches/{created['id']}", headers=as_user("alice"))
-    ).status_code == 403
+    ).status_code == 404
     assert (
         await gw.client.delete(f"/api/livy/batches/{created['id']}", headers=as_user("bob"))
     ).status_code == 200
@@ -227,7 +224,7 @@ async def test_applications_created_anonymously_belong_to_nobody_once_auth_is_on
     secured: Gateway = await make_gateway(gateway=AUTH)
     batch_path = f"/api/livy/batches/{created.json()['id']}"
     assert await livy_ids(secured, "alice") == (0, [])
-    assert (await secured.client.get(batch_path, headers=as_user("alice"))).status_code == 403
-    assert (await secured.client.delete(batch_path, headers=as_user("alice"))).status_code == 403
+    assert (await secured.client.get(batch_path, headers=as_user("alice"))).status_code == 404
+    assert (await secured.client.delete(batch_path, headers=as_user("alice"))).status_code == 404
     assert await livy_ids(secured, "vic") == (1, [created.json()["id"]])
     assert (await secured.client.get(batch_path)).status_code == 401

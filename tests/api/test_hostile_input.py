@@ -292,7 +292,14 @@ async def test_hostile_ids_and_paging_never_crash(gw: Gateway) -> None:
 async def test_long_user_names_and_idempotency_keys_are_stored(make_gateway: GatewayFactory) -> None:
     """The longest user name the auth chain accepts plus the longest key still deduplicates."""
     gw: Gateway = await make_gateway(
-        gateway={"middleware": [{"type": "HeaderAuthMiddleware", "conf": {"headers": [{"key": "X-User"}]}}]}
+        gateway={
+            "middleware": [
+                {
+                    "type": "HeaderAuthMiddleware",
+                    "conf": {"headers": [{"key": "X-User"}], "trustedProxies": ["127.0.0.1/32"]},
+                }
+            ]
+        }
     )
     headers = {"X-User": "u" * 253, "Idempotency-Key": "k" * 200}
     first = await gw.client.post(LIVY, json={"file": PI}, headers=headers)

@@ -154,7 +154,7 @@ async def list_applications(
     response_model=None,
     responses={
         **documented(201, GatewayApplication, "The stored (and, on Kubernetes, submitted) application"),
-        **api_errors(*COMMON_ERRORS, 409, 413, 422),
+        **api_errors(*COMMON_ERRORS, 409, 413, 415, 422),
     },
     openapi_extra=json_body(inline_schema(SparkApplication)),
 )

@@ -1,4 +1,4 @@
-"""The one place gateway exceptions become HTTP responses.
+"""The one place gateway exceptions become HTTP responses (routes, handlers and security middlewares).
 
 Livy routes answer `{"msg": ...}` (Livy's shape), every other route `{"error": ...}`. Request
 validation failures are 400 (never FastAPI's default 422 with its own shape), a database that cannot
@@ -9,6 +9,7 @@ and an unexpected exception is logged and answered with a JSON 500 that leaks no
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -17,6 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from spark_gateway.db.availability import RETRY_AFTER_SECONDS, describe, is_unavailable
 from spark_gateway.domain import errors as e
@@ -30,6 +32,7 @@ STATUS: dict[type[e.GatewayError], int] = {
     e.NotFound: 404,
     e.Conflict: 409,
     e.PayloadTooLarge: 413,
+    e.UnsupportedMediaType: 415,
     e.Invalid: 422,
     e.Unavailable: 503,
 }
@@ -43,24 +46,43 @@ def status_of(exc: e.GatewayError) -> int:
     return 500
 
 
+def app_path(scope: Scope) -> str:
+    """The request path without the mount prefix (`root_path`), as routes see it."""
+    path: str = scope.get("path", "") or "/"
+    root: str = scope.get("root_path", "") or ""
+    if root and path.startswith(root):
+        path = path[len(root) :] or "/"
+    return path
+
+
 def error_body(path: str, message: str) -> dict[str, str]:
-    return {"msg": message} if path.startswith(LIVY_PREFIX) else {"error": message}
+    """Livy's `{"msg"}` under /api/livy, the reference gateway's `{"error"}` everywhere else."""
+    is_livy = path == LIVY_PREFIX or path.startswith(LIVY_PREFIX + "/")
+    return {"msg": message} if is_livy else {"error": message}
 
 
-def error_response(
-    request: Request, status: int, message: str, headers: dict[str, str] | None = None
+def json_error(
+    scope: Scope, status: int, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
-    return JSONResponse(error_body(request.url.path, message), status_code=status, headers=headers)
+    response = JSONResponse(error_body(app_path(scope), message), status_code=status, headers=headers)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def render_error(scope: Scope, exc: e.GatewayError) -> JSONResponse:
+    """THE rendering of a gateway error, for routes and the security middlewares alike."""
+    response = json_error(scope, status_of(exc), exc.message)
+    if isinstance(exc, e.Unauthorized):
+        for challenge in exc.challenges:
+            response.headers.append("WWW-Authenticate", challenge)
+    if isinstance(exc, e.Unavailable):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, e.GatewayError)
-    headers: dict[str, str] = {}
-    if isinstance(exc, e.Unauthorized):
-        headers["WWW-Authenticate"] = exc.challenge
-    if isinstance(exc, e.Unavailable):
-        headers["Retry-After"] = str(exc.retry_after)
-    return error_response(request, status_of(exc), exc.message, headers)
+    return render_error(request.scope, exc)
 
 
 def describe_request_error(exc: RequestValidationError) -> str:
@@ -74,25 +96,25 @@ def describe_request_error(exc: RequestValidationError) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(request, 400, describe_request_error(exc))
+    return render_error(request.scope, e.BadRequest(describe_request_error(exc)))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
-    return error_response(request, exc.status_code, message, dict(exc.headers or {}))
+    return json_error(request.scope, exc.status_code, message, exc.headers)
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable on %s %s: %s", request.method, request.url.path, describe(exc))
-    return error_response(
-        request, 503, "database unavailable, retry later", {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return render_error(
+        request.scope, e.Unavailable("database unavailable, retry later", retry_after=RETRY_AFTER_SECONDS)
     )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(request, 500, "internal error")
+    return json_error(request.scope, 500, "internal error")
 
 
 async def _maybe_unavailable(request: Request, exc: Exception) -> JSONResponse:

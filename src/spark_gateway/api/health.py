@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from spark_gateway.api.deps import Runtime
 from spark_gateway.api.schemas import Health, Readiness, api_errors, documented
+from spark_gateway.domain.errors import RETRY_AFTER_SECONDS
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger(__name__)
 
 
 # 401 only when `gateway.authorization.protectHealth` is on.
@@ -41,10 +45,11 @@ async def ready(rt: Runtime) -> JSONResponse:
     try:
         async with rt.db.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
-    except Exception:
+    except Exception as exc:
+        log.warning("readiness: the database does not answer: %r", exc)
         return JSONResponse(
             {"status": "unavailable", "database": "unreachable"},
             status_code=503,
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     return JSONResponse({"status": "OK", "database": "ok"})

@@ -108,7 +108,7 @@ async def list_batches(
             "The new batch (or, with a known Idempotency-Key, the original one)",
             headers={"Location": {"required": True, "schema": {"type": "string"}}},
         ),
-        **livy_errors(*COMMON_ERRORS, 409, 413),
+        **livy_errors(*COMMON_ERRORS, 409, 413, 415),
     },
     openapi_extra=json_body(LivyBatchRequest.model_json_schema()),
 )

@@ -43,10 +43,11 @@ class ApiError(_Closed):
 ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "Malformed request, a forbidden value, or (with livy.csrfProtection) a missing X-Requested-By",
     401: "No or invalid credentials",
-    403: "Authenticated, but not allowed (deny list, another user's application, impersonation)",
-    404: "No such application or batch",
+    403: "Authenticated, but not allowed (deny list, impersonation, a viewer changing something)",
+    404: "No such application or batch (another user's answers the same)",
     409: "Conflicts with an existing application",
     413: "Request body larger than gateway.maxRequestBodyBytes",
+    415: "With authentication configured: the body was not sent as Content-Type: application/json",
     422: "Well-formed but invalid SparkApplication",
     503: "The database (or a cluster) cannot serve right now; retry after Retry-After seconds",
 }

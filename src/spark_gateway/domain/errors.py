@@ -6,6 +6,8 @@ each class to an HTTP status in one place, so no route decides status codes on i
 
 from __future__ import annotations
 
+RETRY_AFTER_SECONDS = 3  # what a 503 tells clients unless the failing dependency said otherwise
+
 
 class GatewayError(Exception):
     """Base class: a failure the gateway can explain to the caller."""
@@ -20,11 +22,13 @@ class BadRequest(GatewayError):
 
 
 class Unauthorized(GatewayError):
-    """No or wrong credentials (401)."""
+    """No or wrong credentials (401); `challenges` become the `WWW-Authenticate` headers."""
 
-    def __init__(self, message: str, challenge: str = 'Basic realm="spark-gateway"') -> None:
+    def __init__(
+        self, message: str, challenge: str | tuple[str, ...] = 'Basic realm="spark-gateway"'
+    ) -> None:
         super().__init__(message)
-        self.challenge = challenge
+        self.challenges = (challenge,) if isinstance(challenge, str) else challenge
 
 
 class Forbidden(GatewayError):
@@ -43,6 +47,10 @@ class PayloadTooLarge(GatewayError):
     """The request body exceeds the configured limit (413)."""
 
 
+class UnsupportedMediaType(GatewayError):
+    """The request body is not in a media type the gateway accepts (415)."""
+
+
 class Invalid(GatewayError):
     """Well-formed but semantically invalid, e.g. rejected by the CRD schema (422)."""
 
@@ -50,7 +58,7 @@ class Invalid(GatewayError):
 class Unavailable(GatewayError):
     """A dependency (database, cluster, SparkManager) cannot be reached now (503)."""
 
-    def __init__(self, message: str, retry_after: int = 5) -> None:
+    def __init__(self, message: str, retry_after: int = RETRY_AFTER_SECONDS) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 

@@ -26,6 +26,7 @@ from spark_gateway.domain.states import AppState
 from spark_gateway.domain.urls import render
 from spark_gateway.services.runtime import GatewayRuntime
 from spark_gateway.services.session_launch import prepare_launch
+from spark_gateway.services.spec_checks import enforce_spec_policy
 from spark_gateway.services.tracking import apply_update, to_record
 
 if TYPE_CHECKING:
@@ -93,6 +94,7 @@ async def create_application(
     if problems := metadata_problems(app):
         raise BadRequest("; ".join(problems))
     check_conf(rt, app)
+    enforce_spec_policy(rt, caller.user, app, livy=livy)
     proxy_user = rt.access.resolve_proxy_user(caller.user, app.spec.proxyUser)
     scoped_key = scope_idempotency_key(caller.user, source, idempotency_key) if idempotency_key else None
     if scoped_key and (original := await _original(rt, scoped_key)) is not None:
@@ -214,11 +216,13 @@ async def _load(rt: GatewayRuntime, gateway_id: str) -> ApplicationRecord:
 
 
 def ensure_can_view(rt: GatewayRuntime, caller: Caller, record: ApplicationRecord) -> None:
+    """Another user's application does not exist for the caller: the same 404 as a missing one."""
     if not rt.access.can_view(caller.user, record.owner, record.proxy_user):
-        raise Forbidden(f"User '{caller.user}' is not allowed to view '{record.gateway_id}'.")
+        raise NotFound(f"application '{record.gateway_id}' not found")
 
 
 def ensure_can_modify(rt: GatewayRuntime, caller: Caller, record: ApplicationRecord) -> None:
+    ensure_can_view(rt, caller, record)
     if not rt.access.can_modify(caller.user, record.owner, record.proxy_user):
         raise Forbidden(f"User '{caller.user}' is not allowed to modify '{record.gateway_id}'.")
 

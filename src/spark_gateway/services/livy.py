@@ -124,7 +124,10 @@ async def get_batch(
     """One batch (and its last log lines), read in one transaction."""
     async with rt.db.transaction() as session:
         record = await _resolve(rt, session, caller, batch_ref)
-        apps.ensure_can_view(rt, caller, record)
+        try:
+            apps.ensure_can_view(rt, caller, record)
+        except NotFound:
+            raise not_found(batch_ref) from None  # another user's batch: as if it did not exist
         if with_log:
             logs = await repo.recent_logs(session, [record.gateway_id], RECENT_LOG_LINES)
             record.recent_log = logs[record.gateway_id]

@@ -16,7 +16,8 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Scope
 
-from spark_gateway.api.security import access_policy, audit_note, build_security, current_user
+from spark_gateway.api.security import SecurityChain, access_policy, audit_note, current_user
+from spark_gateway.api.security.audit import AuditLog
 from spark_gateway.settings import Settings
 
 GATEWAY_ID = "c1-ns1-0190a0a0-0000-7000-8000-000000000001"
@@ -103,8 +104,13 @@ def make_settings(tmp_path: Path, middleware: list[dict[str, Any]] | None = None
     )
 
 
+_AUDIT_LOGS: dict[Path, AuditLog] = {}  # by file, so that audit_lines can wait for the writer thread
+
+
 def secured(settings: Settings, calls: Calls | None = None) -> ASGIApp:
-    return build_security(echo_app(settings, calls), settings)
+    chain = SecurityChain.from_settings(settings)
+    _AUDIT_LOGS[settings.audit_log_path()] = chain.audit_log
+    return chain.wrap(echo_app(settings, calls))
 
 
 def client(app: ASGIApp, *, https: bool = False, raise_app_exceptions: bool = True) -> httpx.AsyncClient:
@@ -130,6 +136,8 @@ def write_htpasswd(path: Path, users: dict[str, str]) -> Path:
 
 def audit_lines(settings: Settings) -> list[dict[str, Any]]:
     path = settings.audit_log_path()
+    if path in _AUDIT_LOGS:
+        _AUDIT_LOGS[path].flush()
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,7 +83,11 @@ async def test_unauthenticated_and_oversized_requests_are_recorded(tmp_path: Pat
     settings = auth_settings(tmp_path, maxRequestBodyBytes=1024)
     async with client(secured(settings)) as http:
         await http.post("/api/livy/batches", json={})
-        await http.post("/api/livy/batches", content=b"x" * 2048, headers=basic("alice", "pw-a"))
+        await http.post(
+            "/api/livy/batches",
+            content=b"x" * 2048,
+            headers={**basic("alice", "pw-a"), "Content-Type": "application/json"},
+        )
     unauthenticated, oversized = audit_lines(settings)
     assert (unauthenticated["outcome"], unauthenticated["status"], unauthenticated["user"]) == (
         "denied",
@@ -115,6 +121,7 @@ async def test_exception_reaching_the_middleware_is_recorded_and_raised(tmp_path
     scope = {"type": "http", "method": "DELETE", "path": "/api/livy/batches/3", "headers": []}
     with pytest.raises(RuntimeError):
         await call_asgi(AuditMiddleware(failing, audit), scope)
+    audit.flush()
     line = (tmp_path / "a" / "audit.log").read_text()
     assert '"action":"livy.batch.delete"' in line
     assert '"status":500' in line
@@ -134,9 +141,8 @@ async def test_hostile_values_stay_on_one_line(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     async with client(secured(settings)) as http:
         await http.post("/api/v1/echo-body%0a%7B%22forged%22%3A1%7D")
-    text = settings.audit_log_path().read_text()
-    assert len(text.splitlines()) == 1
     assert audit_lines(settings)[0]["path"] == '/api/v1/echo-body\n{"forged":1}'
+    assert len(settings.audit_log_path().read_text().splitlines()) == 1
 
 
 def test_close_and_reopen(tmp_path: Path) -> None:
@@ -152,6 +158,7 @@ def test_follows_external_rotation(tmp_path: Path) -> None:
     audit = AuditLog(tmp_path / "audit.log")
     audit.write({"n": 1})
     audit.write({"n": 2})
+    audit.flush()
     (tmp_path / "audit.log").rename(tmp_path / "audit.log.1")
     audit.write({"n": 3})
     audit.close()
@@ -172,9 +179,36 @@ def test_follows_external_rotation(tmp_path: Path) -> None:
             f"/api/v1/applications/{GATEWAY_ID}",
             {"action": "application.delete", "gateway_id": GATEWAY_ID},
         ),
-        ("POST", "/api/livy/sessions/2/statements", {"action": "livy.statement.create", "session_id": 2}),
+        ("POST", "/api/livy/sessions", {"action": "http.post"}),  # no such route: no named action
         ("PUT", "/api/v1/applications", {"action": "http.put"}),
     ],
 )
 def test_classify(method: str, path: str, expected: dict[str, object]) -> None:
     assert classify(method, path) == expected
+
+
+async def test_a_slow_disk_never_blocks_the_event_loop(tmp_path: Path) -> None:
+    """The file is written by a thread: a request finishes while the writer is stuck."""
+    audit = AuditLog(tmp_path / "audit.log")
+    stuck, release = threading.Event(), threading.Event()
+    original_emit = audit.handler.emit
+
+    def slow_emit(record: logging.LogRecord) -> None:
+        stuck.set()
+        release.wait(30)
+        original_emit(record)
+
+    audit.handler.emit = slow_emit  # type: ignore[method-assign]
+
+    async def ok(scope: object, receive: object, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    scope = {"type": "http", "method": "DELETE", "path": "/api/livy/batches/1", "headers": []}
+    for _ in range(3):
+        sent = await call_asgi(AuditMiddleware(ok, audit), scope)
+        assert sent[0]["status"] == 204
+    assert stuck.wait(10)  # the writer is blocked on the first line, and the requests went on
+    release.set()
+    audit.close()
+    assert len((tmp_path / "audit.log").read_text().splitlines()) == 3

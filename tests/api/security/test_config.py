@@ -35,7 +35,7 @@ def build(tmp_path: Path, middleware: list[dict[str, Any]]) -> None:
         ),
         (
             [{"type": "RegexBasicAuthAllowMiddleware", "conf": {"allow": "alice"}}],
-            r"gateway\.middleware\[0\]\.conf\.allow: must be a list",
+            r"gateway\.middleware\[0\]\.conf\.allow: Input should be a valid list",
         ),
         (
             [{"type": "HeaderAuthMiddleware", "conf": {"headers": [{"key": "X-User", "validation": "["}]}}],
@@ -43,7 +43,7 @@ def build(tmp_path: Path, middleware: list[dict[str, Any]]) -> None:
         ),
         (
             [{"type": "HeaderAuthMiddleware", "conf": {"headers": []}}],
-            r"gateway\.middleware\[0\]\.conf\.headers: must be a non-empty list",
+            r"gateway\.middleware\[0\]\.conf\.headers: List should have at least 1 item",
         ),
         (
             [{"type": "HeaderAuthMiddleware", "conf": {"headers": [{"key": "X User"}]}}],

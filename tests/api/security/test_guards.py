@@ -1,4 +1,4 @@
-"""Body size limit, CSRF, and security headers."""
+"""Body size limit, CSRF, and security headers (the JSON-only rule: tests/e2e/test_cross_site_forms.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,16 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from spark_gateway.api.security import install_security
-from tests.api.security.helpers import Calls, call_asgi, chunks, client, http_scope, make_settings, secured
+from tests.api.security.helpers import (
+    Calls,
+    call_asgi,
+    chunks,
+    client,
+    http_scope,
+    make_settings,
+    secured,
+    write_htpasswd,
+)
 
 LIMIT = 1024
 
@@ -121,10 +130,14 @@ async def test_security_headers(tmp_path: Path) -> None:
 
 async def test_security_headers_on_rejections(tmp_path: Path) -> None:
     htpasswd = tmp_path / "htpasswd"
-    htpasswd.write_text("")
     settings = make_settings(
         tmp_path,
-        [{"type": "RegexBasicAuthAllowMiddleware", "conf": {"allow": ["alice"]}}],
+        [
+            {
+                "type": "BasicAuthMiddleware",
+                "conf": {"htpasswdFile": str(write_htpasswd(htpasswd, {"a": "b"}))},
+            }
+        ],
         livy={"csrfProtection": True},
     )
     async with client(secured(settings)) as http:

@@ -4,7 +4,13 @@ The app factory installs the whole chain with one call, `install_security(app, s
 configuration is validated right then, so a bad `gateway.middleware` entry stops start-up. Request
 order, outermost first:
 
-    SecurityHeaders -> Audit -> Authentication -> CSRF (if livy.csrfProtection) -> BodyLimit -> app
+    SecurityHeaders -> Audit -> Authentication -> JsonBody (if authentication is configured)
+        -> CSRF (if livy.csrfProtection) -> BodyLimit -> app
+
+Modules: `auth_chain` runs the `gateway.middleware` entries, which live in `secret_auth` (htpasswd,
+service tokens) and `name_auth` (allow/deny lists, a trusted proxy's header) on top of `identity`
+(the trust rule) and `credentials` (parsing and secrets); `request_guards`, `response_headers` and
+`audit` do not depend on who the caller is. Every refusal is a domain error rendered by `api.errors`.
 
 Routes read the caller with `current_user(request)` (or `request.state.user`) and may add ids to the
 audit line with `audit_note(request, gateway_id=..., batch_id=...)`. Services get their authorization
@@ -20,11 +26,12 @@ from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from spark_gateway.api.security.audit import AUDIT_STATE_KEY, AuditLog, AuditMiddleware
-from spark_gateway.api.security.authentication import AuthenticationMiddleware, build_authenticators
-from spark_gateway.api.security.authenticators import Authenticator
-from spark_gateway.api.security.common import open_paths
-from spark_gateway.api.security.guards import BodyLimitMiddleware, CsrfMiddleware, SecurityHeadersMiddleware
+from spark_gateway.api.security.audit import AUDIT_STATE_KEY, AuditLog, AuditMiddleware, check_writable
+from spark_gateway.api.security.auth_chain import AuthenticationMiddleware, build_authenticators
+from spark_gateway.api.security.identity import Authenticator
+from spark_gateway.api.security.request_guards import BodyLimitMiddleware, CsrfMiddleware, JsonBodyMiddleware
+from spark_gateway.api.security.response_headers import SecurityHeadersMiddleware
+from spark_gateway.api.security.scope_info import open_paths
 from spark_gateway.domain.access import AccessPolicy
 from spark_gateway.settings import Settings
 
@@ -34,6 +41,7 @@ __all__ = [
     "access_policy",
     "audit_note",
     "build_security",
+    "check_security",
     "current_user",
     "install_security",
 ]
@@ -55,7 +63,8 @@ class SecurityChain:
     def from_settings(
         cls, settings: Settings, extra_open_paths: frozenset[str] = frozenset()
     ) -> SecurityChain:
-        """Raises ConfigError naming the bad key (`gateway.middleware[i]...`, `gateway.auditLogFile`)."""
+        """Reads the secrets and opens the audit file; ConfigError names the bad key (`gateway.middleware[i]
+        .conf...`, `gateway.auditLogFile`). The entries themselves were validated by `Settings`."""
         authorization = settings.gateway.authorization
         return cls(
             authenticators=tuple(build_authenticators(settings.gateway.middleware)),
@@ -74,6 +83,8 @@ class SecurityChain:
         inner: ASGIApp = BodyLimitMiddleware(app, self.max_body_bytes)
         if self.csrf_protection:
             inner = CsrfMiddleware(inner)
+        if self.authenticators:
+            inner = JsonBodyMiddleware(inner)
         inner = AuthenticationMiddleware(inner, self.authenticators, self.open_paths)
         inner = AuditMiddleware(inner, self.audit_log)
         return SecurityHeadersMiddleware(inner)
@@ -107,6 +118,12 @@ def build_security(
 ) -> ASGIApp:
     """Wrap any ASGI app with the chain (for apps that are not Starlette, and for tests)."""
     return SecurityChain.from_settings(settings, extra_open_paths).wrap(app)
+
+
+def check_security(settings: Settings) -> None:
+    """What `install_security` refuses, without changing anything (for `check-config`)."""
+    build_authenticators(settings.gateway.middleware)
+    check_writable(settings.audit_log_path(), create=False)
 
 
 def current_user(conn: HTTPConnection) -> str | None:

@@ -16,15 +16,18 @@ import json
 import logging
 import logging.handlers
 import os
+import queue
 import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from spark_gateway.api.security.common import app_path, client_address, request_state
+from spark_gateway.api.errors import app_path
+from spark_gateway.api.security.scope_info import client_address, request_state
 from spark_gateway.domain.errors import ConfigError
 
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -38,22 +41,6 @@ _ACTIONS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
     for method, pattern, action in (
         ("POST", r"/api/livy/batches/?", "livy.batch.create"),
         ("DELETE", r"/api/livy/batches/" + _ID.format("batch_id") + "/?", "livy.batch.delete"),
-        ("POST", r"/api/livy/sessions/?", "livy.session.create"),
-        ("DELETE", r"/api/livy/sessions/" + _ID.format("session_id") + "/?", "livy.session.delete"),
-        (
-            "POST",
-            r"/api/livy/sessions/" + _ID.format("session_id") + "/statements/?",
-            "livy.statement.create",
-        ),
-        (
-            "POST",
-            r"/api/livy/sessions/"
-            + _ID.format("session_id")
-            + "/statements/"
-            + _ID.format("statement_id")
-            + "/cancel/?",
-            "livy.statement.cancel",
-        ),
         ("POST", r"/api/v1/applications/?", "application.create"),
         ("DELETE", r"/api/v1/applications/" + _ID.format("gateway_id") + "/?", "application.delete"),
     )
@@ -76,30 +63,62 @@ def outcome_of(status: int) -> str:
     return "ok" if status < 400 else "error"
 
 
+def check_writable(path: Path, *, create: bool = True) -> None:
+    """ConfigError unless the audit file can be written; creates it (and its directory) if `create`."""
+    if not create:
+        if path.exists():
+            writable = path.is_file() and os.access(path, os.W_OK)
+        else:
+            parent = path.parent
+            while not parent.exists() and parent != parent.parent:
+                parent = parent.parent
+            writable = parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)
+        if not writable:
+            raise ConfigError(f"gateway.auditLogFile: cannot write {path}")
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640))
+    except OSError as exc:
+        raise ConfigError(f"gateway.auditLogFile: cannot write {path}: {exc.strerror}") from exc
+
+
 class AuditLog:
-    """A JSON-lines file behind a private `logging.Logger("spark_gateway.audit")`."""
+    """A JSON-lines file written by a thread: requests only put the line on a queue.
+
+    The file is written through a private `logging.Logger` (outside the logging tree, so no app logging
+    configuration can redirect or silence it) whose handler is a `QueueHandler`; a `QueueListener`
+    thread writes to a `WatchedFileHandler` (after an external logrotate moves the file, the next record
+    opens a new one). A slow disk therefore never blocks the event loop.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640))
-        except OSError as exc:
-            raise ConfigError(f"gateway.auditLogFile: cannot write {path}: {exc.strerror}") from exc
-        # Not logging.getLogger: a private instance is outside the logging tree, so no app logging
-        # configuration can redirect or silence it, and each gateway app gets its own file.
+        check_writable(path)
+        self._queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
         self.logger = logging.Logger("spark_gateway.audit", logging.INFO)
         self.logger.propagate = False
-        # Watched: after an external logrotate moves the file, the next record opens a new one.
+        self.logger.addHandler(logging.handlers.QueueHandler(self._queue))
         self.handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8", delay=True)
         self.handler.setFormatter(logging.Formatter("%(message)s"))
-        self.logger.addHandler(self.handler)
+        self._listener: logging.handlers.QueueListener | None = None
 
     def write(self, record: dict[str, Any]) -> None:
+        if self._listener is None:
+            self._listener = logging.handlers.QueueListener(self._queue, self.handler)
+            self._listener.start()
         self.logger.info(json.dumps(record, default=str, separators=(",", ":")))
 
+    def flush(self) -> None:
+        """Wait until every queued line is in the file (the writer thread restarts on the next line)."""
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+        self.handler.flush()
+
     def close(self) -> None:
-        """Flush and close the file (it is reopened if another record arrives)."""
+        """Write what is queued and close the file (it is reopened if another record arrives)."""
+        self.flush()
         self.handler.close()
 
 
@@ -126,8 +145,8 @@ class AuditMiddleware:
             nonlocal status, capture
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                headers = dict((bytes(k).lower(), bytes(v)) for k, v in message.get("headers", []))
-                capture = headers.get(b"content-type", b"").startswith(b"application/json")
+                content_type = Headers(raw=message.get("headers", [])).get("content-type", "")
+                capture = content_type.startswith("application/json")
             elif message["type"] == "http.response.body" and capture:
                 chunk = message.get("body", b"")
                 if len(body) + len(chunk) <= MAX_CAPTURED_BODY:
@@ -195,8 +214,6 @@ def _ids_from_response(action: str, body: bytes) -> dict[str, Any]:
         ids["gateway_id"] = gateway_id
     if action == "livy.batch.create" and isinstance(data.get("id"), int):
         ids["batch_id"] = data["id"]
-    if action == "livy.session.create" and isinstance(data.get("id"), int):
-        ids["session_id"] = data["id"]
     return ids
 
 

@@ -23,15 +23,15 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import anyio
 import anyio.to_thread
 import bcrypt
 import yaml
+from starlette.datastructures import Headers
 from starlette.types import Scope
 
-from spark_gateway.api.security.common import client_address, header, header_values
+from spark_gateway.api.security.scope_info import client_address
 from spark_gateway.domain.errors import ConfigError
 
 MAX_USER_LENGTH = 253  # the owner column (and a Kubernetes name) holds at most 253 characters
@@ -64,22 +64,20 @@ class RequestCredentials:
     """What one request presents; built once per request and shared by every authenticator."""
 
     def __init__(self, scope: Scope) -> None:
-        self.scope = scope
+        self.headers = Headers(scope=scope)
         self.client = client_address(scope)
-        values = header_values(scope, b"authorization")
+        self.path: str = scope.get("path", "")
+        values = self.headers.getlist("authorization")
         self._ambiguous = len(values) > 1
-        raw = values[0].strip() if values else b""
-        scheme, _, param = raw.partition(b" ")
-        self.scheme: str | None = scheme.decode("latin-1").lower() if scheme else None
-        self._param = param.strip()
+        raw = values[0].strip() if values else ""
+        scheme, _, param = raw.partition(" ")
+        self.scheme: str | None = scheme.lower() if scheme else None
+        self._param = param.strip().encode("latin-1")
 
-    def header(self, name: bytes) -> bytes | None:
-        return header(self.scope, name)
-
-    @property
-    def presented(self) -> bool:
-        """Did the caller send any credentials at all?"""
-        return self.scheme is not None or self.header(b"x-spark-gateway-user") is not None
+    def header(self, name: str) -> bytes | None:
+        """The first value of header `name` as the bytes sent, or None when absent."""
+        value = self.headers.get(name)
+        return None if value is None else value.encode("latin-1")
 
     def basic(self) -> BasicCredentials | None:
         """The Basic credentials, None if the request uses no Basic auth; CredentialError if malformed."""
@@ -131,14 +129,17 @@ def expand_env(text: str, where: str) -> str:
 
 
 def read_secret_source(
-    conf: Mapping[str, Any], *, file_key: str, env_key: str, where: str, default_file: str | None = None
+    file_value: str | None,
+    env_value: str | None,
+    *,
+    file_key: str,
+    env_key: str,
+    where: str,
+    default_file: str | None = None,
 ) -> tuple[str, str]:
     """The content of the secret file (or env variable) and a description of where it came from."""
-    file_value, env_value = conf.get(file_key), conf.get(env_key)
-    if file_value is not None and env_value is not None:
-        raise ConfigError(f"{where}: set either {file_key} or {env_key}, not both")
     if env_value is not None:
-        if not isinstance(env_value, str) or not env_value:
+        if not env_value:
             raise ConfigError(f"{where}.{env_key}: must be the name of an environment variable")
         content = os.environ.get(env_value)
         if not content:
@@ -148,7 +149,7 @@ def read_secret_source(
         if default_file is None:
             raise ConfigError(f"{where}: {file_key} or {env_key} is required")
         file_value = default_file
-    if not isinstance(file_value, str) or not file_value:
+    if not file_value:
         raise ConfigError(f"{where}.{file_key}: must be a file path")
     path = Path(expand_env(file_value, f"{where}.{file_key}"))
     try:

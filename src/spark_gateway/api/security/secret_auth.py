@@ -1,25 +1,13 @@
-"""Authentication methods that check a secret: service tokens and htpasswd (bcrypt) passwords.
+"""The entries that check a secret: service tokens and htpasswd (bcrypt) passwords.
 
 Services call the gateway with a shared token from a YAML map; people use HTTP Basic with passwords
 from an htpasswd file (`htpasswd -B`). Both keep the secrets only in memory, compare them in constant
-time or with bcrypt (see `credentials`), and never put them into a message or a log line.
+time or with bcrypt (see `credentials`), and never put them into a message or a log line. A wrong
+secret and an unknown name get the same answer, so nobody can learn which names exist.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from spark_gateway.api.security.authenticators import (
-    BASIC_CHALLENGE,
-    BEARER_CHALLENGE,
-    Authenticator,
-    AuthResult,
-    Identified,
-    Rejected,
-    basic_or_rejection,
-    check_keys,
-)
 from spark_gateway.api.security.credentials import (
     CredentialError,
     HtpasswdVerifier,
@@ -30,8 +18,22 @@ from spark_gateway.api.security.credentials import (
     secrets_equal,
     valid_user_name,
 )
+from spark_gateway.api.security.identity import (
+    BAD_PASSWORD,
+    BAD_SERVICE,
+    BASIC_CHALLENGE,
+    BEARER_CHALLENGE,
+    Authenticator,
+    Identity,
+    Proof,
+    basic_credentials,
+)
+from spark_gateway.domain.errors import Unauthorized
+from spark_gateway.middleware_settings import BasicAuthConf, ServiceTokenConf
 
 DEFAULT_TOKEN_MAP_FILE = "/conf/service-auth-config.yaml"  # the reference gateway's default
+SERVICE_HEADER = "x-spark-gateway-user"
+TOKEN_HEADER = "x-spark-gateway-token"
 
 
 class ServiceTokenAuth(Authenticator):
@@ -39,17 +41,18 @@ class ServiceTokenAuth(Authenticator):
     (or `Authorization: Bearer tok`), or Basic `svc:tok`.
 
     The token map comes from `conf.serviceTokenMapFile` (default `/conf/service-auth-config.yaml`) or
-    `conf.serviceTokenMapEnv`. A Basic name that is not a service is left to the other entries.
+    `conf.serviceTokenMapEnv`. A name not in the map is left to the other entries; if none knows it,
+    the chain answers exactly as for a wrong token.
     """
 
     type_name = "ServiceTokenAuthMiddleware"
     challenges = (BEARER_CHALLENGE, BASIC_CHALLENGE)
 
-    def __init__(self, conf: Mapping[str, Any], where: str) -> None:
-        super().__init__(conf, where)
-        check_keys(conf, where, {"serviceTokenMapFile", "serviceTokenMapEnv"})
+    def __init__(self, conf: ServiceTokenConf, where: str) -> None:
+        super().__init__(where)
         text, source = read_secret_source(
-            conf,
+            conf.serviceTokenMapFile,
+            conf.serviceTokenMapEnv,
             file_key="serviceTokenMapFile",
             env_key="serviceTokenMapEnv",
             where=f"{where}.conf",
@@ -57,32 +60,30 @@ class ServiceTokenAuth(Authenticator):
         )
         self.tokens = parse_token_map(text, f"{where} ({source})")
 
-    async def authenticate(self, creds: RequestCredentials, current: str | None) -> AuthResult:
-        raw_service = creds.header(b"x-spark-gateway-user")
+    async def identify(self, creds: RequestCredentials) -> Identity | None:
+        raw_service = creds.header(SERVICE_HEADER)
         if raw_service:
             service = raw_service.decode("latin-1")
-            if not valid_user_name(service):
-                return Rejected(401, "invalid X-Spark-Gateway-User header", BEARER_CHALLENGE)
-            token = creds.header(b"x-spark-gateway-token")
+            token = creds.header(TOKEN_HEADER)
             if not token:
                 try:
                     token = creds.bearer()
                 except CredentialError as exc:
-                    return Rejected(401, str(exc), BEARER_CHALLENGE)
+                    raise Unauthorized(str(exc), BEARER_CHALLENGE) from None
             if not token:
-                return Rejected(401, "X-Spark-Gateway-Token is not set", BEARER_CHALLENGE)
-            expected = self.tokens.get(service)
+                raise Unauthorized("X-Spark-Gateway-Token is not set", BEARER_CHALLENGE)
+            expected = self.tokens.get(service) if valid_user_name(service) else None
             if expected is None:
-                return Rejected(403, f"service {service} not authorized")
+                return None  # another entry may know it; else the chain answers BAD_SERVICE
             if not secrets_equal(token, expected):
-                return Rejected(401, f"service {service} not authorized: invalid token", BEARER_CHALLENGE)
-            return Identified(service, "service-token")
-        basic = basic_or_rejection(creds)
-        if basic is None or isinstance(basic, Rejected):
-            return basic
+                raise Unauthorized(BAD_SERVICE, BEARER_CHALLENGE)
+            return Identity(service, "service-token", Proof.VERIFIED)
+        basic = basic_credentials(creds)
+        if basic is None:
+            return None
         expected = self.tokens.get(basic.user)
         if expected is not None and secrets_equal(basic.password, expected):
-            return Identified(basic.user, "service-token")
+            return Identity(basic.user, "service-token", Proof.VERIFIED)
         return None
 
 
@@ -96,21 +97,24 @@ class BasicAuth(Authenticator):
     type_name = "BasicAuthMiddleware"
     challenges = (BASIC_CHALLENGE,)
 
-    def __init__(self, conf: Mapping[str, Any], where: str) -> None:
-        super().__init__(conf, where)
-        check_keys(conf, where, {"htpasswdFile", "htpasswdEnv"})
+    def __init__(self, conf: BasicAuthConf, where: str) -> None:
+        super().__init__(where)
         text, source = read_secret_source(
-            conf, file_key="htpasswdFile", env_key="htpasswdEnv", where=f"{where}.conf"
+            conf.htpasswdFile,
+            conf.htpasswdEnv,
+            file_key="htpasswdFile",
+            env_key="htpasswdEnv",
+            where=f"{where}.conf",
         )
         self.verifier = HtpasswdVerifier(parse_htpasswd(text, f"{where} ({source})"))
 
-    async def authenticate(self, creds: RequestCredentials, current: str | None) -> AuthResult:
-        basic = basic_or_rejection(creds)
-        if basic is None or isinstance(basic, Rejected):
-            return basic
-        ok = await self.verifier.verify(basic.user, basic.password, equalize_timing=current is None)
+    async def identify(self, creds: RequestCredentials) -> Identity | None:
+        basic = basic_credentials(creds)
+        if basic is None:
+            return None
+        ok = await self.verifier.verify(basic.user, basic.password)
         if ok is None:
             return None
         if ok:
-            return Identified(basic.user, "htpasswd")
-        return Rejected(401, "invalid user name or password", BASIC_CHALLENGE)
+            return Identity(basic.user, "htpasswd", Proof.VERIFIED)
+        raise Unauthorized(BAD_PASSWORD, BASIC_CHALLENGE)

@@ -1,34 +1,36 @@
-"""Guards against hostile or accidental input that do not depend on who the caller is.
+"""Guards against hostile or accidental request bodies that do not depend on who the caller is.
 
 * `BodyLimitMiddleware`: bodies above `gateway.maxRequestBodyBytes` get 413, checked on the declared
   Content-Length before anything is read AND on the bytes actually streamed (chunked uploads declare
   no length), so a route can never be made to buffer an unbounded body.
-* `CsrfMiddleware`: Livy's `X-Requested-By` rule (`livy.csrfProtection`), for browsers that could be
-  tricked into posting to the gateway.
-* `SecurityHeadersMiddleware`: Livy's security headers on every response, with a CSP that leaves the
-  Swagger UI and ReDoc pages (which load their scripts from a CDN) alone.
+* `JsonBodyMiddleware` (on whenever authentication is configured): POST/PUT/PATCH must declare
+  `Content-Type: application/json`, else 415. An HTML form on another site can only send
+  `application/x-www-form-urlencoded`, `multipart/form-data` or `text/plain`, so a browser holding the
+  user's Basic credentials cannot be made to create or change anything. (`fetch` with JSON, DELETE or
+  PUT needs a CORS preflight, which the gateway never grants: it sends no CORS headers.)
+* `CsrfMiddleware`: Livy's `X-Requested-By` rule (`livy.csrfProtection`), for Livy compatibility.
 """
 
 from __future__ import annotations
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from spark_gateway.api.security.common import DOCS_PATHS, app_path, header, header_values, send_error
-from spark_gateway.domain.errors import PayloadTooLarge
+from spark_gateway.api.errors import render_error
+from spark_gateway.domain.errors import BadRequest, GatewayError, PayloadTooLarge, UnsupportedMediaType
 
-CSRF_HEADER = b"x-requested-by"
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+JSON_MEDIA_TYPE = "application/json"
+JSON_REQUIRED = (
+    "request bodies must be JSON: send the header 'Content-Type: application/json' "
+    "(got {got}; the gateway refuses other types to stop cross-site form posts)"
+)
 CSRF_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_MESSAGE = "Missing Required Header for CSRF protection."  # Livy's wording
 
-CONTENT_SECURITY_POLICY = (
-    b"default-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
-)
-SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"SAMEORIGIN"),
-    (b"referrer-policy", b"no-referrer"),
-)
-HSTS = (b"strict-transport-security", b"max-age=31536000")
+
+async def refuse(scope: Scope, receive: Receive, send: Send, exc: GatewayError) -> None:
+    await render_error(scope, exc)(scope, receive, send)
 
 
 class BodyTooLarge(PayloadTooLarge):
@@ -45,14 +47,14 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = {value.strip() for value in header_values(scope, b"content-length")}
+        declared = {value.strip() for value in Headers(scope=scope).getlist("content-length")}
         if declared:
             value = next(iter(declared))
             if len(declared) > 1 or not value.isdigit():
-                await send_error(scope, send, 400, "invalid Content-Length header")
+                await refuse(scope, receive, send, BadRequest("invalid Content-Length header"))
                 return
             if int(value) > self.max_bytes:
-                await send_error(scope, send, 413, self.message)
+                await refuse(scope, receive, send, PayloadTooLarge(self.message))
                 return
 
         received = 0
@@ -85,7 +87,24 @@ class BodyLimitMiddleware:
             if not exceeded or started:
                 raise
         if exceeded and not started:
-            await send_error(scope, send, 413, self.message)
+            await refuse(scope, receive, send, PayloadTooLarge(self.message))
+
+
+class JsonBodyMiddleware:
+    """POST/PUT/PATCH need `Content-Type: application/json` (parameters such as charset allowed)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in BODY_METHODS:
+            declared = Headers(scope=scope).get("content-type")
+            media_type = (declared or "").split(";", 1)[0].strip().lower()
+            if media_type != JSON_MEDIA_TYPE:
+                got = f"'{declared[:100]}'" if declared else "no Content-Type"
+                await refuse(scope, receive, send, UnsupportedMediaType(JSON_REQUIRED.format(got=got)))
+                return
+        await self.app(scope, receive, send)
 
 
 class CsrfMiddleware:
@@ -98,36 +117,8 @@ class CsrfMiddleware:
         if (
             scope["type"] == "http"
             and scope["method"] not in CSRF_SAFE_METHODS
-            and header(scope, CSRF_HEADER) is None
+            and "x-requested-by" not in Headers(scope=scope)
         ):
-            await send_error(scope, send, 400, CSRF_MESSAGE)
+            await refuse(scope, receive, send, BadRequest(CSRF_MESSAGE))
             return
         await self.app(scope, receive, send)
-
-
-class SecurityHeadersMiddleware:
-    """Adds the security headers to every HTTP response unless the route already set them."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        extra = list(SECURITY_HEADERS)
-        if app_path(scope) not in DOCS_PATHS:
-            # Swagger UI and ReDoc pull scripts and styles from a CDN and use inline scripts.
-            extra.append((b"content-security-policy", CONTENT_SECURITY_POLICY))
-        if scope.get("scheme") == "https":
-            extra.append(HSTS)
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {bytes(key).lower() for key, _ in headers}
-                headers += [(key, value) for key, value in extra if key not in present]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
