@@ -38,11 +38,14 @@ async def test_owners_see_and_change_only_their_sessions(gw: Gateway) -> None:
         ("GET", f"/api/livy/sessions/{sid}"),
     ):
         response = await gw.client.request(method, path, json={"code": "1"}, headers=as_user("bob"))
-        assert response.status_code == 403, (method, path, response.text)
+        assert response.status_code == 404, (method, path, response.text)  # as if it did not exist
+        assert response.json() == {"msg": f"Session '{sid}' not found."}
     listed = (await gw.client.get("/api/livy/sessions", headers=as_user("bob"))).json()
     assert listed["total"] == 0 and listed["sessions"] == []
     assert (await gw.client.get(f"/api/livy/sessions/{sid}", headers=as_user("vic"))).status_code == 200
-    cancel = await gw.client.post(f"/api/livy/sessions/{sid}/statements/0/cancel", headers=as_user("vic"))
+    cancel = await gw.client.post(
+        f"/api/livy/sessions/{sid}/statements/0/cancel", json={}, headers=as_user("vic")
+    )
     assert cancel.status_code == 403
     assert (await gw.client.get("/api/livy/sessions")).status_code == 401
     impersonating = await gw.client.post(

@@ -64,6 +64,21 @@ def not_found(ref: str | int) -> NotFound:
     return NotFound(f"Session '{ref}' not found.")
 
 
+def ensure_can_view(rt: GatewayRuntime, caller: Caller, app: ApplicationRow, ref: str) -> None:
+    """Another user's session does not exist for the caller (as for batches): Livy's 404."""
+    try:
+        apps.ensure_can_view(rt, caller, to_record(app))
+    except NotFound:
+        raise not_found(ref) from None
+
+
+def ensure_can_modify(rt: GatewayRuntime, caller: Caller, app: ApplicationRow, ref: str) -> None:
+    try:
+        apps.ensure_can_modify(rt, caller, to_record(app))
+    except NotFound:
+        raise not_found(ref) from None
+
+
 def gateway_url(settings: Settings) -> str:
     """Where a local driver reaches this gateway (sessions.gatewayUrl when set)."""
     if settings.sessions.gatewayUrl:
@@ -231,7 +246,7 @@ async def get_session(rt: GatewayRuntime, caller: Caller, ref: str, *, with_log:
     async with rt.db.transaction() as session:
         srow, app = await resolve(rt, session, caller, ref)
         view = _view(rt, srow, app, bool(await srepo.busy_session_ids(session, [srow.session_id])))
-        apps.ensure_can_view(rt, caller, view.record)
+        ensure_can_view(rt, caller, app, ref)
         if with_log:
             view.recent_log = (await repo.recent_logs(session, [app.gateway_id], RECENT_LOG_LINES))[
                 app.gateway_id
@@ -278,7 +293,7 @@ async def delete_session(rt: GatewayRuntime, caller: Caller, ref: str) -> None:
     """Stop the driver and remove the session (Livy: 404 afterwards)."""
     async with rt.db.transaction() as session:
         srow, app = await resolve(rt, session, caller, ref)
-        apps.ensure_can_modify(rt, caller, to_record(app))
+        ensure_can_modify(rt, caller, app, ref)
         session_id, gateway_id = srow.session_id, app.gateway_id
         await _end(session, srow, SessionState.SHUTTING_DOWN, "deleted by user")
     try:

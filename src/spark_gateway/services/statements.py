@@ -26,13 +26,11 @@ from spark_gateway.domain.sessions import (
     StatementState,
     statement_kind,
 )
-from spark_gateway.services import applications as apps
 from spark_gateway.services import sessions
 from spark_gateway.services.applications import Caller
 from spark_gateway.services.livy import MAX_BATCH_ID, MAX_PAGE, describe_validation_error
 from spark_gateway.services.runtime import GatewayRuntime
 from spark_gateway.services.session_signals import signals
-from spark_gateway.services.tracking import to_record
 
 MAX_CODE_BYTES = 10 * 1024 * 1024  # bounded by the request body limit in practice
 
@@ -83,7 +81,7 @@ async def create_statement(rt: GatewayRuntime, caller: Caller, ref: str, payload
         raise BadRequest("code: contains a NUL character")
     async with rt.db.transaction() as session:
         srow, app = await sessions.resolve(rt, session, caller, ref, for_update=True)
-        apps.ensure_can_modify(rt, caller, to_record(app))
+        sessions.ensure_can_modify(rt, caller, app, ref)
         kind = statement_kind(request.kind, srow.kind)
         if not SessionState(sessions.reported_state(srow, app, False)).is_active:
             raise BadRequest("requirement failed: Session isn't active.")
@@ -116,7 +114,7 @@ async def list_statements(
     descending = (order or "").strip().lower() == "desc"
     async with rt.db.transaction() as session:
         srow, app = await sessions.resolve(rt, session, caller, ref)
-        apps.ensure_can_view(rt, caller, to_record(app))
+        sessions.ensure_can_view(rt, caller, app, ref)
         rows, total = await srepo.list_statements(
             session,
             srow.session_id,
@@ -131,7 +129,7 @@ async def get_statement(rt: GatewayRuntime, caller: Caller, ref: str, statement_
     number = _statement_number(statement_ref)
     async with rt.db.transaction() as session:
         srow, app = await sessions.resolve(rt, session, caller, ref)
-        apps.ensure_can_view(rt, caller, to_record(app))
+        sessions.ensure_can_view(rt, caller, app, ref)
         row = await srepo.get_statement(session, srow.session_id, number)
         if row is None:
             raise NotFound("Statement not found")
@@ -143,7 +141,7 @@ async def cancel_statement(rt: GatewayRuntime, caller: Caller, ref: str, stateme
     unknown or finished statements are left alone, and the answer is the same."""
     async with rt.db.transaction() as session:
         srow, app = await sessions.resolve(rt, session, caller, ref)
-        apps.ensure_can_modify(rt, caller, to_record(app))
+        sessions.ensure_can_modify(rt, caller, app, ref)
         if not (statement_ref.isascii() and statement_ref.isdigit()) or int(statement_ref) > MAX_BATCH_ID:
             return
         row = await srepo.get_statement(session, srow.session_id, int(statement_ref), for_update=True)
@@ -172,7 +170,7 @@ async def completion(rt: GatewayRuntime, caller: Caller, ref: str, payload: obje
     request: CompletionRequest = _parse(CompletionRequest, payload)
     async with rt.db.transaction() as session:
         srow, app = await sessions.resolve(rt, session, caller, ref)
-        apps.ensure_can_modify(rt, caller, to_record(app))
+        sessions.ensure_can_modify(rt, caller, app, ref)
         await srepo.touch(session, srow.session_id, last_activity_at=repo.utcnow())
         kind = srow.kind
     if (request.kind or kind) not in ("pyspark", "python", "shared"):
