@@ -109,7 +109,7 @@ async def list_sessions(
             "The new session, starting",
             headers={"Location": {"required": True, "schema": {"type": "string"}}},
         ),
-        **livy_errors(*COMMON_ERRORS, 413),
+        **livy_errors(*COMMON_ERRORS, 413, 415),
     },
     openapi_extra=json_body(LivySessionRequest.model_json_schema()),
 )
@@ -217,7 +217,7 @@ async def list_statements(
             "The statement, waiting",
             headers={"Location": {"required": True, "schema": {"type": "string"}}},
         ),
-        **livy_errors(*COMMON_ERRORS, 404, 413),
+        **livy_errors(*COMMON_ERRORS, 404, 413, 415),
     },
     openapi_extra=json_body(StatementRequest.model_json_schema()),
 )
@@ -247,7 +247,11 @@ async def get_statement(
     "/sessions/{session_id}/statements/{statement_id}/cancel",
     summary="Cancel a statement (a finished or unknown one is left alone)",
     response_model=None,
-    responses={**documented(200, LivyMessage, "Canceled"), **livy_errors(*COMMON_ERRORS, 404)},
+    responses={**documented(200, LivyMessage, "Canceled"), **livy_errors(*COMMON_ERRORS, 404, 413, 415)},
+    # Clients send `{}` (sparkmagic) or nothing; with authentication configured a body must be JSON.
+    openapi_extra={
+        "requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}}
+    },
 )
 async def cancel_statement(
     session_id: str, statement_id: str, request: Request, rt: Runtime, caller: CurrentCaller
@@ -261,7 +265,10 @@ async def cancel_statement(
     "/sessions/{session_id}/completion",
     summary="Completion candidates for the word before the cursor",
     response_model=None,
-    responses={**documented(200, LivyCompletion, "Candidates"), **livy_errors(*COMMON_ERRORS, 404, 413)},
+    responses={
+        **documented(200, LivyCompletion, "Candidates"),
+        **livy_errors(*COMMON_ERRORS, 404, 413, 415),
+    },
     openapi_extra=json_body(CompletionRequest.model_json_schema()),
 )
 async def completion(session_id: str, request: Request, rt: Runtime, caller: CurrentCaller) -> dict[str, Any]:
