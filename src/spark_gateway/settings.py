@@ -211,6 +211,7 @@ class SessionsConfig(_Strict):
     sqlMaxRows: int = Field(default=1000, ge=1)
     runnerGatewayTimeoutSeconds: float = Field(default=600.0, gt=0)  # driver exits when the gateway is gone
     reapIntervalSeconds: float = Field(default=5.0, gt=0)
+    runnerLostSeconds: float = Field(default=300.0, gt=0)  # a driver silent this long is stopped
     longPollSeconds: float = Field(default=20.0, gt=0, le=60)
 
 

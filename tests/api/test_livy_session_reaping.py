@@ -98,3 +98,19 @@ async def test_session_limits_per_cluster_and_user(make_gateway: GatewayFactory)
     assert "sessions.maxSessionsPerCluster" in response.json()["msg"]
     assert (await gw.client.delete(f"/api/livy/sessions/{last}")).status_code == 200
     await create(gw)
+
+
+async def test_a_silent_runner_gets_its_session_stopped_once_the_gateway_has_been_up_long_enough(
+    gateway: Gateway,
+) -> None:
+    sid = await create(gateway)
+    await registered(gateway, sid)
+    async with gateway.runtime.db.transaction() as session:  # no call from the runner for an hour
+        await session.execute(
+            update(LivySessionRow).values(runner_seen_at=datetime.now(UTC) - timedelta(seconds=3600))
+        )
+    assert await SessionReaper(gateway.runtime).run_once() == 0  # just started: runners may be retrying
+    long_up = SessionReaper(gateway.runtime, started=0.0)
+    assert await long_up.run_once() == 1
+    assert await state(gateway, sid) == "dead"
+    assert "statement runner has not called in" in await log_text(gateway, sid)

@@ -1,4 +1,4 @@
-"""Ending sessions: drivers that exited, heartbeat timeouts, TTLs and idle timeouts.
+"""Ending sessions: drivers that exited or went silent, heartbeat timeouts, TTLs and idle timeouts.
 
 Runs in every gateway process (each step is conditional on the stored state, so two processes doing
 the same round do no harm). A reaped session stays listed as `dead` with the reason in its log; a
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime
 
 from spark_gateway.db import repository as repo
@@ -28,8 +29,16 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def expiry_reason(rt: GatewayRuntime, srow: LivySessionRow, busy: bool, now: datetime) -> str | None:
-    """Why an active session must stop now, or None."""
+def expiry_reason(
+    rt: GatewayRuntime, srow: LivySessionRow, busy: bool, now: datetime, *, judge_runner: bool = True
+) -> str | None:
+    """Why an active session must stop now, or None. `judge_runner`: whether a silent runner counts
+    (not right after this process started: runners were retrying against a gateway that was down)."""
+    lost = rt.settings.sessions.runnerLostSeconds
+    if judge_runner and srow.runner_seen_at is not None and srow.state == SessionState.IDLE:
+        silent = (now - _aware(srow.runner_seen_at)).total_seconds()
+        if silent > lost:
+            return f"the driver's statement runner has not called in for {silent:.0f}s"
     if srow.heartbeat_timeout_s > 0:
         silent = (now - _aware(srow.last_access_at)).total_seconds()
         if silent > srow.heartbeat_timeout_s:
@@ -61,8 +70,9 @@ def driver_end(app: ApplicationRow) -> tuple[SessionState, str] | None:
 
 
 class SessionReaper:
-    def __init__(self, rt: GatewayRuntime) -> None:
+    def __init__(self, rt: GatewayRuntime, *, started: float | None = None) -> None:
         self.rt = rt
+        self.started = time.monotonic() if started is None else started
 
     async def run_once(self) -> int:
         """One round; returns how many sessions it ended."""
@@ -87,7 +97,9 @@ class SessionReaper:
             return 1
         if app.deleted_at is not None or srow.state == SessionState.SHUTTING_DOWN:
             return 0  # being stopped by whoever deleted it; the driver's end is recorded above
-        reason = expiry_reason(self.rt, srow, busy, now)
+        uptime = time.monotonic() - self.started
+        judge_runner = uptime > self.rt.settings.sessions.runnerLostSeconds
+        reason = expiry_reason(self.rt, srow, busy, now, judge_runner=judge_runner)
         if reason is None:
             return 0
         log.info("session %d: stopping, %s", srow.session_id, reason)
