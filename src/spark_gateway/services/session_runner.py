@@ -70,10 +70,13 @@ async def register(rt: GatewayRuntime, who: RunnerIdentity, info: dict[str, Any]
 async def next_statement(rt: GatewayRuntime, who: RunnerIdentity, wait: float) -> dict[str, Any]:
     """The statement to run next (re-delivering a claimed, unanswered one), waiting up to `wait` s."""
     deadline = time.monotonic() + max(0.0, min(wait, rt.settings.sessions.longPollSeconds))
+    first = True
     while True:
         async with rt.db.transaction() as session:
             row = await _authenticate(rt, session, who)
-            row.runner_seen_at = repo.utcnow()
+            if first:  # later rounds only read, unless there is a statement to claim
+                row.runner_seen_at = repo.utcnow()
+                first = False
             if not await _active(session, row):
                 return {"statement": None, "shutdown": True}
             claimed = await _claim(session, row.session_id)
