@@ -88,6 +88,16 @@ def test_errors_carry_name_value_and_traceback(client: httpx.Client, sid: int) -
     assert text(run(client, sid, "1+1")) == "2"
 
 
+def test_livy_magics(client: httpx.Client, sid: int) -> None:
+    output = run(client, sid, "d = {'a': [1, 2]}\n%json d")
+    assert output["data"] == {"application/json": {"a": [1, 2]}}
+    table = run(client, sid, "%table [{'n': 1, 's': 'x'}]")["data"]["application/vnd.livy.table.v1+json"]
+    assert table == {"headers": [{"name": "n", "type": "INT_TYPE"}, {"name": "s", "type": "STRING_TYPE"}],
+                     "data": [[1, "x"]]}  # fmt: skip
+    unknown = run(client, sid, "%nope 1")
+    assert unknown["status"] == "error" and unknown["ename"] == "UnknownMagic"
+
+
 def test_progress_and_cancel_of_a_spark_job(client: httpx.Client, sid: int) -> None:
     code = "import time\nsc.parallelize(range(40), 4).map(lambda x: time.sleep(0.5) or x).count()"
     stid = submit(client, sid, code)

@@ -45,3 +45,21 @@ def test_error_outputs_keep_only_the_users_frames() -> None:
     assert output["traceback"][0] == "Traceback (most recent call last):\n"
     assert 'File "<stdin>", line 2, in f' in "".join(output["traceback"])
     assert "test_runner.py" not in "".join(output["traceback"])
+
+
+def test_magics_are_lines_only_when_the_code_is_not_python() -> None:
+    assert runner._chunks("x = 1\n%json x") == [("x = 1", None), ("x", "json")]
+    assert runner._chunks("a = 5 % 3") == [("a = 5 % 3", None)]
+    with pytest.raises(SyntaxError):
+        runner._chunks("1 +")
+
+
+def test_tables_take_columns_from_dicts_or_positions() -> None:
+    assert runner._table([{"a": 1, "b": "x"}, {"a": 2, "b": None}]) == {
+        "headers": [{"name": "a", "type": "INT_TYPE"}, {"name": "b", "type": "STRING_TYPE"}],
+        "data": [[1, "x"], [2, None]],
+    }
+    assert runner._table([[True, 1.5]])["headers"] == [
+        {"name": "0", "type": "BOOLEAN_TYPE"},
+        {"name": "1", "type": "DOUBLE_TYPE"},
+    ]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import base64
 import io
 import json
 import os
@@ -152,21 +153,46 @@ class Interpreter:
         out = BoundedWriter(self.max_output)
         saved = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = out
+        data: dict[str, Any] = {}
         try:
-            tree = ast.parse(code, "<stdin>", "exec")
-            last = None
-            if tree.body and isinstance(tree.body[-1], ast.Expr):
-                last = ast.Interactive([tree.body.pop()])
-            exec(compile(tree, "<stdin>", "exec"), self.namespace)
-            if last is not None:
-                exec(compile(last, "<stdin>", "single"), self.namespace)
+            for chunk, magic in _chunks(code):
+                if magic is None:
+                    self._exec(chunk)
+                else:
+                    data.update(self._magic(magic, chunk))
         except BaseException as exc:
             if isinstance(exc, SystemExit | GatewayGone):
                 raise
             return self._error(exc)
         finally:
             sys.stdout, sys.stderr = saved
-        return {"status": "ok", "data": {"text/plain": out.value()}}
+        text = out.value()
+        if text or not data:  # Livy drops an empty text/plain when a magic produced another type
+            data["text/plain"] = text
+        return {"status": "ok", "data": data}
+
+    def _exec(self, code: str) -> None:
+        tree = ast.parse(code, "<stdin>", "exec")
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Interactive([tree.body.pop()])
+        exec(compile(tree, "<stdin>", "exec"), self.namespace)
+        if last is not None:
+            exec(compile(last, "<stdin>", "single"), self.namespace)
+
+    def _magic(self, name: str, expression: str) -> dict[str, Any]:
+        """Livy's `%json`, `%table` and `%matplot` magics."""
+        if name not in ("json", "table", "matplot"):
+            raise UnknownMagic(f"unknown magic command '{name}'")
+        value = eval(compile(expression or "None", "<stdin>", "eval"), self.namespace)
+        if name == "json":
+            json.dumps(value)  # refuse what is not JSON now, not when the result is posted
+            return {"application/json": value}
+        if name == "table":
+            return {"application/vnd.livy.table.v1+json": _table(value)}
+        figure = io.BytesIO()
+        value.gcf().savefig(figure, format="png")
+        return {"image/png": base64.b64encode(figure.getvalue()).decode("ascii")}
 
     def _sql(self, code: str) -> dict[str, Any]:
         try:
@@ -329,6 +355,55 @@ class Runner:
             except Exception as exc:
                 log(f"stopping Spark failed: {exc}")
         os._exit(exit_code)
+
+
+class UnknownMagic(Exception):
+    pass
+
+
+def _chunks(code: str) -> list[tuple[str, str | None]]:
+    """Code as Python blocks and `%magic expression` lines; magics only when the whole is not Python."""
+    try:
+        ast.parse(code, "<stdin>", "exec")
+        return [(code, None)]
+    except SyntaxError:
+        if not any(line.startswith("%") for line in code.splitlines()):
+            raise
+    chunks: list[tuple[str, str | None]] = []
+    block: list[str] = []
+    for line in code.splitlines():
+        if line.startswith("%"):
+            if block:
+                chunks.append(("\n".join(block), None))
+                block = []
+            name, _, expression = line[1:].partition(" ")
+            chunks.append((expression.strip(), name))
+        else:
+            block.append(line)
+    if block:
+        chunks.append(("\n".join(block), None))
+    return chunks
+
+
+_TABLE_TYPES = [(bool, "BOOLEAN_TYPE"), (int, "INT_TYPE"), (float, "DOUBLE_TYPE"), (str, "STRING_TYPE")]
+
+
+def _table(value: Any) -> dict[str, Any]:
+    """Livy's table shape from a list of dicts (columns by key) or of lists (columns by position)."""
+    rows = list(value)
+    if rows and all(isinstance(r, dict) for r in rows):
+        names = list(dict.fromkeys(k for r in rows for k in r))
+        data = [[r.get(n) for n in names] for r in rows]
+    else:
+        data = [list(r) for r in rows]
+        names = [str(i) for i in range(max((len(r) for r in data), default=0))]
+    headers = []
+    for index, name in enumerate(names):
+        sample = next((r[index] for r in data if index < len(r) and r[index] is not None), None)
+        kind = next((t for cls, t in _TABLE_TYPES if isinstance(sample, cls)), "STRING_TYPE")
+        headers.append({"name": str(name), "type": "NULL_TYPE" if sample is None else kind})
+    json.dumps(data)
+    return {"headers": headers, "data": data}
 
 
 def _too_large(limit: int) -> dict[str, Any]:
