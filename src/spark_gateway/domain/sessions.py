@@ -69,10 +69,6 @@ class StatementState(StrEnum):
     CANCELLING = "cancelling"
     CANCELLED = "cancelled"
 
-    @property
-    def is_open(self) -> bool:
-        return self in (StatementState.WAITING, StatementState.RUNNING, StatementState.CANCELLING)
-
 
 class LivySessionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -9,7 +9,6 @@ it and a restart loses nothing.
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +41,6 @@ from spark_gateway.settings import ClusterConfig, Settings
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-log = logging.getLogger(__name__)
 
 RUNNER_FILE = Path(__file__).resolve().parents[1] / "session_runner" / "runner.py"
 RECENT_LOG_LINES = 10

@@ -32,8 +32,6 @@ from spark_gateway.services.livy import MAX_BATCH_ID, MAX_PAGE, describe_validat
 from spark_gateway.services.runtime import GatewayRuntime
 from spark_gateway.services.session_signals import signals
 
-MAX_CODE_BYTES = 10 * 1024 * 1024  # bounded by the request body limit in practice
-
 
 @dataclass
 class StatementView:
