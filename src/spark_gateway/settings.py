@@ -8,6 +8,7 @@ the key instead of being silently ignored.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ from spark_gateway.domain.errors import ConfigError
 from spark_gateway.domain.ids import is_valid_short_id
 from spark_gateway.middleware_settings import MiddlewareEntry, check_chain
 
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MANAGER_TOKEN_ENV = "SPARK_MANAGER_API_TOKEN"
 MIN_TOKEN_LENGTH = 16
 
@@ -48,8 +50,11 @@ class LocalBackendConfig(_Strict):
     sparkSubmit: str | None = None  # default: the one bundled with the installed pyspark
     sparkHome: str | None = None
     maxConcurrentJobs: int = Field(default=2, ge=1)
-    allowedDirs: list[Path] = Field(default_factory=list)  # default: examples/ and the data directory
+    allowedDirs: list[Path] = Field(default_factory=list)  # default: examples/ (never the data dir)
     sparkConf: dict[str, str] = Field(default_factory=dict)  # always added to every submission
+    # Extra environment variables (names or glob patterns) jobs inherit besides the fixed allow-list;
+    # the gateway's own secrets are never passed, whatever this says.
+    passEnvironment: list[str] = Field(default_factory=list)
     killGracePeriodSeconds: float = Field(default=10.0, ge=0)
     pollIntervalSeconds: float = Field(default=0.5, gt=0)
     javaHome: str | None = None
@@ -130,7 +135,8 @@ class GatewayConfig(_Strict):
     sparkManagerHostnameTemplate: str = "localhost"
     sparkManagerTimeoutSeconds: float = Field(default=30.0, gt=0)  # gateway -> SparkManager calls
     maxRequestBodyBytes: int = Field(default=1024 * 1024, ge=1024)
-    forbiddenSparkConf: list[str] = Field(default_factory=list)
+    forbiddenSparkConf: list[str] = Field(default_factory=list)  # glob patterns, refused for everyone
+    allowedSparkConf: list[str] = Field(default_factory=list)  # glob patterns of dangerous keys re-allowed
     # SparkApplication fields non-admins may set although they change identity or reach the host
     # (domain.spec_policy): glob patterns over field paths, e.g. spec.volumes.hostPath
     allowedSpecFields: list[str] = Field(default_factory=list)
@@ -348,6 +354,28 @@ class Settings(BaseSettings):
 
     def audit_log_path(self) -> Path:
         return self.gateway.auditLogFile or (self.dataDir / "audit.log")
+
+    def secret_env_names(self) -> frozenset[str]:
+        """Environment variables the configuration reads secrets from (`<name>Env` keys and `${VAR}`
+        references in middleware conf, the SparkManager API token), besides the fixed ones: a job must
+        never inherit them."""
+        names: set[str] = {MANAGER_TOKEN_ENV}
+
+        def visit(value: Any, key: str = "") -> None:
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    visit(v, str(k))
+            elif isinstance(value, list):
+                for item in value:
+                    visit(item, key)
+            elif isinstance(value, str):
+                if key.endswith("Env"):
+                    names.add(value)
+                names.update(_ENV_REFERENCE.findall(value))
+
+        for middleware in self.gateway.middleware:
+            visit(middleware.conf.model_dump(mode="json"))
+        return frozenset(names)
 
 
 def format_validation_error(exc: ValidationError) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from spark_gateway.api.bodies import parse_json
@@ -43,6 +43,7 @@ GatewayIdParam = Annotated[
     ),
 ]
 
+TRUNCATED_HEADER = "X-Spark-Gateway-Truncated"
 # Every route may answer these (request checks, authentication, deny lists, database down).
 COMMON_ERRORS = (400, 401, 403, 503)
 
@@ -128,7 +129,10 @@ def size_problem(app: SparkApplication) -> str | None:
 
 @router.get(
     "",
-    summary="List applications (filters: cluster name or id, namespace)",
+    summary=(
+        f"List the newest {apps.V1_LIST_LIMIT} applications (filters: cluster name or id, namespace); "
+        f"{TRUNCATED_HEADER}: true when more exist"
+    ),
     response_model=None,
     responses={
         **documented(200, ApplicationList, "The applications the caller may see"),
@@ -136,6 +140,7 @@ def size_problem(app: SparkApplication) -> str | None:
     },
 )
 async def list_applications(
+    response: Response,
     rt: Runtime,
     caller: CurrentCaller,
     cluster: str | None = None,
@@ -143,8 +148,10 @@ async def list_applications(
 ) -> list[dict[str, Any]]:
     if namespace is not None and (problem := namespace_problem(namespace)):
         raise BadRequest(problem)
-    records = await apps.list_applications(rt, caller, cluster=cluster, namespace=namespace)
-    return [summary(r) for r in records]
+    found = await apps.list_applications(rt, caller, cluster=cluster, namespace=namespace)
+    if found.truncated:
+        response.headers[TRUNCATED_HEADER] = "true"
+    return [summary(r) for r in found.records]
 
 
 @router.post(
