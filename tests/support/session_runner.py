@@ -14,7 +14,7 @@ import httpx
 from spark_gateway.db import session_repository as srepo
 from spark_gateway.domain.sessions import secret_from_env
 from spark_gateway.domain.sparkapp import SparkApplication
-from spark_gateway.services.runtime import GatewayRuntime
+from spark_gateway.services.gateway import GatewayRuntime
 from spark_gateway.services.session_launch import prepare_launch
 
 PREFIX = "/api/livy/internal/session-runner"

@@ -14,11 +14,12 @@ from fastapi import FastAPI
 
 from spark_gateway.api import applications, health, livy, livy_sessions, metrics, session_runner
 from spark_gateway.api.errors import install_error_handlers
+from spark_gateway.api.livy_root import LivyRootPaths
 from spark_gateway.api.schemas import install_openapi
 from spark_gateway.api.security import install_security
 from spark_gateway.db.availability import upgrade_when_available
-from spark_gateway.services.background import BackgroundWork
-from spark_gateway.services.runtime import GatewayRuntime, build_runtime
+from spark_gateway.services.gateway import GatewayRuntime, build_runtime
+from spark_gateway.services.supervision.background import BackgroundWork
 from spark_gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,10 +35,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt = runtime or build_runtime(settings)
-        await upgrade_when_available(rt.db)  # retries with back-off while the database is down
-        app.state.runtime = rt
-        work = BackgroundWork(rt)
+        gateway = runtime or build_runtime(settings)
+        await upgrade_when_available(gateway.db)  # retries with back-off while the database is down
+        app.state.runtime = gateway
+        work = BackgroundWork(gateway)
         if background:
             await work.start()
         log.info("spark gateway ready with clusters %s", [c.id for c in settings.clusters])
@@ -45,7 +46,7 @@ def create_app(
             yield
         finally:
             await work.stop()
-            await rt.close()
+            await gateway.close()
 
     swagger = settings.gateway.enableSwaggerUI
     app = FastAPI(
@@ -68,4 +69,6 @@ def create_app(
     app.include_router(applications.router)
     install_openapi(app)
     install_security(app, settings, extra_open_paths=session_runner.OPEN_PATHS)
+    if settings.livy.enable and settings.livy.rootPaths:
+        app.add_middleware(LivyRootPaths)  # outermost: every layer sees the /api/livy path
     return app

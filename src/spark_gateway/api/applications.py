@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from spark_gateway.api.bodies import parse_json
-from spark_gateway.api.deps import CurrentCaller, Runtime, set_audit
+from spark_gateway.api.deps import CurrentCaller, CurrentGateway, set_audit
 from spark_gateway.api.schemas import (
     ApplicationList,
     ApplicationStatus,
@@ -23,7 +23,7 @@ from spark_gateway.api.schemas import (
 from spark_gateway.domain.errors import BadRequest, Invalid
 from spark_gateway.domain.records import ApplicationRecord
 from spark_gateway.domain.sparkapp import LABEL_CLUSTER, SparkApplication, namespace_problem
-from spark_gateway.services import applications as apps
+from spark_gateway.services import applications as application_service
 
 router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
 
@@ -130,7 +130,8 @@ def size_problem(app: SparkApplication) -> str | None:
 @router.get(
     "",
     summary=(
-        f"List the newest {apps.V1_LIST_LIMIT} applications (filters: cluster name or id, namespace); "
+        f"List the newest {application_service.V1_LIST_LIMIT} applications "
+        "(filters: cluster name or id, namespace); "
         f"{TRUNCATED_HEADER}: true when more exist"
     ),
     response_model=None,
@@ -141,14 +142,14 @@ def size_problem(app: SparkApplication) -> str | None:
 )
 async def list_applications(
     response: Response,
-    rt: Runtime,
+    gateway: CurrentGateway,
     caller: CurrentCaller,
     cluster: str | None = None,
     namespace: Annotated[str | None, Query(json_schema_extra={"pattern": NAMESPACE_PATTERN})] = None,
 ) -> list[dict[str, Any]]:
     if namespace is not None and (problem := namespace_problem(namespace)):
         raise BadRequest(problem)
-    found = await apps.list_applications(rt, caller, cluster=cluster, namespace=namespace)
+    found = await application_service.list_applications(gateway, caller, cluster=cluster, namespace=namespace)
     if found.truncated:
         response.headers[TRUNCATED_HEADER] = "true"
     return [summary(r) for r in found.records]
@@ -167,12 +168,17 @@ async def list_applications(
 )
 async def create_application(
     request: Request,
-    rt: Runtime,
+    gateway: CurrentGateway,
     caller: CurrentCaller,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> JSONResponse:
     app = parse_application(await request.body())
-    record = await apps.create_application(rt, caller, app, source="v1", idempotency_key=idempotency_key)
+    callback = (app.model_extra or {}).pop("callbackUrl", None)  # ours, not the operator's
+    if callback is not None and not isinstance(callback, str):
+        raise BadRequest("callbackUrl must be a string (a URL)")
+    record = await application_service.create_application(
+        gateway, caller, app, source="v1", idempotency_key=idempotency_key, callback_url=callback
+    )
     set_audit(request, gateway_id=record.gateway_id)
     return JSONResponse(gateway_application(record), status_code=201)
 
@@ -183,8 +189,10 @@ async def create_application(
     response_model=None,
     responses={**documented(200, GatewayApplication, "The application"), **api_errors(*COMMON_ERRORS, 404)},
 )
-async def get_application(gateway_id: GatewayIdParam, rt: Runtime, caller: CurrentCaller) -> dict[str, Any]:
-    return gateway_application(await apps.get_application(rt, caller, gateway_id))
+async def get_application(
+    gateway_id: GatewayIdParam, gateway: CurrentGateway, caller: CurrentCaller
+) -> dict[str, Any]:
+    return gateway_application(await application_service.get_application(gateway, caller, gateway_id))
 
 
 @router.get(
@@ -194,9 +202,9 @@ async def get_application(gateway_id: GatewayIdParam, rt: Runtime, caller: Curre
     responses={**documented(200, ApplicationStatus, "The status"), **api_errors(*COMMON_ERRORS, 404)},
 )
 async def application_status(
-    gateway_id: GatewayIdParam, rt: Runtime, caller: CurrentCaller
+    gateway_id: GatewayIdParam, gateway: CurrentGateway, caller: CurrentCaller
 ) -> dict[str, Any]:
-    return public_status(await apps.get_application(rt, caller, gateway_id))
+    return public_status(await application_service.get_application(gateway, caller, gateway_id))
 
 
 @router.get(
@@ -206,12 +214,12 @@ async def application_status(
 )
 async def application_logs(
     gateway_id: GatewayIdParam,
-    rt: Runtime,
+    gateway: CurrentGateway,
     caller: CurrentCaller,
     lines: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
 ) -> str:
-    count = rt.settings.defaultLogLines if lines is None else lines
-    return "\n".join(await apps.application_logs(rt, caller, gateway_id, count))
+    count = gateway.settings.defaultLogLines if lines is None else lines
+    return "\n".join(await application_service.application_logs(gateway, caller, gateway_id, count))
 
 
 @router.delete(
@@ -221,8 +229,8 @@ async def application_logs(
     responses={**documented(200, DeleteResult, "Deleted"), **api_errors(*COMMON_ERRORS, 404)},
 )
 async def delete_application(
-    gateway_id: GatewayIdParam, request: Request, rt: Runtime, caller: CurrentCaller
+    gateway_id: GatewayIdParam, request: Request, gateway: CurrentGateway, caller: CurrentCaller
 ) -> dict[str, str]:
     set_audit(request, gateway_id=gateway_id)
-    await apps.delete_application(rt, caller, gateway_id)
+    await application_service.delete_application(gateway, caller, gateway_id)
     return {"status": "success"}

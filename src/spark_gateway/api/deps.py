@@ -1,4 +1,4 @@
-"""Request dependencies: the runtime and the calling user."""
+"""Request dependencies: the gateway (its `GatewayRuntime`) and the calling user."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from spark_gateway.services.applications import Caller
-from spark_gateway.services.runtime import GatewayRuntime
+from spark_gateway.services.gateway import GatewayRuntime
 
 
-def get_runtime(request: Request) -> GatewayRuntime:
+def get_gateway(request: Request) -> GatewayRuntime:
     runtime: GatewayRuntime = request.app.state.runtime
     return runtime
 
@@ -28,5 +28,5 @@ def set_audit(request: Request, **fields: object) -> None:
     audit.update(fields)
 
 
-Runtime = Annotated[GatewayRuntime, Depends(get_runtime)]
+CurrentGateway = Annotated[GatewayRuntime, Depends(get_gateway)]
 CurrentCaller = Annotated[Caller, Depends(get_caller)]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from spark_gateway.api.bodies import parse_json
-from spark_gateway.api.deps import CurrentCaller, Runtime, set_audit
+from spark_gateway.api.deps import CurrentCaller, CurrentGateway, set_audit
 from spark_gateway.api.schemas import LivyBatchLog, LivyMessage, documented, json_body, livy_errors
 from spark_gateway.api.session_schemas import (
     LivyCompletion,
@@ -91,9 +91,12 @@ def statement_json(view: StatementView) -> dict[str, Any]:
     },
 )
 async def list_sessions(
-    rt: Runtime, caller: CurrentCaller, from_: Annotated[int, Query(alias="from")] = 0, size: int = 100
+    gateway: CurrentGateway,
+    caller: CurrentCaller,
+    from_: Annotated[int, Query(alias="from")] = 0,
+    size: int = 100,
 ) -> dict[str, Any]:
-    total, views = await sessions.list_sessions(rt, caller, offset=from_, size=size)
+    total, views = await sessions.list_sessions(gateway, caller, offset=from_, size=size)
     return {"from": from_, "total": total, "sessions": [session_json(v) for v in views]}
 
 
@@ -115,12 +118,12 @@ async def list_sessions(
 )
 async def create_session(
     request: Request,
-    rt: Runtime,
+    gateway: CurrentGateway,
     caller: CurrentCaller,
     namespace: Annotated[str | None, NAMESPACE_HEADER] = None,
 ) -> JSONResponse:
     payload = parse_json(await request.body(), empty={})
-    view = await sessions.create_session(rt, caller, payload, namespace=namespace)
+    view = await sessions.create_session(gateway, caller, payload, namespace=namespace)
     set_audit(request, session_id=view.session_id, gateway_id=view.record.gateway_id)
     return JSONResponse(
         session_json(view), status_code=201, headers={"Location": f"/api/livy/sessions/{view.session_id}"}
@@ -133,8 +136,8 @@ async def create_session(
     response_model=None,
     responses={**documented(200, LivySession, "The session"), **livy_errors(*COMMON_ERRORS, 404)},
 )
-async def get_session(session_id: str, rt: Runtime, caller: CurrentCaller) -> dict[str, Any]:
-    return session_json(await sessions.get_session(rt, caller, session_id))
+async def get_session(session_id: str, gateway: CurrentGateway, caller: CurrentCaller) -> dict[str, Any]:
+    return session_json(await sessions.get_session(gateway, caller, session_id))
 
 
 @router.get(
@@ -143,8 +146,8 @@ async def get_session(session_id: str, rt: Runtime, caller: CurrentCaller) -> di
     response_model=None,
     responses={**documented(200, LivySessionState, "The state"), **livy_errors(*COMMON_ERRORS, 404)},
 )
-async def session_state(session_id: str, rt: Runtime, caller: CurrentCaller) -> dict[str, Any]:
-    view = await sessions.get_session(rt, caller, session_id, with_log=False)
+async def session_state(session_id: str, gateway: CurrentGateway, caller: CurrentCaller) -> dict[str, Any]:
+    view = await sessions.get_session(gateway, caller, session_id, with_log=False)
     return {"id": view.session_id, "state": view.state}
 
 
@@ -156,12 +159,12 @@ async def session_state(session_id: str, rt: Runtime, caller: CurrentCaller) -> 
 )
 async def session_log(
     session_id: str,
-    rt: Runtime,
+    gateway: CurrentGateway,
     caller: CurrentCaller,
     from_: Annotated[int | None, Query(alias="from")] = None,
     size: int = 100,
 ) -> dict[str, Any]:
-    view, page = await sessions.session_log(rt, caller, session_id, offset=from_, size=size)
+    view, page = await sessions.session_log(gateway, caller, session_id, offset=from_, size=size)
     return {
         "id": view.session_id,
         "from": page.offset,
@@ -178,10 +181,10 @@ async def session_log(
     responses={**documented(200, LivyMessage, "Deleted"), **livy_errors(*COMMON_ERRORS, 404)},
 )
 async def delete_session(
-    session_id: str, request: Request, rt: Runtime, caller: CurrentCaller
+    session_id: str, request: Request, gateway: CurrentGateway, caller: CurrentCaller
 ) -> dict[str, str]:
     set_audit(request, session_id=session_id)
-    await sessions.delete_session(rt, caller, session_id)
+    await sessions.delete_session(gateway, caller, session_id)
     return {"msg": "deleted"}
 
 
@@ -193,14 +196,14 @@ async def delete_session(
 )
 async def list_statements(
     session_id: str,
-    rt: Runtime,
+    gateway: CurrentGateway,
     caller: CurrentCaller,
     from_: Annotated[int, Query(alias="from")] = 0,
     size: int | None = None,
     order: Annotated[str | None, Query(max_length=10)] = None,
 ) -> dict[str, Any]:
     total, views = await statements.list_statements(
-        rt, caller, session_id, offset=from_, size=size, order=order
+        gateway, caller, session_id, offset=from_, size=size, order=order
     )
     return {"total_statements": total, "statements": [statement_json(v) for v in views]}
 
@@ -222,10 +225,10 @@ async def list_statements(
     openapi_extra=json_body(StatementRequest.model_json_schema()),
 )
 async def create_statement(
-    session_id: str, request: Request, rt: Runtime, caller: CurrentCaller
+    session_id: str, request: Request, gateway: CurrentGateway, caller: CurrentCaller
 ) -> JSONResponse:
     payload = parse_json(await request.body(), empty={})
-    view = await statements.create_statement(rt, caller, session_id, payload)
+    view = await statements.create_statement(gateway, caller, session_id, payload)
     set_audit(request, session_id=session_id, statement_id=view.statement_id)
     location = f"/api/livy/sessions/{session_id}/statements/{view.statement_id}"
     return JSONResponse(statement_json(view), status_code=201, headers={"Location": location})
@@ -238,9 +241,9 @@ async def create_statement(
     responses={**documented(200, LivyStatement, "The statement"), **livy_errors(*COMMON_ERRORS, 404)},
 )
 async def get_statement(
-    session_id: str, statement_id: str, rt: Runtime, caller: CurrentCaller
+    session_id: str, statement_id: str, gateway: CurrentGateway, caller: CurrentCaller
 ) -> dict[str, Any]:
-    return statement_json(await statements.get_statement(rt, caller, session_id, statement_id))
+    return statement_json(await statements.get_statement(gateway, caller, session_id, statement_id))
 
 
 @router.post(
@@ -254,10 +257,10 @@ async def get_statement(
     },
 )
 async def cancel_statement(
-    session_id: str, statement_id: str, request: Request, rt: Runtime, caller: CurrentCaller
+    session_id: str, statement_id: str, request: Request, gateway: CurrentGateway, caller: CurrentCaller
 ) -> dict[str, str]:
     set_audit(request, session_id=session_id, statement_id=statement_id)
-    await statements.cancel_statement(rt, caller, session_id, statement_id)
+    await statements.cancel_statement(gateway, caller, session_id, statement_id)
     return {"msg": "canceled"}
 
 
@@ -271,6 +274,8 @@ async def cancel_statement(
     },
     openapi_extra=json_body(CompletionRequest.model_json_schema()),
 )
-async def completion(session_id: str, request: Request, rt: Runtime, caller: CurrentCaller) -> dict[str, Any]:
+async def completion(
+    session_id: str, request: Request, gateway: CurrentGateway, caller: CurrentCaller
+) -> dict[str, Any]:
     payload = parse_json(await request.body(), empty={})
-    return {"candidates": await statements.completion(rt, caller, session_id, payload)}
+    return {"candidates": await statements.completion(gateway, caller, session_id, payload)}

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 
-from spark_gateway.api.deps import Runtime
+from spark_gateway.api.deps import CurrentGateway
 from spark_gateway.domain.errors import BadRequest, Unauthorized
 from spark_gateway.services import session_runner
 from spark_gateway.services.session_runner import RunnerIdentity
@@ -52,27 +52,27 @@ def _int_or_none(value: Any, what: str) -> int | None:
 @router.post("/register")
 async def register(
     request: Request,
-    rt: Runtime,
+    gateway: CurrentGateway,
     session: Annotated[str | None, Header(alias="X-Spark-Gateway-Session")] = None,
     secret: Annotated[str | None, Header(alias="X-Spark-Gateway-Session-Secret")] = None,
 ) -> dict[str, Any]:
-    return await session_runner.register(rt, identity(session, secret), await _body(request))
+    return await session_runner.register(gateway, identity(session, secret), await _body(request))
 
 
 @router.get("/next")
 async def next_statement(
-    rt: Runtime,
+    gateway: CurrentGateway,
     wait: Annotated[float, Query(ge=0, le=60)] = 0.0,
     session: Annotated[str | None, Header(alias="X-Spark-Gateway-Session")] = None,
     secret: Annotated[str | None, Header(alias="X-Spark-Gateway-Session-Secret")] = None,
 ) -> dict[str, Any]:
-    return await session_runner.next_statement(rt, identity(session, secret), wait)
+    return await session_runner.next_statement(gateway, identity(session, secret), wait)
 
 
 @router.post("/result")
 async def post_result(
     request: Request,
-    rt: Runtime,
+    gateway: CurrentGateway,
     session: Annotated[str | None, Header(alias="X-Spark-Gateway-Session")] = None,
     secret: Annotated[str | None, Header(alias="X-Spark-Gateway-Session-Secret")] = None,
 ) -> dict[str, Any]:
@@ -81,7 +81,7 @@ async def post_result(
     if statement_id is None:
         raise BadRequest("id is required")
     await session_runner.post_result(
-        rt, identity(session, secret), statement_id, body.get("output"), bool(body.get("cancelled"))
+        gateway, identity(session, secret), statement_id, body.get("output"), bool(body.get("cancelled"))
     )
     return {"ok": True}
 
@@ -89,7 +89,7 @@ async def post_result(
 @router.post("/heartbeat")
 async def heartbeat(
     request: Request,
-    rt: Runtime,
+    gateway: CurrentGateway,
     session: Annotated[str | None, Header(alias="X-Spark-Gateway-Session")] = None,
     secret: Annotated[str | None, Header(alias="X-Spark-Gateway-Session-Secret")] = None,
 ) -> dict[str, Any]:
@@ -98,5 +98,5 @@ async def heartbeat(
     if progress is not None and (not isinstance(progress, int | float) or isinstance(progress, bool)):
         raise BadRequest("progress must be a number")
     return await session_runner.heartbeat(
-        rt, identity(session, secret), _int_or_none(body.get("statement"), "statement"), progress
+        gateway, identity(session, secret), _int_or_none(body.get("statement"), "statement"), progress
     )

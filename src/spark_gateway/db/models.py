@@ -63,6 +63,7 @@ class ApplicationRow(Base):
     terminated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     idempotency_key: Mapped[str | None] = mapped_column(String(300))
+    callback_url: Mapped[str | None] = mapped_column(String(2000))  # completion webhook of this submission
 
     __table_args__ = (
         Index("ix_applications_cluster_state", "cluster_id", "state"),
@@ -155,3 +156,47 @@ class LivyStatementRow(Base):
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     started_ms: Mapped[int] = mapped_column(BigInteger, default=0)
     completed_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class WebhookEventRow(Base):
+    """An application reached its final state: written in the same transaction as that state, so the
+    webhook sender (one replica) learns of every end exactly once, across crashes."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), Identity(), primary_key=True, autoincrement=True
+    )
+    gateway_id: Mapped[str] = mapped_column(String(80))
+    state: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = ({"sqlite_autoincrement": True},)  # ids are never reused after a delete
+
+
+class WebhookDeliveryRow(Base):
+    """One webhook request to one target, retried with back-off until delivered or given up."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), Identity(), primary_key=True, autoincrement=True
+    )
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    gateway_id: Mapped[str] = mapped_column(String(80))
+    subscriber: Mapped[str | None] = mapped_column(String(200))  # None: the submission's callback URL
+    url: Mapped[str] = mapped_column(String(2000))
+    event: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)  # the exact bytes signed and sent (UTF-8 JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "delivered_at", "failed_at", "next_attempt_at"),
+        UniqueConstraint("event_id", "url", name="uq_webhook_deliveries_event_url"),
+        {"sqlite_autoincrement": True},
+    )

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spark_gateway.db.models import ApplicationRow, LeaseRow, LivyBatchRow, LogLineRow
+from spark_gateway.domain.states import TERMINAL_STATES, AppState
 
 
 def utcnow() -> datetime:
@@ -126,7 +127,7 @@ async def queued_applications(session: AsyncSession, cluster_id: str, limit: int
         select(ApplicationRow)
         .where(
             ApplicationRow.cluster_id == cluster_id,
-            ApplicationRow.state == "",
+            ApplicationRow.state == AppState.NEW.value,
             ApplicationRow.deleted_at.is_(None),
         )
         .order_by(ApplicationRow.created_at, ApplicationRow.gateway_id)
@@ -141,7 +142,7 @@ async def active_applications(session: AsyncSession, cluster_id: str) -> Sequenc
     """Applications launched on the cluster and not yet terminal (including deleted-but-running)."""
     stmt = select(ApplicationRow).where(
         ApplicationRow.cluster_id == cluster_id,
-        ApplicationRow.state.not_in(["", "COMPLETED", "FAILED"]),
+        ApplicationRow.state.not_in([AppState.NEW.value, *(state.value for state in TERMINAL_STATES)]),
     )
     return (await session.execute(stmt)).scalars().all()
 
@@ -370,6 +371,11 @@ async def limit_idle_transaction(session: AsyncSession, seconds: float) -> None:
             text("SELECT set_config('idle_in_transaction_session_timeout', :ms, true)"),
             {"ms": str(max(int(seconds * 1000), 1))},
         )
+
+
+async def ping(session: AsyncSession) -> None:
+    """A trivial round trip: raises when the database does not answer."""
+    await session.execute(text("SELECT 1"))
 
 
 async def count_by_cluster_and_state(session: AsyncSession) -> list[tuple[str, str, int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -12,10 +13,10 @@ from spark_gateway.domain.errors import BadRequest, NotFound
 from spark_gateway.domain.livy import LivyBatchRequest, to_spark_application
 from spark_gateway.domain.records import ApplicationRecord, LogPage
 from spark_gateway.domain.sparkapp import namespace_problem
-from spark_gateway.services import applications as apps
+from spark_gateway.services import applications
 from spark_gateway.services.applications import Caller
-from spark_gateway.services.runtime import GatewayRuntime, default_spark_version
-from spark_gateway.services.tracking import to_record
+from spark_gateway.services.gateway import GatewayRuntime
+from spark_gateway.services.stored import application_record
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +30,14 @@ MAX_PAGE = 2**31 - 1
 # A list page never holds more batches than this: a larger `size` is clamped (Livy accepts any size;
 # `total` still counts every batch, so a client pages on with `from`). Livy's default page is 100 too.
 MAX_LIST_SIZE = 100
+
+
+def default_spark_version() -> str:
+    """The installed pyspark's version, for batches that do not say (`livy.sparkVersion` empty)."""
+    try:
+        return importlib.metadata.version("pyspark")
+    except importlib.metadata.PackageNotFoundError:
+        return "3.5.0"
 
 
 @dataclass
@@ -72,24 +81,31 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 async def create_batch(
-    rt: GatewayRuntime,
+    gateway: GatewayRuntime,
     caller: Caller,
     payload: object,
     *,
     namespace: str | None,
     idempotency_key: str | None = None,
+    callback_url: str | None = None,
 ) -> ApplicationRecord:
     request = parse_request(payload)
-    namespace = namespace or rt.settings.livy.defaultNamespace
+    namespace = namespace or gateway.settings.livy.defaultNamespace
     if problem := namespace_problem(namespace):
         raise BadRequest(problem)
     app = to_spark_application(
         request,
         namespace=namespace,
-        spark_version=rt.settings.livy.sparkVersion or default_spark_version(),
+        spark_version=gateway.settings.livy.sparkVersion or default_spark_version(),
     )
-    return await apps.create_application(
-        rt, caller, app, source="livy", livy=True, idempotency_key=idempotency_key
+    return await applications.create_application(
+        gateway,
+        caller,
+        app,
+        source="livy",
+        livy=True,
+        idempotency_key=idempotency_key,
+        callback_url=callback_url,
     )
 
 
@@ -102,7 +118,7 @@ RECENT_LOG_LINES = 10  # Livy's batch view shows the last 10 log lines
 
 
 async def _resolve(
-    rt: GatewayRuntime, session: AsyncSession, caller: Caller, batch_ref: str
+    gateway: GatewayRuntime, session: AsyncSession, caller: Caller, batch_ref: str
 ) -> ApplicationRecord:
     """A batch by id, or (as Livy allows) by name when the reference is not all digits."""
     number = batch_number(batch_ref)
@@ -113,58 +129,60 @@ async def _resolve(
     if number is not None:
         found = await repo.get_batch(session, number)
     else:
-        found = await repo.get_batch_by_name(session, batch_ref, rt.access.visible_owner_filter(caller.user))
+        found = await repo.get_batch_by_name(
+            session, batch_ref, gateway.access.visible_owner_filter(caller.user)
+        )
     if found is None:
         raise not_found(batch_ref)
     batch_id, row = found
-    return to_record(row, batch_id)
+    return application_record(row, batch_id)
 
 
 async def get_batch(
-    rt: GatewayRuntime, caller: Caller, batch_ref: str, *, with_log: bool = True
+    gateway: GatewayRuntime, caller: Caller, batch_ref: str, *, with_log: bool = True
 ) -> ApplicationRecord:
     """One batch (and its last log lines), read in one transaction."""
-    async with rt.db.transaction() as session:
-        record = await _resolve(rt, session, caller, batch_ref)
+    async with gateway.db.transaction() as session:
+        record = await _resolve(gateway, session, caller, batch_ref)
         try:
-            apps.ensure_can_view(rt, caller, record)
+            applications.ensure_can_view(gateway, caller, record)
         except NotFound:
             raise not_found(batch_ref) from None  # another user's batch: as if it did not exist
         if with_log:
             logs = await repo.recent_logs(session, [record.gateway_id], RECENT_LOG_LINES)
             record.recent_log = logs[record.gateway_id]
-    return apps.with_urls(rt, record)
+    return applications.with_urls(gateway, record)
 
 
-async def list_batches(rt: GatewayRuntime, caller: Caller, *, offset: int, size: int) -> BatchPage:
-    async with rt.db.transaction() as session:
+async def list_batches(gateway: GatewayRuntime, caller: Caller, *, offset: int, size: int) -> BatchPage:
+    async with gateway.db.transaction() as session:
         rows, total = await repo.list_batches(
             session,
             offset=min(max(offset, 0), MAX_PAGE),
             limit=min(size, MAX_LIST_SIZE),
-            owner=rt.access.visible_owner_filter(caller.user),
+            owner=gateway.access.visible_owner_filter(caller.user),
         )
         logs = await repo.recent_logs(session, [r.gateway_id for _, r in rows], RECENT_LOG_LINES)
-    records = [to_record(r, b) for b, r in rows]
+    records = [application_record(r, b) for b, r in rows]
     for record in records:
         record.recent_log = logs[record.gateway_id]
-    return BatchPage(offset, total, [apps.with_urls(rt, r) for r in records])
+    return BatchPage(offset, total, [applications.with_urls(gateway, r) for r in records])
 
 
 async def batch_log(
-    rt: GatewayRuntime, caller: Caller, batch_ref: str, *, offset: int | None, size: int
+    gateway: GatewayRuntime, caller: Caller, batch_ref: str, *, offset: int | None, size: int
 ) -> tuple[ApplicationRecord, LogPage]:
-    record = await get_batch(rt, caller, batch_ref, with_log=False)
+    record = await get_batch(gateway, caller, batch_ref, with_log=False)
     if offset is not None:
         offset = min(offset, MAX_PAGE)
     size = min(size, MAX_PAGE)
-    return record, await apps.read_log_page(rt, record.gateway_id, offset=offset, size=size)
+    return record, await applications.read_log_page(gateway, record.gateway_id, offset=offset, size=size)
 
 
-async def delete_batch(rt: GatewayRuntime, caller: Caller, batch_ref: str) -> None:
-    async with rt.db.transaction() as session:
-        record = await _resolve(rt, session, caller, batch_ref)
+async def delete_batch(gateway: GatewayRuntime, caller: Caller, batch_ref: str) -> None:
+    async with gateway.db.transaction() as session:
+        record = await _resolve(gateway, session, caller, batch_ref)
     try:
-        await apps.delete_application(rt, caller, record.gateway_id)
+        await applications.delete_application(gateway, caller, record.gateway_id)
     except NotFound:
         raise not_found(batch_ref) from None

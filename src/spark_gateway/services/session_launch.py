@@ -14,7 +14,7 @@ import secrets
 from spark_gateway.db import session_repository as srepo
 from spark_gateway.domain.sessions import with_secret_env
 from spark_gateway.domain.sparkapp import SparkApplication
-from spark_gateway.services.runtime import GatewayRuntime
+from spark_gateway.services.gateway import GatewayRuntime
 
 
 def hash_secret(secret: str) -> str:
@@ -25,12 +25,12 @@ def secret_matches(secret: str, stored_hash: str | None) -> bool:
     return stored_hash is not None and hmac.compare_digest(hash_secret(secret), stored_hash)
 
 
-async def prepare_launch(rt: GatewayRuntime, app: SparkApplication) -> SparkApplication:
+async def prepare_launch(gateway: GatewayRuntime, app: SparkApplication) -> SparkApplication:
     """The application as the backend should launch it (sessions: with a new secret)."""
     gateway_id = app.metadata.name
     if not gateway_id:
         return app
-    async with rt.db.transaction() as session:
+    async with gateway.db.transaction() as session:
         row = await srepo.session_for_application(session, gateway_id)
         if row is None:
             return app

@@ -20,7 +20,7 @@ from spark_gateway.domain.sessions import SessionState
 from spark_gateway.domain.states import AppState
 from spark_gateway.services import sessions
 from spark_gateway.services.applications import KILLED_MESSAGE
-from spark_gateway.services.runtime import GatewayRuntime
+from spark_gateway.services.gateway import GatewayRuntime
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +30,11 @@ def _aware(moment: datetime) -> datetime:
 
 
 def expiry_reason(
-    rt: GatewayRuntime, srow: LivySessionRow, busy: bool, now: datetime, *, judge_runner: bool = True
+    gateway: GatewayRuntime, srow: LivySessionRow, busy: bool, now: datetime, *, judge_runner: bool = True
 ) -> str | None:
     """Why an active session must stop now, or None. `judge_runner`: whether a silent runner counts
     (not right after this process started: runners were retrying against a gateway that was down)."""
-    lost = rt.settings.sessions.runnerLostSeconds
+    lost = gateway.settings.sessions.runnerLostSeconds
     if judge_runner and srow.runner_seen_at is not None and srow.state == SessionState.IDLE:
         silent = (now - _aware(srow.runner_seen_at)).total_seconds()
         if silent > lost:
@@ -50,7 +50,9 @@ def expiry_reason(
         if age > srow.ttl_s:
             return f"ttl of {srow.ttl_s:g}s expired"
     idle_limit = (
-        srow.idle_timeout_s if srow.idle_timeout_s is not None else rt.settings.sessions.idleTimeoutSeconds
+        srow.idle_timeout_s
+        if srow.idle_timeout_s is not None
+        else gateway.settings.sessions.idleTimeoutSeconds
     )
     if idle_limit and srow.state == SessionState.IDLE and not busy:
         idle = (now - _aware(srow.last_activity_at)).total_seconds()
@@ -70,14 +72,14 @@ def driver_end(app: ApplicationRow) -> tuple[SessionState, str] | None:
 
 
 class SessionReaper:
-    def __init__(self, rt: GatewayRuntime, *, started: float | None = None) -> None:
-        self.rt = rt
+    def __init__(self, gateway: GatewayRuntime, *, started: float | None = None) -> None:
+        self.gateway = gateway
         self.started = time.monotonic() if started is None else started
 
     async def run_once(self) -> int:
         """One round; returns how many sessions it ended."""
         now = repo.utcnow()
-        async with self.rt.db.transaction() as session:
+        async with self.gateway.db.transaction() as session:
             rows = await srepo.active_sessions(session)
             busy = await srepo.busy_session_ids(session, [s.session_id for s, _ in rows])
         ended = 0
@@ -93,21 +95,21 @@ class SessionReaper:
     async def _check(self, srow: LivySessionRow, app: ApplicationRow, busy: bool, now: datetime) -> int:
         final = driver_end(app)
         if final is not None:
-            await sessions.finish(self.rt, srow.session_id, final[0], final[1])
+            await sessions.finish(self.gateway, srow.session_id, final[0], final[1])
             return 1
         if app.deleted_at is not None or srow.state == SessionState.SHUTTING_DOWN:
             return 0  # being stopped by whoever deleted it; the driver's end is recorded above
         uptime = time.monotonic() - self.started
-        judge_runner = uptime > self.rt.settings.sessions.runnerLostSeconds
-        reason = expiry_reason(self.rt, srow, busy, now, judge_runner=judge_runner)
+        judge_runner = uptime > self.gateway.settings.sessions.runnerLostSeconds
+        reason = expiry_reason(self.gateway, srow, busy, now, judge_runner=judge_runner)
         if reason is None:
             return 0
         log.info("session %d: stopping, %s", srow.session_id, reason)
-        await sessions.stop_session(self.rt, srow.session_id, reason)
+        await sessions.stop_session(self.gateway, srow.session_id, reason)
         return 1
 
     async def run(self, stop: asyncio.Event) -> None:
-        interval = self.rt.settings.sessions.reapIntervalSeconds
+        interval = self.gateway.settings.sessions.reapIntervalSeconds
         while not stop.is_set():
             try:
                 await self.run_once()

@@ -20,7 +20,7 @@ from spark_gateway.db.models import LivySessionRow
 from spark_gateway.domain.errors import BadRequest, NotFound, Unauthorized
 from spark_gateway.domain.sessions import SessionState, StatementState
 from spark_gateway.services import sessions
-from spark_gateway.services.runtime import GatewayRuntime
+from spark_gateway.services.gateway import GatewayRuntime
 from spark_gateway.services.session_launch import secret_matches
 from spark_gateway.services.session_signals import signals
 
@@ -34,7 +34,7 @@ class RunnerIdentity:
     secret: str
 
 
-async def _authenticate(rt: GatewayRuntime, session: Any, who: RunnerIdentity) -> LivySessionRow:
+async def _authenticate(gateway: GatewayRuntime, session: Any, who: RunnerIdentity) -> LivySessionRow:
     """The session row, locked; Unauthorized unless the secret is this session's current one."""
     row = await srepo.get_session_including_deleted(session, who.session_id)
     if row is None or not secret_matches(who.secret, row.secret_hash):
@@ -51,9 +51,9 @@ async def _active(session: Any, row: LivySessionRow) -> bool:
     return found is not None
 
 
-async def register(rt: GatewayRuntime, who: RunnerIdentity, info: dict[str, Any]) -> dict[str, Any]:
-    async with rt.db.transaction() as session:
-        row = await _authenticate(rt, session, who)
+async def register(gateway: GatewayRuntime, who: RunnerIdentity, info: dict[str, Any]) -> dict[str, Any]:
+    async with gateway.db.transaction() as session:
+        row = await _authenticate(gateway, session, who)
         active = await _active(session, row)
         now = repo.utcnow()
         row.runner_seen_at = now
@@ -67,13 +67,13 @@ async def register(rt: GatewayRuntime, who: RunnerIdentity, info: dict[str, Any]
     return {"shutdown": not active}
 
 
-async def next_statement(rt: GatewayRuntime, who: RunnerIdentity, wait: float) -> dict[str, Any]:
+async def next_statement(gateway: GatewayRuntime, who: RunnerIdentity, wait: float) -> dict[str, Any]:
     """The statement to run next (re-delivering a claimed, unanswered one), waiting up to `wait` s."""
-    deadline = time.monotonic() + max(0.0, min(wait, rt.settings.sessions.longPollSeconds))
+    deadline = time.monotonic() + max(0.0, min(wait, gateway.settings.sessions.longPollSeconds))
     first = True
     while True:
-        async with rt.db.transaction() as session:
-            row = await _authenticate(rt, session, who)
+        async with gateway.db.transaction() as session:
+            row = await _authenticate(gateway, session, who)
             if first:  # later rounds only read, unless there is a statement to claim
                 row.runner_seen_at = repo.utcnow()
                 first = False
@@ -119,11 +119,11 @@ def bound_output(output: Any, statement_id: int, limit: int) -> str:
 
 
 async def post_result(
-    rt: GatewayRuntime, who: RunnerIdentity, statement_id: int, output: Any, cancelled: bool
+    gateway: GatewayRuntime, who: RunnerIdentity, statement_id: int, output: Any, cancelled: bool
 ) -> None:
-    stored = bound_output(output, statement_id, rt.settings.sessions.maxOutputBytes)
-    async with rt.db.transaction() as session:
-        row = await _authenticate(rt, session, who)
+    stored = bound_output(output, statement_id, gateway.settings.sessions.maxOutputBytes)
+    async with gateway.db.transaction() as session:
+        row = await _authenticate(gateway, session, who)
         row.runner_seen_at = repo.utcnow()
         statement = await srepo.get_statement(session, row.session_id, statement_id, for_update=True)
         if statement is None:
@@ -141,10 +141,10 @@ async def post_result(
 
 
 async def heartbeat(
-    rt: GatewayRuntime, who: RunnerIdentity, statement_id: int | None, progress: float | None
+    gateway: GatewayRuntime, who: RunnerIdentity, statement_id: int | None, progress: float | None
 ) -> dict[str, Any]:
-    async with rt.db.transaction() as session:
-        row = await _authenticate(rt, session, who)
+    async with gateway.db.transaction() as session:
+        row = await _authenticate(gateway, session, who)
         row.runner_seen_at = repo.utcnow()
         active = await _active(session, row)
         cancel: list[int] = []

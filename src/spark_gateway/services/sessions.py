@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from spark_gateway.backends.base import StatusUpdate, TrackedApplication
+from spark_gateway.backends.base import StatusUpdate, SupervisedBackend, TrackedApplication
 from spark_gateway.db import repository as repo
 from spark_gateway.db import session_repository as srepo
 from spark_gateway.db.models import ApplicationRow, LivySessionRow, LivyStatementRow
@@ -33,9 +33,16 @@ from spark_gateway.domain.sparkapp import SparkApplication, namespace_problem
 from spark_gateway.domain.states import AppState
 from spark_gateway.services import applications as apps
 from spark_gateway.services.applications import Caller
-from spark_gateway.services.livy import MAX_BATCH_ID, MAX_NAME_LENGTH, MAX_PAGE, describe_validation_error
-from spark_gateway.services.runtime import GatewayRuntime, default_spark_version
-from spark_gateway.services.tracking import apply_update, to_record
+from spark_gateway.services.gateway import GatewayRuntime
+from spark_gateway.services.livy import (
+    MAX_BATCH_ID,
+    MAX_NAME_LENGTH,
+    MAX_PAGE,
+    default_spark_version,
+    describe_validation_error,
+)
+from spark_gateway.services.stored import application_record
+from spark_gateway.services.transitions import apply_update
 from spark_gateway.settings import ClusterConfig, Settings
 
 if TYPE_CHECKING:
@@ -62,17 +69,17 @@ def not_found(ref: str | int) -> NotFound:
     return NotFound(f"Session '{ref}' not found.")
 
 
-def ensure_can_view(rt: GatewayRuntime, caller: Caller, app: ApplicationRow, ref: str) -> None:
+def ensure_can_view(gateway: GatewayRuntime, caller: Caller, app: ApplicationRow, ref: str) -> None:
     """Another user's session does not exist for the caller (as for batches): Livy's 404."""
     try:
-        apps.ensure_can_view(rt, caller, to_record(app))
+        apps.ensure_can_view(gateway, caller, application_record(app))
     except NotFound:
         raise not_found(ref) from None
 
 
-def ensure_can_modify(rt: GatewayRuntime, caller: Caller, app: ApplicationRow, ref: str) -> None:
+def ensure_can_modify(gateway: GatewayRuntime, caller: Caller, app: ApplicationRow, ref: str) -> None:
     try:
-        apps.ensure_can_modify(rt, caller, to_record(app))
+        apps.ensure_can_modify(gateway, caller, application_record(app))
     except NotFound:
         raise not_found(ref) from None
 
@@ -128,17 +135,17 @@ def parse_request(payload: object) -> LivySessionRequest:
 
 
 async def create_session(
-    rt: GatewayRuntime, caller: Caller, payload: object, *, namespace: str | None
+    gateway: GatewayRuntime, caller: Caller, payload: object, *, namespace: str | None
 ) -> SessionView:
     request = parse_request(payload)
     ttl_s = parse_time_string(request.ttl) if request.ttl is not None else None
     idle_s = parse_time_string(request.idleTimeout) if request.idleTimeout is not None else None
-    namespace = rt.settings.livy.defaultNamespace if namespace is None else namespace
+    namespace = gateway.settings.livy.defaultNamespace if namespace is None else namespace
     if problem := namespace_problem(namespace):
         raise BadRequest(problem)
-    limits = rt.settings.sessions
+    limits = gateway.settings.sessions
     if limits.maxSessionsPerUser and caller.user is not None:
-        async with rt.db.transaction() as session:
+        async with gateway.db.transaction() as session:
             if await srepo.count_active(session, user=caller.user) >= limits.maxSessionsPerUser:
                 raise BadRequest(
                     f"Rejected, too many sessions: user '{caller.user}' has {limits.maxSessionsPerUser} "
@@ -147,7 +154,7 @@ async def create_session(
     app = to_spark_application(
         request,
         namespace=namespace,
-        spark_version=rt.settings.livy.sparkVersion or default_spark_version(),
+        spark_version=gateway.settings.livy.sparkVersion or default_spark_version(),
         runner_file=str(RUNNER_FILE),  # replaced per cluster once the cluster is chosen
         arguments=[],
     )
@@ -156,7 +163,7 @@ async def create_session(
     async def add_session(
         session: AsyncSession, row: ApplicationRow, final: SparkApplication
     ) -> SparkApplication:
-        cluster = rt.cluster(row.cluster_id)
+        cluster = gateway.cluster(row.cluster_id)
         if limits.maxSessionsPerCluster and (
             await srepo.count_active(session, cluster_id=row.cluster_id) >= limits.maxSessionsPerCluster
         ):
@@ -190,14 +197,14 @@ async def create_session(
             metadata.annotations = {**metadata.annotations, "applicationName": f"livy-session-{session_id}"}
         spec = final.spec.model_copy(
             update={
-                "mainApplicationFile": runner_file(cluster, rt.settings),
-                "arguments": runner_arguments(rt.settings, session_id),
+                "mainApplicationFile": runner_file(cluster, gateway.settings),
+                "arguments": runner_arguments(gateway.settings, session_id),
             }
         )
         return final.model_copy(update={"metadata": metadata, "spec": spec})
 
-    await apps.create_application(rt, caller, app, source=SOURCE, on_insert=add_session)
-    return await get_session(rt, caller, str(created["id"]))
+    await apps.create_application(gateway, caller, app, source=SOURCE, on_insert=add_session)
+    return await get_session(gateway, caller, str(created["id"]))
 
 
 def reported_state(srow: LivySessionRow, app: ApplicationRow, busy: bool) -> str:
@@ -211,19 +218,19 @@ def reported_state(srow: LivySessionRow, app: ApplicationRow, busy: bool) -> str
     return state.value
 
 
-def _view(rt: GatewayRuntime, srow: LivySessionRow, app: ApplicationRow, busy: bool) -> SessionView:
+def _view(gateway: GatewayRuntime, srow: LivySessionRow, app: ApplicationRow, busy: bool) -> SessionView:
     return SessionView(
         session_id=srow.session_id,
         kind=srow.kind,
         state=reported_state(srow, app, busy),
         request=dict(srow.request or {}),
         heartbeat_timeout_s=srow.heartbeat_timeout_s,
-        record=apps.with_urls(rt, to_record(app)),
+        record=apps.with_urls(gateway, application_record(app)),
     )
 
 
 async def resolve(
-    rt: GatewayRuntime, session: AsyncSession, caller: Caller, ref: str, *, for_update: bool = False
+    gateway: GatewayRuntime, session: AsyncSession, caller: Caller, ref: str, *, for_update: bool = False
 ) -> tuple[LivySessionRow, ApplicationRow]:
     """A session by id or (as Livy allows) by name; NotFound in Livy's words."""
     number = int(ref) if ref.isascii() and ref.isdigit() else None
@@ -234,17 +241,21 @@ async def resolve(
     if number is not None:
         found = await srepo.get_session(session, number, for_update=for_update)
     else:
-        found = await srepo.get_session_by_name(session, ref, rt.access.visible_owner_filter(caller.user))
+        found = await srepo.get_session_by_name(
+            session, ref, gateway.access.visible_owner_filter(caller.user)
+        )
     if found is None:
         raise not_found(ref)
     return found
 
 
-async def get_session(rt: GatewayRuntime, caller: Caller, ref: str, *, with_log: bool = True) -> SessionView:
-    async with rt.db.transaction() as session:
-        srow, app = await resolve(rt, session, caller, ref)
-        view = _view(rt, srow, app, bool(await srepo.busy_session_ids(session, [srow.session_id])))
-        ensure_can_view(rt, caller, app, ref)
+async def get_session(
+    gateway: GatewayRuntime, caller: Caller, ref: str, *, with_log: bool = True
+) -> SessionView:
+    async with gateway.db.transaction() as session:
+        srow, app = await resolve(gateway, session, caller, ref)
+        view = _view(gateway, srow, app, bool(await srepo.busy_session_ids(session, [srow.session_id])))
+        ensure_can_view(gateway, caller, app, ref)
         if with_log:
             view.recent_log = (await repo.recent_logs(session, [app.gateway_id], RECENT_LOG_LINES))[
                 app.gateway_id
@@ -260,45 +271,45 @@ async def _heartbeat(session: AsyncSession, srow: LivySessionRow) -> None:
 
 
 async def list_sessions(
-    rt: GatewayRuntime, caller: Caller, *, offset: int, size: int
+    gateway: GatewayRuntime, caller: Caller, *, offset: int, size: int
 ) -> tuple[int, list[SessionView]]:
-    async with rt.db.transaction() as session:
+    async with gateway.db.transaction() as session:
         rows, total = await srepo.list_sessions(
             session,
             offset=min(max(offset, 0), MAX_PAGE),
             limit=min(size, MAX_PAGE),
-            owner=rt.access.visible_owner_filter(caller.user),
+            owner=gateway.access.visible_owner_filter(caller.user),
         )
         busy = await srepo.busy_session_ids(session, [s.session_id for s, _ in rows])
         logs = await repo.recent_logs(session, [a.gateway_id for _, a in rows], RECENT_LOG_LINES)
-    views = [_view(rt, s, a, s.session_id in busy) for s, a in rows]
+    views = [_view(gateway, s, a, s.session_id in busy) for s, a in rows]
     for view in views:
         view.recent_log = logs[view.record.gateway_id]
     return total, views
 
 
 async def session_log(
-    rt: GatewayRuntime, caller: Caller, ref: str, *, offset: int | None, size: int
+    gateway: GatewayRuntime, caller: Caller, ref: str, *, offset: int | None, size: int
 ) -> tuple[SessionView, LogPage]:
-    view = await get_session(rt, caller, ref, with_log=False)
+    view = await get_session(gateway, caller, ref, with_log=False)
     if offset is not None:
         offset = min(offset, MAX_PAGE)
-    page = await apps.read_log_page(rt, view.record.gateway_id, offset=offset, size=min(size, MAX_PAGE))
+    page = await apps.read_log_page(gateway, view.record.gateway_id, offset=offset, size=min(size, MAX_PAGE))
     return view, page
 
 
-async def delete_session(rt: GatewayRuntime, caller: Caller, ref: str) -> None:
+async def delete_session(gateway: GatewayRuntime, caller: Caller, ref: str) -> None:
     """Stop the driver and remove the session (Livy: 404 afterwards)."""
-    async with rt.db.transaction() as session:
-        srow, app = await resolve(rt, session, caller, ref)
-        ensure_can_modify(rt, caller, app, ref)
+    async with gateway.db.transaction() as session:
+        srow, app = await resolve(gateway, session, caller, ref)
+        ensure_can_modify(gateway, caller, app, ref)
         session_id, gateway_id = srow.session_id, app.gateway_id
         await _end(session, srow, SessionState.SHUTTING_DOWN, "deleted by user")
     try:
-        await apps.delete_application(rt, caller, gateway_id)
+        await apps.delete_application(gateway, caller, gateway_id)
     except NotFound:
         raise not_found(ref) from None
-    await finish(rt, session_id, SessionState.KILLED, "deleted by user")
+    await finish(gateway, session_id, SessionState.KILLED, "deleted by user")
 
 
 FINAL_STATES = frozenset({SessionState.ERROR, SessionState.DEAD, SessionState.KILLED, SessionState.SUCCESS})
@@ -333,18 +344,18 @@ def now_ms() -> int:
     return int(repo.utcnow().timestamp() * 1000)
 
 
-async def finish(rt: GatewayRuntime, session_id: int, state: SessionState, reason: str) -> None:
+async def finish(gateway: GatewayRuntime, session_id: int, state: SessionState, reason: str) -> None:
     """Record a session's final state, failing statements it will never run."""
-    async with rt.db.transaction() as session:
+    async with gateway.db.transaction() as session:
         found = await srepo.get_session_including_deleted(session, session_id)
         if found is None:
             return
         await _end(session, found, state, reason)
 
 
-async def stop_session(rt: GatewayRuntime, session_id: int, reason: str) -> None:
+async def stop_session(gateway: GatewayRuntime, session_id: int, reason: str) -> None:
     """Stop a session's driver but keep the session visible as `dead`, with the reason in its log."""
-    async with rt.db.transaction() as session:
+    async with gateway.db.transaction() as session:
         found = await srepo.get_session(session, session_id, for_update=True)
         if found is None:
             return
@@ -354,7 +365,7 @@ async def stop_session(rt: GatewayRuntime, session_id: int, reason: str) -> None
             session,
             app.gateway_id,
             [f"spark-gateway: session stopped: {reason}"],
-            keep=rt.settings.logRetentionLines,
+            keep=gateway.settings.logRetentionLines,
         )
         tracked = TrackedApplication(
             gateway_id=app.gateway_id,
@@ -364,13 +375,13 @@ async def stop_session(rt: GatewayRuntime, session_id: int, reason: str) -> None
             app=SparkApplication.model_validate(app.spec),
         )
         launched = tracked.state not in (AppState.NEW, AppState.COMPLETED, AppState.FAILED)
-    backend = rt.backend(app.cluster_id)
-    if launched or not backend.needs_supervisor:
+    backend = gateway.backend(app.cluster_id)
+    if launched or not isinstance(backend, SupervisedBackend):
         await backend.kill(tracked)
-    async with rt.db.transaction() as session:
+    async with gateway.db.transaction() as session:
         row = await repo.get_application(session, tracked.gateway_id, include_deleted=True, for_update=True)
         if row is not None and not AppState.parse(row.state).is_terminal:
             await apply_update(
                 session, row, StatusUpdate(tracked.gateway_id, AppState.FAILED, error_message=reason)
             )
-    await finish(rt, session_id, SessionState.DEAD, reason)
+    await finish(gateway, session_id, SessionState.DEAD, reason)

@@ -28,8 +28,8 @@ from spark_gateway.domain.sessions import (
 )
 from spark_gateway.services import sessions
 from spark_gateway.services.applications import Caller
+from spark_gateway.services.gateway import GatewayRuntime
 from spark_gateway.services.livy import MAX_BATCH_ID, MAX_PAGE, describe_validation_error
-from spark_gateway.services.runtime import GatewayRuntime
 from spark_gateway.services.session_signals import signals
 
 
@@ -73,13 +73,15 @@ def _statement_number(ref: str) -> int:
     return int(ref)
 
 
-async def create_statement(rt: GatewayRuntime, caller: Caller, ref: str, payload: object) -> StatementView:
+async def create_statement(
+    gateway: GatewayRuntime, caller: Caller, ref: str, payload: object
+) -> StatementView:
     request: StatementRequest = _parse(StatementRequest, payload)
     if "\x00" in request.code:
         raise BadRequest("code: contains a NUL character")
-    async with rt.db.transaction() as session:
-        srow, app = await sessions.resolve(rt, session, caller, ref, for_update=True)
-        sessions.ensure_can_modify(rt, caller, app, ref)
+    async with gateway.db.transaction() as session:
+        srow, app = await sessions.resolve(gateway, session, caller, ref, for_update=True)
+        sessions.ensure_can_modify(gateway, caller, app, ref)
         kind = statement_kind(request.kind, srow.kind)
         if not SessionState(sessions.reported_state(srow, app, False)).is_active:
             raise BadRequest("requirement failed: Session isn't active.")
@@ -107,12 +109,12 @@ async def create_statement(rt: GatewayRuntime, caller: Caller, ref: str, payload
 
 
 async def list_statements(
-    rt: GatewayRuntime, caller: Caller, ref: str, *, offset: int, size: int | None, order: str | None
+    gateway: GatewayRuntime, caller: Caller, ref: str, *, offset: int, size: int | None, order: str | None
 ) -> tuple[int, list[StatementView]]:
     descending = (order or "").strip().lower() == "desc"
-    async with rt.db.transaction() as session:
-        srow, app = await sessions.resolve(rt, session, caller, ref)
-        sessions.ensure_can_view(rt, caller, app, ref)
+    async with gateway.db.transaction() as session:
+        srow, app = await sessions.resolve(gateway, session, caller, ref)
+        sessions.ensure_can_view(gateway, caller, app, ref)
         rows, total = await srepo.list_statements(
             session,
             srow.session_id,
@@ -123,23 +125,25 @@ async def list_statements(
     return total, [to_view(r) for r in rows]
 
 
-async def get_statement(rt: GatewayRuntime, caller: Caller, ref: str, statement_ref: str) -> StatementView:
+async def get_statement(
+    gateway: GatewayRuntime, caller: Caller, ref: str, statement_ref: str
+) -> StatementView:
     number = _statement_number(statement_ref)
-    async with rt.db.transaction() as session:
-        srow, app = await sessions.resolve(rt, session, caller, ref)
-        sessions.ensure_can_view(rt, caller, app, ref)
+    async with gateway.db.transaction() as session:
+        srow, app = await sessions.resolve(gateway, session, caller, ref)
+        sessions.ensure_can_view(gateway, caller, app, ref)
         row = await srepo.get_statement(session, srow.session_id, number)
         if row is None:
             raise NotFound("Statement not found")
         return to_view(row)
 
 
-async def cancel_statement(rt: GatewayRuntime, caller: Caller, ref: str, statement_ref: str) -> None:
+async def cancel_statement(gateway: GatewayRuntime, caller: Caller, ref: str, statement_ref: str) -> None:
     """Livy's cancel: waiting → cancelled now; running → cancelling (the runner interrupts it);
     unknown or finished statements are left alone, and the answer is the same."""
-    async with rt.db.transaction() as session:
-        srow, app = await sessions.resolve(rt, session, caller, ref)
-        sessions.ensure_can_modify(rt, caller, app, ref)
+    async with gateway.db.transaction() as session:
+        srow, app = await sessions.resolve(gateway, session, caller, ref)
+        sessions.ensure_can_modify(gateway, caller, app, ref)
         if not (statement_ref.isascii() and statement_ref.isdigit()) or int(statement_ref) > MAX_BATCH_ID:
             return
         row = await srepo.get_statement(session, srow.session_id, int(statement_ref), for_update=True)
@@ -159,16 +163,16 @@ _BUILTINS = sorted({*dir(builtins), *keyword.kwlist})
 _SESSION_NAMES = ("spark", "sc", "sqlContext", "SparkSession")
 
 
-async def completion(rt: GatewayRuntime, caller: Caller, ref: str, payload: object) -> list[str]:
+async def completion(gateway: GatewayRuntime, caller: Caller, ref: str, payload: object) -> list[str]:
     """Names that complete the word before the cursor: keywords, builtins and the session's globals.
 
     Computed in the gateway (the driver's namespace is not consulted), so attribute completion after
     a `.` returns nothing, as Livy does for an interpreter it cannot ask.
     """
     request: CompletionRequest = _parse(CompletionRequest, payload)
-    async with rt.db.transaction() as session:
-        srow, app = await sessions.resolve(rt, session, caller, ref)
-        sessions.ensure_can_modify(rt, caller, app, ref)
+    async with gateway.db.transaction() as session:
+        srow, app = await sessions.resolve(gateway, session, caller, ref)
+        sessions.ensure_can_modify(gateway, caller, app, ref)
         await srepo.touch(session, srow.session_id, last_activity_at=repo.utcnow())
         kind = srow.kind
     if (request.kind or kind) not in ("pyspark", "python", "shared"):

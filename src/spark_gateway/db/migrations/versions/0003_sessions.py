@@ -1,15 +1,15 @@
 """Livy interactive sessions and their statements.
 
-Revision ID: 0002_sessions
-Revises: 0001
+Revision ID: 0003_sessions
+Revises: 0002_webhook_outbox
 """
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0002_sessions"
-down_revision = "0001"
+revision = "0003_sessions"
+down_revision = "0002_webhook_outbox"
 branch_labels = None
 depends_on = None
 
