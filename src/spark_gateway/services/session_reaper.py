@@ -110,12 +110,14 @@ class SessionReaper:
 
     async def run(self, stop: asyncio.Event) -> None:
         interval = self.gateway.settings.sessions.reapIntervalSeconds
-        while not stop.is_set():
+        while True:  # the first round after one interval: start-up work (leases, re-attaching) first
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            if stop.is_set():
+                return
             try:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("session reaper round failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -107,9 +107,9 @@ class BackgroundWork:
         return [guard.name for guard in self.guards if guard.holding]
 
     async def start(self) -> None:
-        self.tasks.append(spawn(SessionReaper(self.gateway).run(self.stop_event), name="session-reaper"))
         for guard in self.guards:
             self.tasks.append(spawn(guard.run(self.stop_event), name=f"lease:{guard.name}"))
+        self.tasks.append(spawn(SessionReaper(self.gateway).run(self.stop_event), name="session-reaper"))
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop every supervisor (local jobs keep running) and release the leases."""
