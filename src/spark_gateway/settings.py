@@ -143,6 +143,7 @@ class GatewayConfig(_Strict):
     authorization: AuthorizationConfig = Field(default_factory=AuthorizationConfig)
     statusUrlTemplates: StatusUrlTemplates = Field(default_factory=StatusUrlTemplates)
     enableSwaggerUI: bool = True
+    enableConsole: bool = True  # the web console under /ui
     sparkManagerHostnameTemplate: str = "localhost"
     sparkManagerTimeoutSeconds: float = Field(default=30.0, gt=0)  # gateway -> SparkManager calls
     maxRequestBodyBytes: int = Field(default=1024 * 1024, ge=1024)

@@ -68,6 +68,10 @@ class ApplicationRow(Base):
     __table_args__ = (
         Index("ix_applications_cluster_state", "cluster_id", "state"),
         Index("ix_applications_created_at", "created_at"),
+        # The console: keyset paging newest first, and per-user views (owner or proxy user).
+        Index("ix_applications_created_at_gateway_id", "created_at", "gateway_id"),
+        Index("ix_applications_owner", "owner"),
+        Index("ix_applications_proxy_user", "proxy_user"),
         UniqueConstraint("idempotency_key", name="uq_applications_idempotency_key"),
     )
 

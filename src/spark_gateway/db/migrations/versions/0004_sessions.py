@@ -1,15 +1,15 @@
 """Livy interactive sessions and their statements.
 
-Revision ID: 0003_sessions
-Revises: 0002_webhook_outbox
+Revision ID: 0004_sessions
+Revises: 0003_console_indexes
 """
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0003_sessions"
-down_revision = "0002_webhook_outbox"
+revision = "0004_sessions"
+down_revision = "0003_console_indexes"
 branch_labels = None
 depends_on = None
 
