@@ -28,6 +28,7 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 bench: $(STAMP)
+	$(BIN)/python bench/scale_bench.py $(BENCH_ARGS)
 	$(BIN)/python bench/livy_bench.py
 
 clean:
