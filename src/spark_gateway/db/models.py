@@ -95,6 +95,28 @@ class LogLineRow(Base):
     line: Mapped[str] = mapped_column(Text)
 
 
+ALL_PRINCIPALS = ""  # the livy_batch_counts row counting every live batch
+
+
+class ApplicationCountRow(Base):
+    """Live applications per (cluster name, state); kept exact by triggers (migration 0002)."""
+
+    __tablename__ = "application_counts"
+
+    cluster_name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    state: Mapped[str] = mapped_column(String(32), primary_key=True)
+    live: Mapped[int] = mapped_column(BigInteger)
+
+
+class LivyBatchCountRow(Base):
+    """Live Livy batches per principal ('' = all; a user = owner or proxy user); kept by triggers."""
+
+    __tablename__ = "livy_batch_counts"
+
+    principal: Mapped[str] = mapped_column(String(253), primary_key=True)
+    live: Mapped[int] = mapped_column(BigInteger)
+
+
 class LeaseRow(Base):
     """Work that must run in exactly one process at a time (per cluster) is guarded by a lease."""
 

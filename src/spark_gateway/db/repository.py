@@ -12,7 +12,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spark_gateway.db.models import ApplicationRow, LeaseRow, LivyBatchRow, LogLineRow
+from spark_gateway.db.models import (
+    ALL_PRINCIPALS,
+    ApplicationCountRow,
+    ApplicationRow,
+    LeaseRow,
+    LivyBatchCountRow,
+    LivyBatchRow,
+    LogLineRow,
+)
 
 
 def utcnow() -> datetime:
@@ -82,25 +90,40 @@ def _visible(stmt: Any, owner: str | None) -> Any:
     return stmt
 
 
+async def count_livy_batches(session: AsyncSession, owner: str | None = None) -> int:
+    """Live Livy batches the caller may see (`owner=None`: all), from the maintained counts (O(1))."""
+    stmt = select(LivyBatchCountRow.live).where(LivyBatchCountRow.principal == (owner or ALL_PRINCIPALS))
+    return int((await session.execute(stmt)).scalar_one_or_none() or 0)
+
+
 async def list_batches(
     session: AsyncSession, *, offset: int, limit: int, owner: str | None = None
 ) -> tuple[list[tuple[int, ApplicationRow]], int]:
-    """A page of Livy batches in id order, and the total the caller may see (`owner=None`: all)."""
-    base = select(LivyBatchRow.batch_id, ApplicationRow).join(
-        ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id
-    )
-    base = _visible(base, owner)
-    total_stmt = _visible(
-        select(func.count())
-        .select_from(LivyBatchRow)
-        .join(ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id),
-        owner,
-    )
-    total = int((await session.execute(total_stmt)).scalar_one())
+    """A page of Livy batches in id order, and the total the caller may see (`owner=None`: all).
+
+    The total comes from the maintained counts; a page in the back half of the list is read from
+    the end (newest first, then reversed), so the pages clients read most, the first and the last,
+    cost the same at any history size.
+    """
+    total = await count_livy_batches(session, owner)
+    if owner is not None and owner == ALL_PRINCIPALS:
+        total = 0  # no user has an empty name; '' is the all-batches counter
     if limit <= 0 or offset >= total:
         return [], total
-    page = await session.execute(base.order_by(LivyBatchRow.batch_id).offset(offset).limit(limit))
-    return [(r[0], r[1]) for r in page.all()], total
+    base = _visible(
+        select(LivyBatchRow.batch_id, ApplicationRow).join(
+            ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id
+        ),
+        owner,
+    )
+    if offset > total // 2:
+        end = min(offset + limit, total)
+        stmt = base.order_by(LivyBatchRow.batch_id.desc()).offset(total - end).limit(end - offset)
+        rows = list(reversed((await session.execute(stmt)).all()))
+    else:
+        stmt = base.order_by(LivyBatchRow.batch_id).offset(offset).limit(limit)
+        rows = list((await session.execute(stmt)).all())
+    return [(r[0], r[1]) for r in rows], total
 
 
 async def list_applications(
@@ -368,10 +391,8 @@ async def limit_idle_transaction(session: AsyncSession, seconds: float) -> None:
 
 
 async def count_by_cluster_and_state(session: AsyncSession) -> list[tuple[str, str, int]]:
-    """Live applications per (cluster name, state), for the gateway's metrics."""
-    stmt = (
-        select(ApplicationRow.cluster_name, ApplicationRow.state, func.count())
-        .where(ApplicationRow.deleted_at.is_(None))
-        .group_by(ApplicationRow.cluster_name, ApplicationRow.state)
-    )
+    """Live applications per (cluster name, state), for the gateway's metrics (maintained counts)."""
+    stmt = select(
+        ApplicationCountRow.cluster_name, ApplicationCountRow.state, ApplicationCountRow.live
+    ).where(ApplicationCountRow.live > 0)
     return [(c, s, int(n)) for c, s, n in (await session.execute(stmt)).all()]
