@@ -181,7 +181,7 @@ async def build(target: Target) -> float:
     async with db.engine.begin() as conn:
         if not pg:
             await conn.execute(text("PRAGMA foreign_keys=OFF"))
-        for statement in statements:
+        for statement in statements if target.batches else []:
             await conn.execute(text(statement.format(gid=SQLITE_GID, **params)))
     await migrate.upgrade(db)
     async with db.engine.connect() as conn:

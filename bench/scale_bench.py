@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -34,7 +35,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(REPO))
-from dataset import LOG_EVERY, Target, ensure  # noqa: E402
+from dataset import LOG_EVERY, Target, build, ensure  # noqa: E402
 from load import WRK, lone_ms, throughput  # noqa: E402
 from tests.e2e.conftest import GatewayProcess, free_port  # noqa: E402
 
@@ -53,8 +54,8 @@ def env() -> dict[str, str]:
 
 
 @contextmanager
-def gateway(target: Target, workdir: Path) -> Iterator[GatewayProcess]:
-    conf = {"dataDir": str(workdir / target.label), "database": {"url": target.url}}
+def gateway(target: Target, workdir: Path, **extra: Any) -> Iterator[GatewayProcess]:
+    conf = {"dataDir": str(workdir / target.label), "database": {"url": target.url}, **extra}
     conf_path = workdir / f"{target.label}.yaml"
     conf_path.write_text(yaml.safe_dump(conf))
     gw = GatewayProcess(conf_path, free_port(), workdir / f"{target.label}.log", env())
@@ -169,6 +170,77 @@ def bench_database(db: str, big: int, seconds: float, report: Report, workdir: P
         report.add(db, f"gateway RSS after the {big:,} run", f"{rss_mb(gw.proc.pid):.0f} MB", "", "", "")
 
 
+FAKE_SUBMIT = """#!/bin/sh
+# A spark-submit that holds its slot without using the CPU: the creates bench measures the gateway.
+exec sleep 600
+"""
+
+
+def livy_body(i: int) -> dict[str, object]:
+    return {"file": str(REPO / "examples" / "pi.py"), "name": f"create-{i}", "args": ["1"]}
+
+
+def v1_body(i: int) -> dict[str, object]:
+    return {
+        "apiVersion": "sparkoperator.k8s.io/v1beta2",
+        "kind": "SparkApplication",
+        "metadata": {"namespace": "default", "name": f"create-{i}"},
+        "spec": {
+            "type": "Python",
+            "mode": "cluster",
+            "sparkVersion": "3.5.3",
+            "mainApplicationFile": str(REPO / "examples" / "pi.py"),
+        },
+    }
+
+
+async def create_rate(url: str, path: str, body: Any, keyed: bool, seconds: float) -> tuple[float, int]:
+    """Creates/s over 32 connections for `seconds` (each with its own Idempotency-Key when keyed)."""
+    done = errors = 0
+    counter = iter(range(10**9))
+    deadline = time.monotonic() + seconds
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal done, errors
+        while time.monotonic() < deadline:
+            i = next(counter)
+            headers = {"Idempotency-Key": f"bench-{path}-{i}-{time.time_ns()}"} if keyed else {}
+            response = await client.post(path, json=body(i), headers=headers)
+            done += 1
+            errors += response.status_code != 201
+
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+        began = time.monotonic()
+        await asyncio.gather(*(worker(client) for _ in range(32)))
+        return done / (time.monotonic() - began), errors
+
+
+def bench_creates(db: str, seconds: float, report: Report, workdir: Path) -> None:
+    """Creates per second on an empty history of its own (the big ones stay as generated)."""
+    target = Target(db, 0)
+    asyncio.run(build(target))
+    submit = workdir / "fake-spark-submit"
+    submit.write_text(FAKE_SUBMIT)
+    submit.chmod(0o755)
+    clusters = [
+        {
+            "name": "local",
+            "id": "local",
+            "type": "local",
+            "namespaces": [{"name": "default", "id": "dflt"}],
+            "local": {"sparkSubmit": str(submit)},
+        }
+    ]
+    with gateway(target, workdir, clusters=clusters) as gw:
+        for path, body in (("/api/livy/batches", livy_body), ("/api/v1/applications", v1_body)):
+            for keyed in (False, True):
+                rate, errors = asyncio.run(create_rate(gw.url, path, body, keyed, seconds))
+                what = f"POST {path}" + (" with Idempotency-Key" if keyed else "")
+                failed = f" ({errors} not 201)" if errors else ""
+                report.add(db, what, f"{rate:.0f} creates/s{failed}", "", "", "report")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="20k batches instead of 1M, 3 s per load")
@@ -183,6 +255,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as tmp:
         for db in databases:
             bench_database(db, big, seconds, report, Path(tmp))
+            bench_creates(db, seconds, report, Path(tmp))
     tool = "wrk -t2 -c32" if WRK else "httpx fallback, 32 connections (install wrk for the issue's figures)"
     print(f"\nload: {tool}, {seconds:.0f} s per figure; lists and scrapes: lone requests, p50")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")

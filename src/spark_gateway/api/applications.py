@@ -24,6 +24,7 @@ from spark_gateway.domain.errors import BadRequest, Invalid
 from spark_gateway.domain.records import ApplicationRecord
 from spark_gateway.domain.sparkapp import LABEL_CLUSTER, SparkApplication, namespace_problem
 from spark_gateway.services import applications as apps
+from spark_gateway.services import pages
 
 router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
 
@@ -42,6 +43,8 @@ GatewayIdParam = Annotated[
         json_schema_extra={"pattern": GATEWAY_ID_PATTERN},
     ),
 ]
+
+CONTINUE_HEADER = "X-Continue"  # the next page's token on an unpaged (array) list
 
 # Every route may answer these (request checks, authentication, deny lists, database down).
 COMMON_ERRORS = (400, 401, 403, 503)
@@ -128,10 +131,17 @@ def size_problem(app: SparkApplication) -> str | None:
 
 @router.get(
     "",
-    summary="List applications (filters: cluster name or id, namespace)",
+    summary="List applications, newest first (filters: cluster, namespace; paging: limit, continue)",
     response_model=None,
     responses={
-        **documented(200, ApplicationList, "The applications the caller may see"),
+        **documented(
+            200,
+            ApplicationList,
+            "The applications the caller may see: without `limit` and `continue`, a JSON array of at "
+            f"most {pages.DEFAULT_LIMIT} (the header {CONTINUE_HEADER} carries the token of the next page); "
+            "with either, `{items, metadata: {continue}}` as in Kubernetes lists",
+            headers={CONTINUE_HEADER: {"schema": {"type": "string"}}},
+        ),
         **api_errors(*COMMON_ERRORS),
     },
 )
@@ -140,11 +150,23 @@ async def list_applications(
     caller: CurrentCaller,
     cluster: str | None = None,
     namespace: Annotated[str | None, Query(json_schema_extra={"pattern": NAMESPACE_PATTERN})] = None,
-) -> list[dict[str, Any]]:
+    limit: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description=f"page size (at most {pages.MAX_LIMIT} served)")
+    ] = None,
+    continue_: Annotated[
+        str | None, Query(alias="continue", max_length=2000, description="the token of the previous page")
+    ] = None,
+) -> JSONResponse:
     if namespace is not None and (problem := namespace_problem(namespace)):
         raise BadRequest(problem)
-    records = await apps.list_applications(rt, caller, cluster=cluster, namespace=namespace)
-    return [summary(r) for r in records]
+    page = await pages.list_applications(
+        rt, caller, cluster=cluster, namespace=namespace, limit=limit, token=continue_
+    )
+    items = [summary(r) for r in page.records]
+    if limit is None and continue_ is None:
+        headers = {CONTINUE_HEADER: page.continue_token} if page.continue_token else None
+        return JSONResponse(items, headers=headers)
+    return JSONResponse({"items": items, "metadata": {"continue": page.continue_token}})
 
 
 @router.post(
@@ -176,8 +198,8 @@ async def create_application(
     response_model=None,
     responses={**documented(200, GatewayApplication, "The application"), **api_errors(*COMMON_ERRORS, 404)},
 )
-async def get_application(gateway_id: GatewayIdParam, rt: Runtime, caller: CurrentCaller) -> dict[str, Any]:
-    return gateway_application(await apps.get_application(rt, caller, gateway_id))
+async def get_application(gateway_id: GatewayIdParam, rt: Runtime, caller: CurrentCaller) -> JSONResponse:
+    return JSONResponse(gateway_application(await apps.get_application(rt, caller, gateway_id)))
 
 
 @router.get(
@@ -186,10 +208,8 @@ async def get_application(gateway_id: GatewayIdParam, rt: Runtime, caller: Curre
     response_model=None,
     responses={**documented(200, ApplicationStatus, "The status"), **api_errors(*COMMON_ERRORS, 404)},
 )
-async def application_status(
-    gateway_id: GatewayIdParam, rt: Runtime, caller: CurrentCaller
-) -> dict[str, Any]:
-    return public_status(await apps.get_application(rt, caller, gateway_id))
+async def application_status(gateway_id: GatewayIdParam, rt: Runtime, caller: CurrentCaller) -> JSONResponse:
+    return JSONResponse(public_status(await apps.get_application(rt, caller, gateway_id)))
 
 
 @router.get(

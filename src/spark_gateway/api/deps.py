@@ -10,12 +10,14 @@ from spark_gateway.services.applications import Caller
 from spark_gateway.services.runtime import GatewayRuntime
 
 
-def get_runtime(request: Request) -> GatewayRuntime:
+# Async, though they do not await: FastAPI runs a sync dependency in a worker thread, a thread
+# handoff per request on the hottest paths.
+async def get_runtime(request: Request) -> GatewayRuntime:
     runtime: GatewayRuntime = request.app.state.runtime
     return runtime
 
 
-def get_caller(request: Request) -> Caller:
+async def get_caller(request: Request) -> Caller:
     return Caller(user=getattr(request.state, "user", None))
 
 

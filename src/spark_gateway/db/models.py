@@ -65,7 +65,7 @@ class ApplicationRow(Base):
 
     __table_args__ = (
         Index("ix_applications_cluster_state", "cluster_id", "state"),
-        Index("ix_applications_created_at", "created_at"),
+        Index("ix_applications_created_at_gateway_id", "created_at", "gateway_id"),
         UniqueConstraint("idempotency_key", name="uq_applications_idempotency_key"),
     )
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import delete, func, insert, literal, or_, select, text, union_all, update
+from sqlalchemy import delete, func, insert, literal, or_, select, text, tuple_, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from spark_gateway.db.models import (
     ALL_PRINCIPALS,
@@ -21,6 +22,9 @@ from spark_gateway.db.models import (
     LivyBatchRow,
     LogLineRow,
 )
+
+# Read-only queries run in a session (inside a unit of work) or on a bare autocommit connection.
+Reader = AsyncSession | AsyncConnection
 
 
 def utcnow() -> datetime:
@@ -68,14 +72,29 @@ async def get_by_idempotency_key(session: AsyncSession, key: str) -> Application
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def get_batch(session: AsyncSession, batch_id: int) -> tuple[int, ApplicationRow] | None:
+# The application's columns as a plain row (attribute access like ApplicationRow): reads that only
+# turn rows into records skip the ORM's identity map and instance bookkeeping.
+APPLICATION_COLUMNS = tuple(ApplicationRow.__table__.columns)
+
+
+async def get_batch(session: Reader, batch_id: int) -> tuple[int, Row[Any]] | None:
     stmt = (
-        select(LivyBatchRow.batch_id, ApplicationRow)
+        select(LivyBatchRow.batch_id, *APPLICATION_COLUMNS)
         .join(ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id)
         .where(LivyBatchRow.batch_id == batch_id, ApplicationRow.deleted_at.is_(None))
     )
     row = (await session.execute(stmt)).first()
-    return (row[0], row[1]) if row else None
+    return (row.batch_id, row) if row else None
+
+
+async def read_application(session: Reader, gateway_id: str) -> Row[Any] | None:
+    """A live application with its Livy batch id (None when it is not a batch), in one statement."""
+    stmt = (
+        select(LivyBatchRow.batch_id, *APPLICATION_COLUMNS)
+        .outerjoin(LivyBatchRow, LivyBatchRow.gateway_id == ApplicationRow.gateway_id)
+        .where(ApplicationRow.gateway_id == gateway_id, ApplicationRow.deleted_at.is_(None))
+    )
+    return (await session.execute(stmt)).first()
 
 
 async def batch_id_for(session: AsyncSession, gateway_id: str) -> int | None:
@@ -132,15 +151,20 @@ async def list_applications(
     cluster_id: str | None = None,
     namespace: str | None = None,
     owner: str | None = None,
-    limit: int = 1000,
+    limit: int = 100,
+    after: tuple[datetime, str] | None = None,
 ) -> Sequence[ApplicationRow]:
+    """Newest first (created_at, then gateway id, descending); `after`: the (created_at, gateway id)
+    of the last row of the previous page, so any page is one index range (keyset pagination)."""
     stmt = _visible(select(ApplicationRow), owner)
     if cluster_id is not None:
         stmt = stmt.where(ApplicationRow.cluster_id == cluster_id)
     if namespace is not None:
         stmt = stmt.where(ApplicationRow.namespace == namespace)
-    stmt = stmt.order_by(ApplicationRow.created_at.desc()).limit(limit)
-    return (await session.execute(stmt)).scalars().all()
+    if after is not None:
+        stmt = stmt.where(tuple_(ApplicationRow.created_at, ApplicationRow.gateway_id) < tuple_(*after))
+    order = (ApplicationRow.created_at.desc(), ApplicationRow.gateway_id.desc())
+    return (await session.execute(stmt.order_by(*order).limit(limit))).scalars().all()
 
 
 async def queued_applications(session: AsyncSession, cluster_id: str, limit: int) -> Sequence[ApplicationRow]:
@@ -187,7 +211,8 @@ async def mark_deleted(session: AsyncSession, gateway_id: str) -> None:
 # Logs ------------------------------------------------------------------------------------------
 
 
-async def _log_bounds(session: AsyncSession, gateway_id: str) -> tuple[int, int] | None:
+async def log_bounds(session: Reader, gateway_id: str) -> tuple[int, int] | None:
+    """The first and last stored `seq` of an application's log (None: no log); one index probe each."""
     stmt = select(func.min(LogLineRow.seq), func.max(LogLineRow.seq)).where(
         LogLineRow.gateway_id == gateway_id
     )
@@ -202,7 +227,7 @@ async def append_log_lines(
     if not lines:
         return
     lines = list(lines)[-keep:]
-    bounds = await _log_bounds(session, gateway_id)
+    bounds = await log_bounds(session, gateway_id)
     start = bounds[1] + 1 if bounds else 0
     await session.execute(
         insert(LogLineRow),
@@ -215,14 +240,23 @@ async def append_log_lines(
         )
 
 
-async def count_log_lines(session: AsyncSession, gateway_id: str) -> int:
-    bounds = await _log_bounds(session, gateway_id)
+async def count_log_lines(session: Reader, gateway_id: str) -> int:
+    bounds = await log_bounds(session, gateway_id)
     return 0 if bounds is None else bounds[1] - bounds[0] + 1
 
 
-async def read_log(session: AsyncSession, gateway_id: str, *, offset: int, size: int) -> list[str]:
-    """Lines [offset, offset+size) of the stored log (offset 0 = oldest line kept)."""
-    bounds = await _log_bounds(session, gateway_id)
+async def read_log(
+    session: Reader,
+    gateway_id: str,
+    *,
+    offset: int,
+    size: int,
+    bounds: tuple[int, int] | Literal["unknown"] | None = "unknown",
+) -> list[str]:
+    """Lines [offset, offset+size) of the stored log (offset 0 = oldest line kept); pass `bounds`
+    when the caller has just read them."""
+    if bounds == "unknown":
+        bounds = await log_bounds(session, gateway_id)
     if bounds is None or size <= 0:
         return []
     low = bounds[0] + max(offset, 0)
@@ -235,24 +269,24 @@ async def read_log(session: AsyncSession, gateway_id: str, *, offset: int, size:
 
 
 async def get_batch_by_name(
-    session: AsyncSession, name: str, owner: str | None = None
-) -> tuple[int, ApplicationRow] | None:
+    session: Reader, name: str, owner: str | None = None
+) -> tuple[int, Row[Any]] | None:
     """The newest live batch named `name` whose owner or proxy user is `owner` (None: anyone's).
 
     Livy resolves non-numeric path ids as names; another user's batch of the same name neither hides
     the caller's own nor reveals that it exists.
     """
     stmt = (
-        select(LivyBatchRow.batch_id, ApplicationRow)
+        select(LivyBatchRow.batch_id, *APPLICATION_COLUMNS)
         .join(ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id)
         .where(ApplicationRow.name == name)
     )
     stmt = _visible(stmt, owner).order_by(LivyBatchRow.batch_id.desc()).limit(1)
     row = (await session.execute(stmt)).first()
-    return (row[0], row[1]) if row else None
+    return (row.batch_id, row) if row else None
 
 
-async def recent_logs(session: AsyncSession, gateway_ids: Sequence[str], lines: int) -> dict[str, list[str]]:
+async def recent_logs(session: Reader, gateway_ids: Sequence[str], lines: int) -> dict[str, list[str]]:
     """The last `lines` log lines of each application, in one round trip (one index range each)."""
     if not gateway_ids or lines <= 0:
         return {gid: [] for gid in gateway_ids}

@@ -191,11 +191,11 @@ async def _submit_now(
 async def _load(rt: GatewayRuntime, gateway_id: str) -> ApplicationRecord:
     parsed = parse_gateway_id(gateway_id)
     rt.cluster(parsed.cluster_id)
-    async with rt.db.transaction() as session:
-        row = await repo.get_application(session, gateway_id)
-        if row is None:
-            raise NotFound(f"application '{gateway_id}' not found")
-        return to_record(row, await repo.batch_id_for(session, gateway_id))
+    async with rt.db.reader() as conn:
+        row = await repo.read_application(conn, gateway_id)
+    if row is None:
+        raise NotFound(f"application '{gateway_id}' not found")
+    return to_record(row, row.batch_id)
 
 
 def ensure_can_view(rt: GatewayRuntime, caller: Caller, record: ApplicationRecord) -> None:
@@ -214,25 +214,6 @@ async def get_application(rt: GatewayRuntime, caller: Caller, gateway_id: str) -
     record = await _load(rt, gateway_id)
     ensure_can_view(rt, caller, record)
     return with_urls(rt, record)
-
-
-async def list_applications(
-    rt: GatewayRuntime, caller: Caller, *, cluster: str | None, namespace: str | None
-) -> list[ApplicationRecord]:
-    cluster_id = None
-    if cluster is not None:
-        config = rt.settings.cluster_by_name(cluster) or rt.settings.cluster_by_id(cluster)
-        if config is None:
-            raise BadRequest(f"cluster '{cluster}' is not configured")
-        cluster_id = config.id
-    async with rt.db.transaction() as session:
-        rows = await repo.list_applications(
-            session,
-            cluster_id=cluster_id,
-            namespace=namespace,
-            owner=rt.access.visible_owner_filter(caller.user),
-        )
-        return [to_record(r) for r in rows]
 
 
 def tracked(record: ApplicationRecord, row: ApplicationRow | None = None) -> TrackedApplication:
@@ -268,12 +249,13 @@ async def application_logs(rt: GatewayRuntime, caller: Caller, gateway_id: str, 
 
 async def read_log_page(rt: GatewayRuntime, gateway_id: str, *, offset: int | None, size: int) -> LogPage:
     """Livy log semantics over the stored log: no offset (or < 0) means the last `size` lines."""
-    async with rt.db.transaction() as session:
-        total = await repo.count_log_lines(session, gateway_id)
+    async with rt.db.reader() as conn:
+        bounds = await repo.log_bounds(conn, gateway_id)
+        total = 0 if bounds is None else bounds[1] - bounds[0] + 1
         if size < 0:
             size = total
         start = max(0, total - size) if offset is None or offset < 0 else offset
-        lines = await repo.read_log(session, gateway_id, offset=start, size=size)
+        lines = await repo.read_log(conn, gateway_id, offset=start, size=size, bounds=bounds)
     return LogPage(offset=start, total=total, lines=lines)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -16,10 +15,6 @@ from spark_gateway.services import applications as apps
 from spark_gateway.services.applications import Caller
 from spark_gateway.services.runtime import GatewayRuntime, default_spark_version
 from spark_gateway.services.tracking import to_record
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
 
 # Batch ids are a 32-bit integer column; names and users are stored in columns of 253 characters.
 MAX_BATCH_ID = 2**31 - 1
@@ -100,7 +95,7 @@ RECENT_LOG_LINES = 10  # Livy's batch view shows the last 10 log lines
 
 
 async def _resolve(
-    rt: GatewayRuntime, session: AsyncSession, caller: Caller, batch_ref: str
+    rt: GatewayRuntime, session: repo.Reader, caller: Caller, batch_ref: str
 ) -> ApplicationRecord:
     """A batch by id, or (as Livy allows) by name when the reference is not all digits."""
     number = batch_number(batch_ref)
@@ -121,8 +116,8 @@ async def _resolve(
 async def get_batch(
     rt: GatewayRuntime, caller: Caller, batch_ref: str, *, with_log: bool = True
 ) -> ApplicationRecord:
-    """One batch (and its last log lines), read in one transaction."""
-    async with rt.db.transaction() as session:
+    """One batch (and its last log lines): two indexed reads on an autocommit connection."""
+    async with rt.db.reader() as session:
         record = await _resolve(rt, session, caller, batch_ref)
         try:
             apps.ensure_can_view(rt, caller, record)

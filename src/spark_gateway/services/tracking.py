@@ -12,6 +12,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spark_gateway.backends.base import StatusUpdate
@@ -25,7 +26,8 @@ from spark_gateway.domain.states import AppState, can_transition
 log = logging.getLogger(__name__)
 
 
-def to_record(row: ApplicationRow, batch_id: int | None = None) -> ApplicationRecord:
+def to_record(row: ApplicationRow | Row[Any], batch_id: int | None = None) -> ApplicationRecord:
+    """A record from an ORM row or a plain row of the application's columns (repo.APPLICATION_COLUMNS)."""
     return ApplicationRecord(
         gateway_id=row.gateway_id,
         cluster_id=row.cluster_id,
