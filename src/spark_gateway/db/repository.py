@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,11 @@ from spark_gateway.db.models import (
 
 # Read-only queries run in a session (inside a unit of work) or on a bare autocommit connection.
 Reader = AsyncSession | AsyncConnection
+
+
+def _dialect(session: Reader) -> str:
+    bind = session.get_bind() if isinstance(session, AsyncSession) else session
+    return bind.dialect.name
 
 
 def utcnow() -> datetime:
@@ -77,14 +83,43 @@ async def get_by_idempotency_key(session: AsyncSession, key: str) -> Application
 APPLICATION_COLUMNS = tuple(ApplicationRow.__table__.columns)
 
 
-async def get_batch(session: Reader, batch_id: int) -> tuple[int, Row[Any]] | None:
+async def get_batch(session: Reader, batch_id: int, *, recent_lines: int = 0) -> tuple[int, Row[Any]] | None:
+    """A live batch; with `recent_lines`, also its last log lines as `row.recent_log` (use
+    `recent_log_of(row)`), in the same statement: a status poll is one round trip."""
+    columns: list[Any] = [LivyBatchRow.batch_id, *APPLICATION_COLUMNS]
+    if recent_lines > 0:
+        columns.append(_recent_log_column(session, recent_lines))
     stmt = (
-        select(LivyBatchRow.batch_id, *APPLICATION_COLUMNS)
+        select(*columns)
         .join(ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id)
         .where(LivyBatchRow.batch_id == batch_id, ApplicationRow.deleted_at.is_(None))
     )
     row = (await session.execute(stmt)).first()
     return (row.batch_id, row) if row else None
+
+
+def _recent_log_column(session: Reader, lines: int) -> Any:
+    """A correlated subquery: the application's last `lines` log lines as a JSON array of [seq, line]."""
+    last = (
+        select(LogLineRow.seq, LogLineRow.line)
+        .where(LogLineRow.gateway_id == ApplicationRow.gateway_id)
+        .order_by(LogLineRow.seq.desc())
+        .limit(lines)
+        .correlate(ApplicationRow)
+        .subquery()
+    )
+    if _dialect(session) == "postgresql":
+        pairs = func.json_agg(func.json_build_array(last.c.seq, last.c.line))
+    else:
+        pairs = func.json_group_array(func.json_array(last.c.seq, last.c.line))
+    return select(pairs).scalar_subquery().label("recent_log")
+
+
+def recent_log_of(row: Row[Any]) -> list[str]:
+    """The lines `get_batch(..., recent_lines=n)` fetched, oldest first."""
+    raw = row.recent_log
+    pairs = json.loads(raw) if isinstance(raw, str) else raw
+    return [line for _, line in sorted(pairs or [])]
 
 
 async def read_application(session: Reader, gateway_id: str) -> Row[Any] | None:
@@ -109,15 +144,15 @@ def _visible(stmt: Any, owner: str | None) -> Any:
     return stmt
 
 
-async def count_livy_batches(session: AsyncSession, owner: str | None = None) -> int:
+async def count_livy_batches(session: Reader, owner: str | None = None) -> int:
     """Live Livy batches the caller may see (`owner=None`: all), from the maintained counts (O(1))."""
     stmt = select(LivyBatchCountRow.live).where(LivyBatchCountRow.principal == (owner or ALL_PRINCIPALS))
     return int((await session.execute(stmt)).scalar_one_or_none() or 0)
 
 
 async def list_batches(
-    session: AsyncSession, *, offset: int, limit: int, owner: str | None = None
-) -> tuple[list[tuple[int, ApplicationRow]], int]:
+    session: Reader, *, offset: int, limit: int, owner: str | None = None
+) -> tuple[list[tuple[int, Row[Any]]], int]:
     """A page of Livy batches in id order, and the total the caller may see (`owner=None`: all).
 
     The total comes from the maintained counts; a page in the back half of the list is read from
@@ -130,7 +165,7 @@ async def list_batches(
     if limit <= 0 or offset >= total:
         return [], total
     base = _visible(
-        select(LivyBatchRow.batch_id, ApplicationRow).join(
+        select(LivyBatchRow.batch_id, *APPLICATION_COLUMNS).join(
             ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id
         ),
         owner,
@@ -142,7 +177,7 @@ async def list_batches(
     else:
         stmt = base.order_by(LivyBatchRow.batch_id).offset(offset).limit(limit)
         rows = list((await session.execute(stmt)).all())
-    return [(r[0], r[1]) for r in rows], total
+    return [(r.batch_id, r) for r in rows], total
 
 
 async def list_applications(

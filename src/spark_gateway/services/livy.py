@@ -95,42 +95,46 @@ RECENT_LOG_LINES = 10  # Livy's batch view shows the last 10 log lines
 
 
 async def _resolve(
-    rt: GatewayRuntime, session: repo.Reader, caller: Caller, batch_ref: str
-) -> ApplicationRecord:
-    """A batch by id, or (as Livy allows) by name when the reference is not all digits."""
+    rt: GatewayRuntime, session: repo.Reader, caller: Caller, batch_ref: str, *, recent_lines: int = 0
+) -> tuple[ApplicationRecord, list[str] | None]:
+    """A batch by id, or (as Livy allows) by name when the reference is not all digits; with
+    `recent_lines`, a batch found by id comes with its last log lines (None: not read)."""
     number = batch_number(batch_ref)
     if number is not None and number > MAX_BATCH_ID:
         raise not_found(batch_ref)
     if number is None and (len(batch_ref) > MAX_NAME_LENGTH or "\x00" in batch_ref):
         raise not_found(batch_ref)  # no stored name can look like that
     if number is not None:
-        found = await repo.get_batch(session, number)
+        found = await repo.get_batch(session, number, recent_lines=recent_lines)
     else:
         found = await repo.get_batch_by_name(session, batch_ref, rt.access.visible_owner_filter(caller.user))
     if found is None:
         raise not_found(batch_ref)
     batch_id, row = found
-    return to_record(row, batch_id)
+    return to_record(row, batch_id), repo.recent_log_of(row) if number is not None and recent_lines else None
 
 
 async def get_batch(
     rt: GatewayRuntime, caller: Caller, batch_ref: str, *, with_log: bool = True
 ) -> ApplicationRecord:
-    """One batch (and its last log lines): two indexed reads on an autocommit connection."""
+    """One batch (and its last log lines): one statement on an autocommit connection."""
     async with rt.db.reader() as session:
-        record = await _resolve(rt, session, caller, batch_ref)
+        lines = RECENT_LOG_LINES if with_log else 0
+        record, recent = await _resolve(rt, session, caller, batch_ref, recent_lines=lines)
         try:
             apps.ensure_can_view(rt, caller, record)
         except NotFound:
             raise not_found(batch_ref) from None  # another user's batch: as if it did not exist
-        if with_log:
+        if recent is not None:
+            record.recent_log = recent
+        elif with_log:  # found by name: one more statement
             logs = await repo.recent_logs(session, [record.gateway_id], RECENT_LOG_LINES)
             record.recent_log = logs[record.gateway_id]
     return apps.with_urls(rt, record)
 
 
 async def list_batches(rt: GatewayRuntime, caller: Caller, *, offset: int, size: int) -> BatchPage:
-    async with rt.db.transaction() as session:
+    async with rt.db.reader() as session:
         rows, total = await repo.list_batches(
             session,
             offset=min(max(offset, 0), MAX_PAGE),
@@ -156,7 +160,7 @@ async def batch_log(
 
 async def delete_batch(rt: GatewayRuntime, caller: Caller, batch_ref: str) -> None:
     async with rt.db.transaction() as session:
-        record = await _resolve(rt, session, caller, batch_ref)
+        record, _ = await _resolve(rt, session, caller, batch_ref)
     try:
         await apps.delete_application(rt, caller, record.gateway_id)
     except NotFound:
