@@ -70,6 +70,7 @@ def serve(
     settings = load_settings(conf, gateway=gateway or None)
     setup_logging(log_level)
     try:
+        settings.manager_api_token()  # an unreadable token file stops start-up with one line
         gateway_app = create_app(settings)
     except ConfigError as exc:
         typer.echo(f"spark-gateway: {exc}", err=True)

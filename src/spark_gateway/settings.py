@@ -8,6 +8,7 @@ the key instead of being silently ignored.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,10 @@ from spark_gateway.domain.dicts import deep_merge
 from spark_gateway.domain.errors import ConfigError
 from spark_gateway.domain.ids import is_valid_short_id
 from spark_gateway.middleware_settings import MiddlewareEntry, check_chain
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+MANAGER_TOKEN_ENV = "SPARK_MANAGER_API_TOKEN"
+MIN_TOKEN_LENGTH = 16
 
 
 class _Strict(BaseModel):
@@ -45,8 +50,11 @@ class LocalBackendConfig(_Strict):
     sparkSubmit: str | None = None  # default: the one bundled with the installed pyspark
     sparkHome: str | None = None
     maxConcurrentJobs: int = Field(default=2, ge=1)
-    allowedDirs: list[Path] = Field(default_factory=list)  # default: examples/ and the data directory
+    allowedDirs: list[Path] = Field(default_factory=list)  # default: examples/ (never the data dir)
     sparkConf: dict[str, str] = Field(default_factory=dict)  # always added to every submission
+    # Extra environment variables (names or glob patterns) jobs inherit besides the fixed allow-list;
+    # the gateway's own secrets are never passed, whatever this says.
+    passEnvironment: list[str] = Field(default_factory=list)
     killGracePeriodSeconds: float = Field(default=10.0, ge=0)
     pollIntervalSeconds: float = Field(default=0.5, gt=0)
     javaHome: str | None = None
@@ -127,8 +135,21 @@ class GatewayConfig(_Strict):
     sparkManagerHostnameTemplate: str = "localhost"
     sparkManagerTimeoutSeconds: float = Field(default=30.0, gt=0)  # gateway -> SparkManager calls
     maxRequestBodyBytes: int = Field(default=1024 * 1024, ge=1024)
-    forbiddenSparkConf: list[str] = Field(default_factory=list)
+    forbiddenSparkConf: list[str] = Field(default_factory=list)  # glob patterns, refused for everyone
+    allowedSparkConf: list[str] = Field(default_factory=list)  # glob patterns of dangerous keys re-allowed
+    # SparkApplication fields non-admins may set although they change identity or reach the host
+    # (domain.spec_policy): glob patterns over field paths, e.g. spec.volumes.hostPath
+    allowedSpecFields: list[str] = Field(default_factory=list)
+    allowedServiceAccounts: list[str] = Field(default_factory=list)  # names anyone may run as
     auditLogFile: Path | None = None  # default: <dataDir>/audit.log
+
+    @field_validator("allowedSpecFields")
+    @classmethod
+    def _field_paths(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if not pattern.startswith(("spec.", "metadata.")):
+                raise ValueError(f"'{pattern}' is not a field path such as spec.volumes.hostPath")
+        return value
 
     @model_validator(mode="after")
     def _middleware_chain(self) -> GatewayConfig:
@@ -178,6 +199,8 @@ class SparkManagerConfig(_Strict):
     statusWorkers: int = Field(default=4, ge=1)  # concurrent database writers
     logCaptureSeconds: float = Field(default=10.0, ge=0)  # driver log copy while running; 0: at the end only
     shutdownSeconds: float = Field(default=5.0, ge=0)  # pending status writes get this long on shutdown
+    apiTokenFile: Path | None = None  # the bearer token of the manager API (else env SPARK_MANAGER_API_TOKEN)
+    allowUnauthenticatedApi: bool = False  # run a manager without a token (trusted networks only)
 
 
 class LeaseConfig(_Strict):
@@ -290,8 +313,50 @@ class Settings(BaseSettings):
     def selector(self) -> tuple[str, str] | None:
         return (self.selectorKey, self.selectorValue) if self.selectorKey and self.selectorValue else None
 
+    def manager_api_token(self) -> str | None:
+        """The SparkManager API's bearer token: `sparkManager.apiTokenFile`, else the environment
+        variable SPARK_MANAGER_API_TOKEN; None when neither is set. The gateway sends it, managers
+        require it."""
+        path = self.sparkManager.apiTokenFile
+        if path is not None:
+            try:
+                token = Path(path).read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"sparkManager.apiTokenFile: cannot read {path}: {exc.strerror}") from exc
+            where = f"sparkManager.apiTokenFile ({path})"
+        else:
+            token = os.environ.get(MANAGER_TOKEN_ENV, "").strip()
+            where = MANAGER_TOKEN_ENV
+            if not token:
+                return None
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise ConfigError(f"{where}: the token must have at least {MIN_TOKEN_LENGTH} characters")
+        return token
+
     def audit_log_path(self) -> Path:
         return self.gateway.auditLogFile or (self.dataDir / "audit.log")
+
+    def secret_env_names(self) -> frozenset[str]:
+        """Environment variables the configuration reads secrets from (`<name>Env` keys and `${VAR}`
+        references in middleware conf, the SparkManager API token), besides the fixed ones: a job must
+        never inherit them."""
+        names: set[str] = {MANAGER_TOKEN_ENV}
+
+        def visit(value: Any, key: str = "") -> None:
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    visit(v, str(k))
+            elif isinstance(value, list):
+                for item in value:
+                    visit(item, key)
+            elif isinstance(value, str):
+                if key.endswith("Env"):
+                    names.add(value)
+                names.update(_ENV_REFERENCE.findall(value))
+
+        for middleware in self.gateway.middleware:
+            visit(middleware.conf.model_dump(mode="json"))
+        return frozenset(names)
 
 
 def format_validation_error(exc: ValidationError) -> str:

@@ -33,7 +33,7 @@ async def env(kube_env: KubeEnvFactory) -> KubeEnv:
 async def client(env: KubeEnv) -> Any:
     manager = env.clusters[0].manager
     assert manager is not None
-    async with httpx.AsyncClient(base_url=manager.url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=manager.url, timeout=10, headers=env.manager_headers) as http:
         yield http
 
 

@@ -91,11 +91,15 @@ def start_gateway(tmp_path: Path, spark_env: dict[str, str]) -> Iterator[Gateway
     env = dict(spark_env)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
 
-    def start(config: dict[str, Any] | None = None, port: int | None = None) -> GatewayProcess:
+    def start(
+        config: dict[str, Any] | None = None, port: int | None = None, extra_env: dict[str, str] | None = None
+    ) -> GatewayProcess:
+        """`extra_env`: variables added to this gateway process's environment."""
         conf = {"dataDir": str(tmp_path / "data"), **(config or {})}
         conf_path = tmp_path / f"gateway-{len(started)}.yaml"
         conf_path.write_text(yaml.safe_dump(conf))
-        gw = GatewayProcess(conf_path, port or free_port(), tmp_path / f"gateway-{len(started)}.log", env)
+        log_path = tmp_path / f"gateway-{len(started)}.log"
+        gw = GatewayProcess(conf_path, port or free_port(), log_path, {**env, **(extra_env or {})})
         started.append(gw)
         return gw.start()
 

@@ -25,6 +25,8 @@ from tests.e2e.conftest import REPO, GatewayProcess, free_port
 from tests.fakes.k8s_server import FakeKubernetes
 
 pytestmark = pytest.mark.e2e
+TOKEN = "e2e-manager-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 class ManagerProcess:
@@ -97,7 +99,8 @@ def system(tmp_path: Path, pg_url: str) -> Iterator[dict[str, Any]]:
     }
     conf_path = tmp_path / "spark-gateway.yaml"
     conf_path.write_text(yaml.safe_dump(conf))
-    env = dict(os.environ, KUBECONFIG=os.pathsep.join(kubeconfigs))
+    # The managers' API token reaches every process through the environment (as from a Secret).
+    env = dict(os.environ, KUBECONFIG=os.pathsep.join(kubeconfigs), SPARK_MANAGER_API_TOKEN=TOKEN)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     managers = {n: ManagerProcess(conf_path, n, ports[n][0], tmp_path / f"{n}.log", env) for n in fakes}
     gateway = GatewayProcess(conf_path, free_port(), tmp_path / "gateway.log", env)
@@ -144,9 +147,13 @@ def test_two_clusters_two_managers_one_gateway(system: dict[str, Any]) -> None:
 
         # Metrics on their own port: nothing else is served there.
         east_api, east_metrics = system["ports"]["east"]
-        assert "spark_application_count" in httpx.get(f"http://127.0.0.1:{east_metrics}/metrics").text
-        assert httpx.get(f"http://127.0.0.1:{east_metrics}/api/v1/default").status_code == 404
-        assert httpx.get(f"http://127.0.0.1:{east_api}/api/v1/default").status_code == 200
+        metrics = httpx.get(f"http://127.0.0.1:{east_metrics}/metrics", headers=AUTH)
+        assert "spark_application_count" in metrics.text
+        assert httpx.get(f"http://127.0.0.1:{east_metrics}/api/v1/default", headers=AUTH).status_code == 404
+        assert httpx.get(f"http://127.0.0.1:{east_api}/api/v1/default", headers=AUTH).status_code == 200
+        # Without the token the managers answer nothing but /health and /ready.
+        assert httpx.get(f"http://127.0.0.1:{east_metrics}/metrics").status_code == 401
+        assert httpx.get(f"http://127.0.0.1:{east_api}/api/v1/default").status_code == 401
 
         # A manager stops gracefully; its cluster gets no traffic; work done meanwhile is caught up.
         assert managers["west"].stop() == -signal.SIGTERM  # uvicorn re-raises SIGTERM once it is done

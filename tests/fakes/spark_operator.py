@@ -5,6 +5,7 @@ The gateway must follow what the operator writes, so this reproduces its reconci
 with the operator's labels and an ownerReference, RUNNING with the Spark app id from the pod's
 `spark-app-selector` label and the web UI fields, SUCCEEDING/FAILING with the operator's messages, the
 restart policies via PENDING_RERUN (and the status reset that goes with it), "driver pod not found",
+a submission that fails when another pod already has the driver pod's name (spark-submit's AlreadyExists),
 and deletion after `timeToLiveSeconds`. Retry intervals and the pod-creation grace period are not
 waited for: tests decide when the next reconcile happens (`step`, `advance`, or a ticker).
 
@@ -200,6 +201,12 @@ class FakeSparkOperator:
         if self._outcome(key, app, attempt) == "submission-fail":
             return self._write(key, status, "SUBMISSION_FAILED", "failed to run spark-submit: exit status 1")
         meta = app["metadata"]
+        existing = self.server.pods.get((key[0], pod_name))
+        if existing is not None and not any(
+            ref.get("uid") == meta["uid"] for ref in existing["metadata"].get("ownerReferences", [])
+        ):  # spark-submit cannot create the driver pod: another pod has its name
+            message = f'failed to run spark-submit: pods "{pod_name}" already exists'
+            return self._write(key, status, "SUBMISSION_FAILED", message)
         labels = dict(meta.get("labels") or {}) | {
             "sparkoperator.k8s.io/app-name": meta["name"],
             "sparkoperator.k8s.io/launched-by-spark-operator": "true",

@@ -23,8 +23,8 @@ from spark_gateway.db.engine import Database
 from spark_gateway.db.models import ApplicationRow
 from spark_gateway.domain.states import AppState
 from spark_gateway.services.applications import KILLED_MESSAGE as GATEWAY_KILLED_MESSAGE
-from spark_gateway.services.manager import ManagerService
-from spark_gateway.services.manager_status import KILLED_MESSAGE, transition_path
+from spark_gateway.services.manager.service import ManagerService
+from spark_gateway.services.manager.status import KILLED_MESSAGE, transition_path
 from spark_gateway.settings import Settings
 from tests.backends.kubernetes.harness import insert_application, wait_for
 from tests.fakes.k8s_server import FakeKubernetes

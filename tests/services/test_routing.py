@@ -81,7 +81,7 @@ async def test_weight_based_converges_from_an_uneven_start(kube_env: KubeEnvFact
         await c1.fake.call(c1.fake.create_app, "default", app)
     gw = await env.gateway()
     assert c1.manager is not None
-    async with httpx.AsyncClient(base_url=c1.manager.url) as manager:
+    async with httpx.AsyncClient(base_url=c1.manager.url, headers=env.manager_headers) as manager:
 
         async def preloaded_counted() -> bool:
             text = (await manager.get("/metrics")).text
@@ -133,7 +133,10 @@ async def test_fallback_when_the_primary_router_fails(
     gw = await env.gateway()
     with caplog.at_level(logging.WARNING, logger="spark_gateway.services.routing"):
         routed = await submit(gw, 100, concurrency=20)
-    assert sum(routed.values()) == 100 and routed["c3"] > routed["c2"] > routed["c1"] > 0
+    # weightBasedRandom fell back in: every cluster gets some, the 7-weight one most. (c2 > c1 would fail
+    # by chance about once in 40 runs at 100 draws, so it is not asserted.)
+    assert sum(routed.values()) == 100 and min(routed.values()) > 0
+    assert routed["c3"] > routed["c2"] and routed["c3"] > routed["c1"]
     assert "router WeightBasedRouter failed" in caplog.text and "using fallback" in caplog.text
     assert "leaving out cluster c1: no metric nope" in caplog.text
 

@@ -25,9 +25,9 @@ async def test_queue_admits_in_submission_order_up_to_the_limit(
     script = tmp_path / "fake-spark-submit"
     script.write_text(FAKE_SPARK_SUBMIT.format(python=sys.executable))
     script.chmod(0o755)
-    data = tmp_path / "data"
-    data.mkdir(exist_ok=True)
-    main = data / "job.py"
+    apps = tmp_path / "apps"
+    apps.mkdir()
+    main = apps / "job.py"
     main.write_text("")
     gw = await make_gateway(
         clusters=[
@@ -36,7 +36,12 @@ async def test_queue_admits_in_submission_order_up_to_the_limit(
                 "id": "local",
                 "type": "local",
                 "namespaces": [{"name": "default", "id": "dflt"}],
-                "local": {"sparkSubmit": str(script), "maxConcurrentJobs": 2, "pollIntervalSeconds": 0.2},
+                "local": {
+                    "sparkSubmit": str(script),
+                    "allowedDirs": [str(apps)],
+                    "maxConcurrentJobs": 2,
+                    "pollIntervalSeconds": 0.2,
+                },
             }
         ]
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from spark_gateway.api.bodies import parse_json
@@ -45,6 +45,7 @@ GatewayIdParam = Annotated[
 ]
 
 CONTINUE_HEADER = "X-Continue"  # the next page's token on an unpaged (array) list
+TRUNCATED_HEADER = "X-Spark-Gateway-Truncated"
 
 # Every route may answer these (request checks, authentication, deny lists, database down).
 COMMON_ERRORS = (400, 401, 403, 503)
@@ -131,21 +132,28 @@ def size_problem(app: SparkApplication) -> str | None:
 
 @router.get(
     "",
-    summary="List applications, newest first (filters: cluster, namespace; paging: limit, continue)",
+    summary=(
+        f"List applications, newest first, {apps.V1_LIST_LIMIT} at most per page (filters: cluster, "
+        "namespace; paging: limit, continue)"
+    ),
     response_model=None,
     responses={
         **documented(
             200,
             ApplicationList,
             "The applications the caller may see: without `limit` and `continue`, a JSON array of at "
-            f"most {pages.DEFAULT_LIMIT} (the header {CONTINUE_HEADER} carries the token of the next page); "
-            "with either, `{items, metadata: {continue}}` as in Kubernetes lists",
-            headers={CONTINUE_HEADER: {"schema": {"type": "string"}}},
+            f"most {pages.DEFAULT_LIMIT} ({TRUNCATED_HEADER}: true and {CONTINUE_HEADER}: the next page's "
+            "token when more exist); with either, `{items, metadata: {continue}}` as in Kubernetes lists",
+            headers={
+                CONTINUE_HEADER: {"schema": {"type": "string"}},
+                TRUNCATED_HEADER: {"schema": {"type": "string", "enum": ["true"]}},
+            },
         ),
         **api_errors(*COMMON_ERRORS),
     },
 )
 async def list_applications(
+    response: Response,
     rt: Runtime,
     caller: CurrentCaller,
     cluster: str | None = None,
@@ -164,7 +172,9 @@ async def list_applications(
     )
     items = [summary(r) for r in page.records]
     if limit is None and continue_ is None:
-        headers = {CONTINUE_HEADER: page.continue_token} if page.continue_token else None
+        headers = {}
+        if page.continue_token:
+            headers = {TRUNCATED_HEADER: "true", CONTINUE_HEADER: page.continue_token}
         return JSONResponse(items, headers=headers)
     return JSONResponse({"items": items, "metadata": {"continue": page.continue_token}})
 

@@ -24,6 +24,7 @@ from spark_gateway.domain.livy import LivyBatchRequest
 from spark_gateway.domain.records import ApplicationRecord
 from spark_gateway.domain.states import LivyDialect, livy_state
 from spark_gateway.services import livy
+from spark_gateway.services.applications import MAX_LOG_LINES
 from spark_gateway.services.runtime import GatewayRuntime
 
 router = APIRouter(prefix="/api/livy", tags=["livy"])
@@ -81,7 +82,7 @@ async def version() -> dict[str, str]:
 
 @router.get(
     "/batches",
-    summary="List batches (from = offset, size = page size)",
+    summary=f"List batches (from = offset, size = page size, clamped to {livy.MAX_LIST_SIZE})",
     response_model=None,
     responses={
         **documented(200, LivyBatchList, "The batches the caller may see; total counts all of them"),
@@ -162,7 +163,7 @@ async def batch_state(batch_id: str, rt: Runtime, caller: CurrentCaller) -> JSON
 
 @router.get(
     "/batches/{batch_id}/log",
-    summary="A batch's driver log (size alone = the last lines)",
+    summary=f"A batch's driver log (size alone = the last lines; at most {MAX_LOG_LINES} per page)",
     response_model=None,
     responses={**documented(200, LivyBatchLog, "A page of the log"), **livy_errors(*COMMON_ERRORS, 404)},
 )

@@ -321,23 +321,28 @@ async def get_batch_by_name(
     return (row.batch_id, row) if row else None
 
 
+_UNION_CHUNK = 200
+
+
 async def recent_logs(session: Reader, gateway_ids: Sequence[str], lines: int) -> dict[str, list[str]]:
-    """The last `lines` log lines of each application, in one round trip (one index range each)."""
+    """The last `lines` log lines of each application, one index range each, in as few round trips as
+    SQLite allows (at most 500 terms in one compound SELECT; chunks of `_UNION_CHUNK`)."""
+    found: dict[str, list[tuple[int, str]]] = {gid: [] for gid in gateway_ids}
     if not gateway_ids or lines <= 0:
         return {gid: [] for gid in gateway_ids}
-    parts = [
-        select(LogLineRow.gateway_id, LogLineRow.seq, LogLineRow.line)
-        .where(LogLineRow.gateway_id == gid)
-        .order_by(LogLineRow.seq.desc())
-        .limit(lines)
-        .subquery()
-        .select()
-        for gid in gateway_ids
-    ]
-    stmt = parts[0] if len(parts) == 1 else union_all(*parts)
-    found: dict[str, list[tuple[int, str]]] = {gid: [] for gid in gateway_ids}
-    for gid, seq, line in (await session.execute(stmt)).all():
-        found[gid].append((seq, line))
+    for start in range(0, len(gateway_ids), _UNION_CHUNK):
+        parts = [
+            select(LogLineRow.gateway_id, LogLineRow.seq, LogLineRow.line)
+            .where(LogLineRow.gateway_id == gid)
+            .order_by(LogLineRow.seq.desc())
+            .limit(lines)
+            .subquery()
+            .select()
+            for gid in gateway_ids[start : start + _UNION_CHUNK]
+        ]
+        stmt = parts[0] if len(parts) == 1 else union_all(*parts)
+        for gid, seq, line in (await session.execute(stmt)).all():
+            found[gid].append((seq, line))
     return {gid: [line for _, line in sorted(rows)] for gid, rows in found.items()}
 
 

@@ -23,12 +23,17 @@ from spark_gateway.domain.sparkapp import SparkApplication, metadata_problems, s
 from spark_gateway.domain.states import AppState
 from spark_gateway.domain.urls import render
 from spark_gateway.services.runtime import GatewayRuntime
+from spark_gateway.services.spec_checks import enforce_spec_policy
 from spark_gateway.services.tracking import apply_update, to_record
 
 log = logging.getLogger(__name__)
 
-ALWAYS_FORBIDDEN_CONF = ("spark.master", "spark.submit.deployMode")
 KILLED_MESSAGE = "killed by user"
+# One log page (Livy `size`, v1 `lines`) never holds more lines than this; a larger size is clamped.
+MAX_LOG_LINES = 10_000
+# A v1 list page holds at most this many applications; `limit` + `continue` page past it
+# (services/pages.py).
+V1_LIST_LIMIT = 100
 MAX_STORED_KEY = 300  # the size of the idempotency_key column
 
 
@@ -48,11 +53,11 @@ def scope_idempotency_key(user: str | None, source: str, key: str) -> str:
     return "sha256:" + hashlib.sha256(scoped.encode("utf-8")).hexdigest()
 
 
-def check_conf(rt: GatewayRuntime, app: SparkApplication) -> None:
-    forbidden = set(ALWAYS_FORBIDDEN_CONF) | set(rt.settings.gateway.forbiddenSparkConf)
-    bad = sorted(k for k in (app.spec.sparkConf or {}) if k in forbidden)
-    if bad:
-        raise BadRequest(f"Spark configuration {', '.join(bad)} is controlled by the gateway")
+def check_conf(rt: GatewayRuntime, caller: Caller, app: SparkApplication) -> None:
+    """The configuration rules of `domain.conf_policy`; only authenticated admins are privileged (with
+    no authentication configured there are no admins)."""
+    privileged = rt.access.auth_enabled and rt.access.is_admin(caller.user)
+    rt.conf_policy.check_application(app, privileged=privileged)
 
 
 def with_urls(rt: GatewayRuntime, record: ApplicationRecord) -> ApplicationRecord:
@@ -81,7 +86,9 @@ async def create_application(
         raise BadRequest("submitted SparkApplication must have a Namespace")
     if problems := metadata_problems(app):
         raise BadRequest("; ".join(problems))
-    check_conf(rt, app)
+    # The spec policy first: where both refuse a key, its message names the Livy field (`conf.<key>`).
+    enforce_spec_policy(rt, caller.user, app, livy=livy)
+    check_conf(rt, caller, app)
     proxy_user = rt.access.resolve_proxy_user(caller.user, app.spec.proxyUser)
     scoped_key = scope_idempotency_key(caller.user, source, idempotency_key) if idempotency_key else None
     if scoped_key and (original := await _original(rt, scoped_key)) is not None:
@@ -230,6 +237,7 @@ async def application_logs(rt: GatewayRuntime, caller: Caller, gateway_id: str, 
     """The last `lines` driver log lines: live from the cluster while running, else as stored."""
     if lines < 0:
         raise BadRequest("lines must be greater than or equal to 0")
+    lines = min(lines, MAX_LOG_LINES)
     record = await _load(rt, gateway_id)
     ensure_can_view(rt, caller, record)
     backend = rt.backend(record.cluster_id)
@@ -248,12 +256,14 @@ async def application_logs(rt: GatewayRuntime, caller: Caller, gateway_id: str, 
 
 
 async def read_log_page(rt: GatewayRuntime, gateway_id: str, *, offset: int | None, size: int) -> LogPage:
-    """Livy log semantics over the stored log: no offset (or < 0) means the last `size` lines."""
+    """Livy log semantics over the stored log: no offset (or < 0) means the last `size` lines; a
+    negative size means all of them; at most `MAX_LOG_LINES` either way."""
     async with rt.db.reader() as conn:
         bounds = await repo.log_bounds(conn, gateway_id)
         total = 0 if bounds is None else bounds[1] - bounds[0] + 1
         if size < 0:
             size = total
+        size = min(size, MAX_LOG_LINES)
         start = max(0, total - size) if offset is None or offset < 0 else offset
         lines = await repo.read_log(conn, gateway_id, offset=start, size=size, bounds=bounds)
     return LogPage(offset=start, total=total, lines=lines)

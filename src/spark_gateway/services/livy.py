@@ -19,9 +19,11 @@ from spark_gateway.services.tracking import to_record
 # Batch ids are a 32-bit integer column; names and users are stored in columns of 253 characters.
 MAX_BATCH_ID = 2**31 - 1
 MAX_NAME_LENGTH = 253
-# Offsets and sizes beyond this are clamped (no page or log is larger), so no request can overflow
-# the database's integer types.
+# Offsets beyond this are clamped, so no request can overflow the database's integer types.
 MAX_PAGE = 2**31 - 1
+# A list page never holds more batches than this: a larger `size` is clamped (Livy accepts any size;
+# `total` still counts every batch, so a client pages on with `from`). Livy's default page is 100 too.
+MAX_LIST_SIZE = 100
 
 
 @dataclass
@@ -138,7 +140,7 @@ async def list_batches(rt: GatewayRuntime, caller: Caller, *, offset: int, size:
         rows, total = await repo.list_batches(
             session,
             offset=min(max(offset, 0), MAX_PAGE),
-            limit=min(size, MAX_PAGE),
+            limit=min(size, MAX_LIST_SIZE),
             owner=rt.access.visible_owner_filter(caller.user),
         )
         logs = await repo.recent_logs(session, [r.gateway_id for _, r in rows], RECENT_LOG_LINES)

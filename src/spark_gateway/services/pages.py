@@ -16,12 +16,13 @@ from datetime import datetime
 from spark_gateway.db import repository as repo
 from spark_gateway.domain.errors import BadRequest
 from spark_gateway.domain.records import ApplicationRecord
-from spark_gateway.services.applications import Caller
+from spark_gateway.services.applications import V1_LIST_LIMIT, Caller
 from spark_gateway.services.runtime import GatewayRuntime
 from spark_gateway.services.tracking import to_record
 
-DEFAULT_LIMIT = 100  # a caller that passes no limit gets at most this many
-MAX_LIMIT = 1000  # larger limits are served as this (Kubernetes too may return fewer than asked)
+# One cap for every page (the conf policy's V1_LIST_LIMIT): a caller that passes no limit, or a
+# larger one, gets at most this many (Kubernetes too may return fewer than asked).
+DEFAULT_LIMIT = MAX_LIMIT = V1_LIST_LIMIT
 
 
 @dataclass

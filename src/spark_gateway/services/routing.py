@@ -25,7 +25,7 @@ from typing import Protocol
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from spark_gateway.backends.kubernetes.manager_client import manager_url, metrics_url
+from spark_gateway.backends.kubernetes.manager_client import manager_auth_headers, manager_url, metrics_url
 from spark_gateway.domain.errors import BadRequest, Unavailable
 from spark_gateway.settings import ClusterConfig, Settings
 
@@ -78,19 +78,25 @@ def _tls_context() -> ssl.SSLContext:
 
 
 class ManagerProbe:
-    """Readiness and metrics of SparkManagers over HTTP (a short-lived client per call)."""
+    """Readiness and metrics of SparkManagers over HTTP (a short-lived client per call, with the token)."""
 
     def __init__(self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         self.ttl = settings.clusterRouter.healthCacheSeconds
         self.timeout = settings.clusterRouter.requestTimeoutSeconds
         self._transport = transport
+        kubernetes = any(c.type == "kubernetes" for c in settings.clusters)
+        self._headers = manager_auth_headers(settings) if kubernetes else {}
+        if kubernetes and not self._headers:
+            log.warning("no SparkManager API token configured: managers that require one will refuse calls")
         self._health: dict[str, tuple[float, bool]] = {}
         self._probing: dict[str, asyncio.Future[bool]] = {}
 
     def _client(self) -> httpx.AsyncClient:
         # One TLS context for all: building one per client (certifi's bundle) costs ~60 ms each.
-        return httpx.AsyncClient(timeout=self.timeout, transport=self._transport, verify=_tls_context())
+        return httpx.AsyncClient(
+            timeout=self.timeout, transport=self._transport, verify=_tls_context(), headers=self._headers
+        )
 
     async def healthy(self, cluster: ClusterConfig) -> bool:
         """Ready or not, from a result at most `ttl` old; concurrent callers share one probe."""

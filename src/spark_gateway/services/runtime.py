@@ -14,6 +14,7 @@ from pathlib import Path
 from spark_gateway.backends.base import ClusterBackend
 from spark_gateway.db.engine import Database
 from spark_gateway.domain.access import AccessPolicy
+from spark_gateway.domain.conf_policy import ConfPolicy
 from spark_gateway.domain.errors import NotFound
 from spark_gateway.services.routing import RoutingService, build_routing
 from spark_gateway.services.tracking import DatabaseSink
@@ -37,7 +38,12 @@ def build_backend(cluster: ClusterConfig, settings: Settings) -> ClusterBackend:
     if cluster.type == "local":
         from spark_gateway.backends.local import LocalBackend
 
-        return LocalBackend(cluster, settings.dataDir.resolve(), examples_dir=default_examples_dir())
+        return LocalBackend(
+            cluster,
+            settings.dataDir.resolve(),
+            examples_dir=default_examples_dir(),
+            secret_env=settings.secret_env_names(),
+        )
     from spark_gateway.backends.kubernetes.manager_client import SparkManagerBackend
 
     return SparkManagerBackend(cluster, settings)
@@ -51,6 +57,7 @@ class GatewayRuntime:
     routing: RoutingService
     sink: DatabaseSink
     access: AccessPolicy
+    conf_policy: ConfPolicy = field(default_factory=ConfPolicy)
     wakeups: dict[str, asyncio.Event] = field(default_factory=dict)
 
     def cluster(self, cluster_id: str) -> ClusterConfig:
@@ -97,4 +104,5 @@ def build_runtime(settings: Settings, db: Database | None = None) -> GatewayRunt
             viewers=auth.authorization.viewers,
             auth_enabled=bool(auth.middleware),
         ),
+        conf_policy=ConfPolicy.build(forbidden=auth.forbiddenSparkConf, allowed=auth.allowedSparkConf),
     )

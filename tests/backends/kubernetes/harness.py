@@ -5,7 +5,7 @@ SparkManager app (`create_manager_app`) served by uvicorn on a free port in a th
 own event loop and database engine, as a separate process would be. The managers reach their clusters
 through one kubeconfig per fake (context = cluster name, `KUBECONFIG` lists them all), and the gateway
 reaches the managers through `gateway.sparkManagerHostnameTemplate` and `debugPorts`, as configured in
-production. Nothing of ours is patched.
+production, with the managers' API token in a file both read (`MANAGER_TOKEN`). Nothing of ours is patched.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from spark_gateway.domain.sparkapp import SparkApplication, stamp
 from spark_gateway.settings import ClusterConfig, Settings
 from tests.api.conftest import Gateway
 from tests.fakes.k8s_server import FakeKubernetes, sample_app
+
+MANAGER_TOKEN = "test-manager-token-0123456789"
 
 
 def bind_free_socket() -> socket.socket:
@@ -127,6 +129,12 @@ class KubeEnv:
     clusters: list[KubeCluster]
     gateways: list[tuple[Any, httpx.AsyncClient]] = field(default_factory=list)
 
+    @property
+    def manager_headers(self) -> dict[str, str]:
+        """What the gateway sends to the managers (for tests that call a manager directly)."""
+        token = self.settings.manager_api_token()
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
     def cluster(self, name: str) -> KubeCluster:
         return next(c for c in self.clusters if c.name == name)
 
@@ -181,6 +189,8 @@ async def kube_env(
             fake.write_kubeconfig(tmp_path / f"kubeconfig-{name}", context=name)
             clusters.append(KubeCluster(name, cluster_id, weight, fake, bind_free_socket()))
         paths = [str(tmp_path / f"kubeconfig-{c.name}") for c in clusters]
+        token_file = tmp_path / "manager-token"
+        token_file.write_text(MANAGER_TOKEN + "\n")
         monkeypatch.setenv("KUBECONFIG", os.pathsep.join(paths))
         base: dict[str, Any] = {
             "dataDir": str(tmp_path / "data"),
@@ -188,7 +198,12 @@ async def kube_env(
             "clusters": [c.config() for c in clusters],
             "debugPorts": {c.name: {"sparkManagerPort": c.port, "metricsPort": c.port} for c in clusters},
             "gateway": {"sparkManagerHostnameTemplate": "127.0.0.1"},
-            "sparkManager": {"logCaptureSeconds": 0.1, "shutdownSeconds": 1, "watchResyncSeconds": 60},
+            "sparkManager": {
+                "logCaptureSeconds": 0.1,
+                "shutdownSeconds": 1,
+                "watchResyncSeconds": 60,
+                "apiTokenFile": str(token_file),
+            },
             "clusterRouter": {"healthCacheSeconds": 0.2},
         }
         env = KubeEnv(Settings.load(None, **_merge(base, overrides)), clusters)

@@ -209,12 +209,10 @@ def test_backend_validate_uses_the_same_rules(appdir: Path, tmp_path_factory: py
         backend.validate(bad_name)
 
 
-def test_default_allowed_dirs_are_examples_and_data_dir(tmp_path: Path, examples_dir: Path) -> None:
+def test_default_allowed_dirs_are_examples_only(tmp_path: Path, examples_dir: Path) -> None:
     backend = LocalBackend(cluster(), tmp_path, examples_dir=examples_dir)
-    assert backend.allowed_dirs.dirs == (
-        Path(os.path.realpath(examples_dir)),
-        Path(os.path.realpath(tmp_path)),
-    )
+    assert backend.allowed_dirs.dirs == (Path(os.path.realpath(examples_dir)),)
+    assert backend.allowed_dirs.denied == (Path(os.path.realpath(tmp_path)),)
     configured = LocalBackend(cluster(allowedDirs=[tmp_path / "only"]), tmp_path, examples_dir=examples_dir)
     assert configured.allowed_dirs.dirs == (Path(os.path.realpath(tmp_path / "only")),)
 

@@ -7,6 +7,7 @@ watch and the status writers, and on shutdown stops watching and gives pending w
 `sparkManager.shutdownSeconds` before closing. Prometheus metrics are served on the same app at
 `sparkManager.metricsServer.endpoint`; `spark-gateway manager` also listens on the metrics port when it
 differs from the API port, where `metrics_port_only` lets nothing but the metrics (and /health) through.
+Every call but /health and /ready needs the bearer token shared with the gateway (`token`).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from spark_gateway.api.errors import install_error_handlers
 from spark_gateway.api.manager import routes
 from spark_gateway.api.manager.metrics import build_registry
+from spark_gateway.api.manager.token import BearerTokenGuard, required_token
 from spark_gateway.backends.kubernetes.k8s_api import K8sApi, load_cluster_config
 from spark_gateway.db.availability import upgrade_when_available
 from spark_gateway.db.engine import Database
 from spark_gateway.domain.errors import ConfigError
-from spark_gateway.services.manager import ManagerService
+from spark_gateway.services.manager.service import ManagerService
 from spark_gateway.settings import ClusterConfig, Settings
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ def create_manager_app(
 ) -> FastAPI:
     """The SparkManager of one cluster. Cluster access is configured now, so mistakes stop start-up."""
     cluster = kubernetes_cluster(settings, cluster_name)
+    token = required_token(settings)
     conf = settings.sparkManager
     access = None if k8s is not None else load_cluster_config(cluster, conf.clusterAuthType)
 
@@ -99,6 +102,8 @@ def create_manager_app(
 
     endpoint = "/" + conf.metricsServer.endpoint.lstrip("/")
     app.add_api_route(endpoint, metrics, methods=["GET"], include_in_schema=False)
+    if token is not None:
+        app.add_middleware(BearerTokenGuard, token=token)
     return app
 
 

@@ -21,7 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from spark_gateway.domain.states import AppState
-from spark_gateway.services.manager import ManagerService, state_of
+from spark_gateway.services.manager.service import ManagerService, state_of
 from spark_gateway.settings import ClusterConfig
 
 INACTIVE = frozenset({AppState.COMPLETED, AppState.FAILED, AppState.SUBMISSION_FAILED})

@@ -1,10 +1,11 @@
-"""The SparkManager's REST API (reference gateway §1.5): what the gateway calls, per cluster, no auth.
+"""The SparkManager's REST API (reference gateway §1.5): what the gateway calls, per cluster.
 
 Paths and shapes follow the reference so either side can be swapped: `GET /api/v1/{namespace}` lists
 summaries, `POST /api/v1/{namespace}/{name}` creates (201, the object as the API server returns it),
 `GET` returns the object, `/status` its status, `/logs?lines=N` the driver log as one JSON string, and
 `DELETE` answers `{"status": "success"}`. Errors are `{"error": ...}` with the Kubernetes code mapped
 (409, 404, 422, 400; 503 when the cluster is unreachable), through the gateway's one error mapping.
+Every route but /health and /ready needs the gateway's bearer token (`api.manager.token`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from spark_gateway.domain.errors import BadRequest
-from spark_gateway.services.manager import ManagerService
+from spark_gateway.services.manager.service import ManagerService
 
 router = APIRouter()
 READY_FAILURES = 3  # consecutive failed watch rounds after which the manager reports itself unready

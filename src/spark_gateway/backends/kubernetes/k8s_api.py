@@ -10,6 +10,7 @@ exception here, so nothing above this module sees HTTP.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from lightkube.config.kubeconfig import KubeConfig, SingleConfig
 from lightkube.config.models import User
 from lightkube.core.exceptions import ConfigError as LightkubeConfigError
 
+from spark_gateway.backends.kubernetes.driver_pod import driver_pod_name, pod_belongs_to
 from spark_gateway.domain.errors import (
     BadRequest,
     ConfigError,
@@ -44,6 +46,7 @@ _FILE_KEYS = {
     "contexts": (),
     "users": ("client-certificate", "client-key", "tokenFile"),
 }
+log = logging.getLogger(__name__)
 _NO_LOG_YET = ("is waiting to start", "ContainerCreating", "PodInitializing")
 
 
@@ -76,17 +79,6 @@ def error_from_status(code: int, status: Any, retry_after: str | None = None) ->
         return Unavailable(f"the Kubernetes API refused the SparkManager's credentials ({code}): {message}")
     delay = int(retry_after) if retry_after and retry_after.isdigit() else 5
     return Unavailable(f"Kubernetes API error {code}: {message}", retry_after=delay)
-
-
-def driver_pod_name(app: dict[str, Any]) -> str:
-    """`status.driverInfo.podName`, else the operator's own rule for naming the driver pod."""
-    spec = app.get("spec") or {}
-    return (
-        ((app.get("status") or {}).get("driverInfo") or {}).get("podName")
-        or (spec.get("driver") or {}).get("podName")
-        or (spec.get("sparkConf") or {}).get("spark.kubernetes.driver.pod.name")
-        or f"{app['metadata']['name']}-driver"
-    )
 
 
 def _load_kubeconfig() -> KubeConfig:
@@ -251,9 +243,29 @@ class K8sApi:
     # Logs -------------------------------------------------------------------------------------------
 
     async def driver_log(self, app: dict[str, Any], tail_lines: int | None = None) -> list[str] | None:
-        """The driver's last `tail_lines` log lines (all if None); None while there is no log yet."""
-        namespace = app["metadata"]["namespace"]
-        return await self.pod_log(namespace, driver_pod_name(app), tail_lines=tail_lines)
+        """The driver's last `tail_lines` log lines (all if None); None while there is no log yet, and
+        when the pod the application names is not its own (`driver_pod.pod_belongs_to`)."""
+        namespace, pod_name = app["metadata"]["namespace"], driver_pod_name(app)
+        pod = await self.get_pod(namespace, pod_name)
+        if pod is None:
+            return None
+        if not pod_belongs_to(pod, app):
+            log.warning(
+                "not reading pod %s/%s: it does not belong to SparkApplication %s",
+                namespace,
+                pod_name,
+                app["metadata"].get("name"),
+            )
+            return None
+        return await self.pod_log(namespace, pod_name, tail_lines=tail_lines)
+
+    async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._json(
+                "GET", f"api/v1/namespaces/{quote(namespace, safe='')}/pods/{quote(name, safe='')}"
+            )
+        except NotFound:
+            return None
 
     async def pod_log(
         self, namespace: str, pod: str, *, container: str = DRIVER_CONTAINER, tail_lines: int | None = None

@@ -6,7 +6,8 @@ status to the shared database; the gateway only forwards create, delete and live
 Addresses follow the reference gateway: `http://<gateway.sparkManagerHostnameTemplate with
 {{.clusterName}}>:<debugPorts[name].sparkManagerPort or sparkManagerPort>/api/v1/...`. Every failure
 becomes a domain error: the SparkManager's own 4xx codes are kept, anything else (refused, timed out,
-5xx) is `Unavailable`, so the API answers 503 and never a bare 500.
+5xx) is `Unavailable`, so the API answers 503 and never a bare 500. Every call carries the managers'
+bearer token (`Settings.manager_api_token`); a manager refusing it is a configuration error, reported so.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from spark_gateway.domain.errors import (
 )
 from spark_gateway.domain.sparkapp import SparkApplication
 from spark_gateway.domain.states import AppState
-from spark_gateway.settings import ClusterConfig, Settings
+from spark_gateway.settings import MANAGER_TOKEN_ENV, ClusterConfig, Settings
 
 _ACTION = re.compile(r"{{-?\s*(.*?)\s*-?}}")
 # A main file must say where it lives: an absolute path inside the image, or a URI (local://, s3a://, ...).
@@ -82,6 +83,12 @@ def metrics_url(settings: Settings, cluster: ClusterConfig) -> str:
     return f"http://{host}:{metrics_port(settings, cluster)}{endpoint}"
 
 
+def manager_auth_headers(settings: Settings) -> dict[str, str]:
+    """What every call to a SparkManager carries: its API token, when one is configured."""
+    token = settings.manager_api_token()
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def error_from_response(resp: httpx.Response, what: str) -> GatewayError:
     """The SparkManager's `{"error": ...}` with its status code kept for 400/404/409/422."""
     try:
@@ -89,6 +96,11 @@ def error_from_response(resp: httpx.Response, what: str) -> GatewayError:
         message = str(body.get("error") or body) if isinstance(body, dict) else str(body)
     except ValueError:
         message = resp.text[:500] or resp.reason_phrase
+    if resp.status_code == 401:
+        return Unavailable(
+            f"SparkManager {what} refused the gateway's API token ({message}): give the gateway and the "
+            f"managers the same sparkManager.apiTokenFile or {MANAGER_TOKEN_ENV}"
+        )
     cls = _CODES.get(resp.status_code)
     if cls is not None:
         return cls(message)
@@ -111,6 +123,7 @@ class SparkManagerBackend:
         self.cluster = cluster
         self.base_url = manager_url(settings, cluster)  # validates the hostname template now
         self._timeout = settings.gateway.sparkManagerTimeoutSeconds
+        self._headers = manager_auth_headers(settings)
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
 
@@ -119,6 +132,7 @@ class SparkManagerBackend:
             self._client = httpx.AsyncClient(
                 base_url=self.base_url,
                 timeout=self._timeout,
+                headers=self._headers,
                 limits=httpx.Limits(max_connections=100, max_keepalive_connections=10, keepalive_expiry=90),
                 transport=self._transport,
             )

@@ -62,10 +62,12 @@ class LocalBackend:
         examples_dir: Path | None = None,
         pass_proxy_user: bool = False,
         checkpoint_seconds: float = 5.0,
+        secret_env: frozenset[str] = frozenset(),
     ) -> None:
         """`pass_proxy_user`: give `--proxy-user` to spark-submit (only useful with Hadoop security);
         otherwise it is recorded in `backend_ref`. `checkpoint_seconds`: how often a job's advancing
-        log offset is persisted through a same-state update."""
+        log offset is persisted through a same-state update. `secret_env`: environment variables the
+        gateway reads secrets from, never passed to a job (see `launch.job_environment`)."""
         self._cluster = cluster
         self._conf = cluster.local
         try:
@@ -78,12 +80,13 @@ class LocalBackend:
             dirs = list(self._conf.allowedDirs)
         else:
             examples = examples_dir if examples_dir is not None else _default_examples_dir()
-            dirs = [d for d in (examples, self._data_dir) if d is not None]
-        self.allowed_dirs = AllowedDirs(dirs)
+            dirs = [examples] if examples is not None else []
+        # The database, job logs and job records are never a job's input, whatever allowedDirs says.
+        self.allowed_dirs = AllowedDirs(dirs, denied=[self._data_dir])
         self._pass_proxy_user = pass_proxy_user
         self._checkpoint_seconds = checkpoint_seconds
         self._jobs: dict[str, jobs.TrackedJob] = {}
-        self._launcher = launch.Launcher(self._conf, self._jobs_root)
+        self._launcher = launch.Launcher(self._conf, self._jobs_root, secret_env=secret_env)
         self._http: httpx.AsyncClient | None = None
         self._closed = False
 
@@ -207,7 +210,7 @@ class LocalBackend:
             if facts.started:
                 if job.started_seen_at is None:
                     job.started_seen_at = time.monotonic()
-                if facts.app_id is None and facts.ui_url:
+                if facts.app_id is None and facts.ui_ports:
                     await self._lookup_app_id(job)
             if facts.started and job.reported != AppState.RUNNING:
                 waited = time.monotonic() - job.started_seen_at if job.started_seen_at else 0.0
@@ -222,19 +225,37 @@ class LocalBackend:
                 await self._report(job, sink, job.reported)  # persist the offset only
 
     async def _lookup_app_id(self, job: jobs.TrackedJob) -> None:
-        """The local master's `local-…` id is only in the driver's UI REST API, not in its log."""
+        """The app id from the driver's UI REST API (a local master's `local-…` id is logged nowhere).
+
+        Only a UI the job's own processes listen on is ever fetched: a port read from the log is a
+        candidate until /proc shows one of the job's processes listening on it."""
         now = time.monotonic()
-        if job.facts.ui_url is None or now - job.last_lookup < _APP_ID_LOOKUP_SPACING:
+        if now - job.last_lookup < _APP_ID_LOOKUP_SPACING:
             return
         if job.started_seen_at is not None and now - job.started_seen_at > _APP_ID_LOOKUP_SECONDS:
             return
         job.last_lookup = now
+        if job.verified_ui is None:
+            found = await asyncio.to_thread(self._own_ui, job)
+            if found is None:
+                return
+            job.verified_ui, port = found
+            job.facts.ui_url, job.facts.ui_port, job.facts.changed = job.verified_ui, port, True
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=1.0, trust_env=False)
-        app_id = await query_app_id(self._http, job.facts.ui_url)
+            self._http = httpx.AsyncClient(timeout=1.0, trust_env=False, follow_redirects=False)
+        app_id = await query_app_id(self._http, job.verified_ui)
         if app_id is not None:
             job.facts.app_id = app_id
             job.facts.changed = True
+
+    @staticmethod
+    def _own_ui(job: jobs.TrackedJob) -> tuple[str, int] | None:
+        pids = [member.pid for member in job.ref.identity().members()]
+        for port in job.facts.ui_ports:
+            host = procs.listening_host(pids, port)
+            if host is not None:
+                return f"http://{host}:{port}", port
+        return None
 
     def _status_extras(self, job: jobs.TrackedJob) -> dict[str, Any]:
         if not job.facts.ui_url:

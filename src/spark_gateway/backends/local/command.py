@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from spark_gateway.backends.local.paths import AllowedDirs
+from spark_gateway.domain.conf_policy import FILE_CONF_KEYS, PACKAGE_CONF_KEYS, RESERVED_KEYS, key_problem
 from spark_gateway.domain.errors import BadRequest
 from spark_gateway.domain.sparkapp import SparkApplication
 
-# Set by the gateway, never by a request: where and how the driver runs.
-RESERVED_CONF = ("spark.master", "spark.submit.deployMode")
+RESERVED_CONF = RESERVED_KEYS
 # Always applied last: a progress bar only garbles a log file.
 FORCED_CONF: Mapping[str, str] = {"spark.ui.showConsoleProgress": "false"}
 
@@ -33,6 +33,25 @@ def check_reserved_conf(conf: Mapping[str, str], *, where: str) -> None:
             raise BadRequest(f"{where} may not set '{key}': the gateway controls it")
 
 
+def checked_user_conf(conf: Mapping[str, str], allowed: AllowedDirs) -> dict[str, str]:
+    """The request's configuration with every file it names checked like the matching field (and
+    replaced by its real path); keys that fetch code from Maven are refused like `deps.packages`."""
+    result = dict(conf)
+    for key in PACKAGE_CONF_KEYS:
+        if key in result:
+            raise BadRequest(
+                f"sparkConf '{key}' (Maven packages) is not supported by the local backend: "
+                "put the jars under an allowed directory and name them in jars instead"
+            )
+    for key, (field, fragments) in FILE_CONF_KEYS.items():
+        if key not in result:
+            continue
+        entries = [entry.strip() for entry in result[key].split(",") if entry.strip()]
+        what = f"sparkConf '{key}' (like {field})"
+        result[key] = ",".join(allowed.resolve(e, what=what, allow_fragment=fragments) for e in entries)
+    return result
+
+
 def build_command(
     app: SparkApplication,
     *,
@@ -44,8 +63,9 @@ def build_command(
 ) -> SubmitCommand:
     """Map the spec onto spark-submit options; BadRequest names the first field that cannot be used.
 
-    Configuration precedence (later wins): the request's `sparkConf`, values derived from spec fields
-    (`executor.instances`), the cluster's `local.sparkConf`, then `FORCED_CONF`.
+    Configuration precedence (later wins): the request's `sparkConf` (then its `hadoopConf` as
+    `spark.hadoop.*`), values derived from spec fields (`executor.instances`), the cluster's
+    `local.sparkConf`, then `FORCED_CONF`. Files named in configuration follow the field rules.
     """
     spec = app.spec
     name = app.metadata.name
@@ -53,6 +73,17 @@ def build_command(
         raise BadRequest("metadata.name is required")
     user_conf = dict(spec.sparkConf or {})
     check_reserved_conf(user_conf, where="sparkConf")
+    for key in user_conf:
+        if problem := key_problem(key):
+            raise BadRequest(problem)
+    hadoop_conf = (spec.model_extra or {}).get("hadoopConf") or {}
+    if not isinstance(hadoop_conf, dict):
+        raise BadRequest("hadoopConf: must be an object of string values")
+    for key, value in hadoop_conf.items():
+        if problem := key_problem(key):
+            raise BadRequest(f"hadoopConf: {problem}")
+        user_conf.setdefault(f"spark.hadoop.{key}", str(value))
+    user_conf = checked_user_conf(user_conf, allowed)
 
     argv = [spark_submit, "--master", master, "--deploy-mode", "client", "--name", name]
     if spec.mainClass:
@@ -62,6 +93,8 @@ def build_command(
     if deps is not None:
         if deps.packages:
             raise BadRequest("deps.packages (Maven coordinates) is not supported by the local backend")
+        if (deps.model_extra or {}).get("repositories"):
+            raise BadRequest("deps.repositories (Maven repositories) is not supported by the local backend")
         for option, field, values, fragments in (
             ("--jars", "deps.jars", deps.jars, False),
             ("--py-files", "deps.pyFiles", deps.pyFiles, False),
@@ -96,8 +129,6 @@ def build_command(
     conf.update(cluster_conf or {})
     conf.update(FORCED_CONF)
     for key, value in conf.items():
-        if not key or "=" in key or key != key.strip():
-            raise BadRequest(f"sparkConf key '{key}' is not a valid Spark configuration key")
         argv += ["--conf", f"{key}={value}"]
 
     argv.append(allowed.resolve(spec.mainApplicationFile, what="mainApplicationFile"))

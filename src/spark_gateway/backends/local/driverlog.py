@@ -2,9 +2,9 @@
 
 The offset always points just after the last complete line handed out, so a restarted gateway resumes
 from a persisted offset without losing a half-written line or repeating one. The patterns below are
-the driver's own log4j lines (Spark 3.5 and 4.x wording); they tell when the application started,
-where its UI is, and, on a standalone master, its application id. A local master's id (`local-…`) is
-never logged, so `query_app_id` asks the driver's UI for it.
+the driver's own log4j lines (Spark 3.5 and 4.x wording); they tell when the application started and
+on which port its UI may be. The application id is never taken from the log (a job can print any line
+it likes): `query_app_id` asks the driver's UI for it, once the backend has verified that UI.
 """
 
 from __future__ import annotations
@@ -18,14 +18,21 @@ import httpx
 MAX_READ_BYTES = 1 << 20  # per job per poll round; the rest is read in the following rounds
 MAX_LINE_BYTES = 64 << 10  # a longer unterminated line is handed out in pieces
 
+# Spark's own log4j lines: "26/11/30 20:14:36 INFO Utils: ...", matched from the start of the line, so
+# text a job prints or Spark echoes inside another message (a configuration key in a warning) is no
+# match. A job can still print a line that looks exactly like these: a port found here is only a
+# candidate, used once the backend has seen the job's own processes listen on it.
+_SPARK_INFO = r"^\d{2}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} INFO "
 _STARTED = re.compile(
-    r"SparkContext: Submitted application: |Bound SparkUI to |Successfully started service 'SparkUI'"
-    r"|Connected to Spark cluster with app ID "
+    _SPARK_INFO + r"(?:SparkContext: Submitted application: |SparkUI: Bound SparkUI to "
+    r"|Utils: Successfully started service 'SparkUI' on port )"
 )
-_UI_URL = re.compile(r"Bound SparkUI to \S+, and started at (https?://\S+)")
-_UI_JETTY = re.compile(r"Start Jetty (\S+):(\d+) for SparkUI")
-_UI_PORT = re.compile(r"Successfully started service 'SparkUI' on port (\d+)")
-_STANDALONE_APP_ID = re.compile(r"Connected to Spark cluster with app ID (app-[\w-]+)")
+_UI_PORT = re.compile(_SPARK_INFO + r"Utils: Successfully started service 'SparkUI' on port (\d{1,5})\.?$")
+_UI_BOUND = re.compile(
+    _SPARK_INFO + r"SparkUI: Bound SparkUI to [^\s,]+, and started at https?://[^\s/]+:(\d{1,5})/?$"
+)
+MAX_UI_CANDIDATES = 8
+_APP_ID = re.compile(r"Connected to Spark cluster with app ID (app-[\w-]+)")
 _APP_ID = re.compile(r"^[\w.-]{1,200}$")
 # The last line of a Python traceback or a JVM "Exception in thread" report; log4j lines start with a
 # timestamp, so they never match.
@@ -96,10 +103,14 @@ def last_exception(lines: list[str]) -> str | None:
 
 @dataclass
 class SparkFacts:
-    """What the driver log has revealed so far about one application."""
+    """What the driver log has revealed so far about one application.
+
+    `ui_ports` are candidates from the log; `ui_url` and `app_id` are set by the backend once it has
+    checked that the job's own processes listen on the port and asked that UI for the id.
+    """
 
     started: bool = False
-    ui_host: str | None = None
+    ui_ports: list[int] = field(default_factory=list)
     ui_port: int | None = None
     ui_url: str | None = None
     app_id: str | None = None
@@ -107,21 +118,14 @@ class SparkFacts:
 
     def scan(self, lines: list[str]) -> None:
         for line in lines:
-            if _STARTED.search(line):
+            if "INFO" not in line:
+                continue
+            if not self.started and _STARTED.search(line):
                 self._set("started", True)
-            if "SparkUI" in line:
-                if match := _UI_URL.search(line):
-                    self._set("ui_url", match.group(1))
-                elif match := _UI_JETTY.search(line):
-                    # The port here is only the first one tried; the "started service" line has the real one.
-                    self._set("ui_host", match.group(1))
-                elif match := _UI_PORT.search(line):
-                    self._set("ui_port", int(match.group(1)))
-            if "app ID" in line and (match := _STANDALONE_APP_ID.search(line)):
-                self._set("app_id", match.group(1))
-        if self.ui_url is None and self.ui_port is not None:
-            host = self.ui_host if self.ui_host not in (None, "0.0.0.0") else "127.0.0.1"
-            self._set("ui_url", f"http://{host}:{self.ui_port}")
+            if "SparkUI" in line and (match := _UI_PORT.search(line) or _UI_BOUND.search(line)):
+                port = int(match.group(1))
+                if 0 < port < 65536 and port not in self.ui_ports and len(self.ui_ports) < MAX_UI_CANDIDATES:
+                    self.ui_ports.append(port)
 
     def _set(self, name: str, value: object) -> None:
         if getattr(self, name) != value:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from spark_gateway.backends.local import driverlog, procs
 from spark_gateway.backends.local.driverlog import SparkFacts
@@ -121,12 +122,16 @@ class TrackedJob:
     last_checkpoint: float = field(default_factory=time.monotonic)
     last_lookup: float = 0.0
     started_seen_at: float | None = None
+    verified_ui: str | None = None  # a UI address the job's own processes were seen listening on
     done: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
     def from_ref(cls, gateway_id: str, ref: JobRef, state: AppState) -> TrackedJob:
         facts = SparkFacts(started=ref.started, ui_url=ref.ui_url, app_id=ref.spark_app_id)
+        port = urlsplit(ref.ui_url).port if ref.ui_url else None
+        if port:
+            facts.ui_ports.append(port)  # verified again before it is fetched
         return cls(gateway_id, ref, state, facts, persisted_offset=ref.log_offset)
 
 

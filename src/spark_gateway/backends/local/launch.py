@@ -23,21 +23,23 @@ from pathlib import Path
 from typing import Any
 
 from spark_gateway.backends.local import jobs, procs
+from spark_gateway.backends.local.environment import job_environment
 from spark_gateway.domain.errors import Conflict, Unavailable
 from spark_gateway.settings import LocalBackendConfig
 
 log = logging.getLogger(__name__)
 
-_SCRUBBED_ENV = ("DB_USERNAME", "DB_PASSWORD")  # gateway secrets a user's job must not inherit
-_SCRUBBED_ENV_PREFIX = "SPARK_GATEWAY_"
 _AFTER_SIGKILL_SECONDS = 5.0
 # Not imported: `python -m spark_gateway.backends.local.runner` warns when the module is already loaded.
 _RUNNER = str(Path(__file__).with_name("runner.py"))
 
 
 class Launcher:
-    def __init__(self, conf: LocalBackendConfig, jobs_root: Path) -> None:
+    def __init__(
+        self, conf: LocalBackendConfig, jobs_root: Path, *, secret_env: frozenset[str] = frozenset()
+    ) -> None:
         self._conf = conf
+        self._secret_env = secret_env
         self.jobs_root = jobs_root
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -58,20 +60,14 @@ class Launcher:
         return submit, home
 
     def environment(self, spark_home: str | None) -> dict[str, str]:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if key not in _SCRUBBED_ENV and not key.startswith(_SCRUBBED_ENV_PREFIX)
-        }
-        env["SPARK_LOCAL_IP"] = "127.0.0.1"
-        # The driver and workers use the gateway's own interpreter (the one with pyspark installed).
-        env["PYSPARK_PYTHON"] = sys.executable
-        env["PYSPARK_DRIVER_PYTHON"] = sys.executable
-        if spark_home:
-            env["SPARK_HOME"] = spark_home
-        if self._conf.javaHome:
-            env["JAVA_HOME"] = self._conf.javaHome
-        return env
+        """The job's environment: an allow-list of the gateway's (see `environment`)."""
+        return job_environment(
+            os.environ,
+            passed=self._conf.passEnvironment,
+            secret_names=self._secret_env,
+            spark_home=spark_home,
+            java_home=self._conf.javaHome,
+        )
 
     def adopt(self, job_dir: Path) -> jobs.JobRef | None:
         """The job already launched in `job_dir` (its job.json), or None if there is none."""

@@ -1,8 +1,10 @@
 """Which application files the local backend may hand to `spark-submit`.
 
 A local job reads files from the gateway's own machine, so every path a request names must resolve
-(after following symlinks and `..`) inside one of the configured directories. Remote schemes are
-refused outright: the local backend has no credentials or clients for them.
+(after following symlinks and `..`) inside one of the configured directories, and outside every denied
+one (the gateway's data directory: its database, job logs and job records are never a job's input, even
+when an allowed directory contains it). Remote schemes are refused outright: the local backend has no
+credentials or clients for them.
 """
 
 from __future__ import annotations
@@ -18,15 +20,18 @@ _LOCAL_SCHEMES = frozenset({"", "file", "local"})
 
 
 class AllowedDirs:
-    """A fixed set of directories, each stored as its real path."""
+    """A fixed set of directories (minus denied ones), each stored as its real path."""
 
-    def __init__(self, dirs: Iterable[Path]) -> None:
+    def __init__(self, dirs: Iterable[Path], denied: Iterable[Path] = ()) -> None:
         self.dirs: tuple[Path, ...] = tuple(dict.fromkeys(Path(os.path.realpath(d)) for d in dirs))
+        self.denied: tuple[Path, ...] = tuple(dict.fromkeys(Path(os.path.realpath(d)) for d in denied))
 
     def __repr__(self) -> str:
-        return f"AllowedDirs({[str(d) for d in self.dirs]})"
+        return f"AllowedDirs({[str(d) for d in self.dirs]}, denied={[str(d) for d in self.denied]})"
 
     def contains(self, real_path: Path) -> bool:
+        if any(real_path == d or real_path.is_relative_to(d) for d in self.denied):
+            return False
         return any(real_path == d or real_path.is_relative_to(d) for d in self.dirs)
 
     def resolve(self, location: str, *, what: str, allow_fragment: bool = False) -> str:
@@ -45,6 +50,10 @@ class AllowedDirs:
             fragment = "#" + alias
         path = self._local_path(target, location, what)
         real = Path(os.path.realpath(path))
+        if any(real == d or real.is_relative_to(d) for d in self.denied):
+            raise BadRequest(
+                f"{what} '{location}' is inside the gateway's data directory, which jobs may not read"
+            )
         if not self.contains(real):
             allowed = ", ".join(str(d) for d in self.dirs) or "(none configured)"
             raise BadRequest(

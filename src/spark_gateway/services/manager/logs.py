@@ -18,7 +18,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from spark_gateway.backends.kubernetes.k8s_api import K8sApi, driver_pod_name
+from spark_gateway.backends.kubernetes.driver_pod import driver_pod_name
+from spark_gateway.backends.kubernetes.k8s_api import K8sApi
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
 from spark_gateway.domain.errors import NotFound

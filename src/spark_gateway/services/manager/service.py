@@ -4,10 +4,10 @@ It serves the gateway's create/get/list/delete/logs calls straight from the Kube
 reads; nothing waits for the database), and follows every SparkApplication carrying
 `selectorKey=selectorValue` with a `SparkAppWatch` (list, watch from the resourceVersion, relist on 410,
 bounded backoff). The watch only updates `cache` (the newest object per application, which also feeds
-the metrics) and marks the application in a keyed work queue (`manager_queue`); `statusWorkers` writers
+the metrics) and marks the application in a keyed work queue (`queue`); `statusWorkers` writers
 take keys off it, one worker per key at a time, so a slow database never stalls the watch and never
-reorders one application's updates. A writer copies new driver log lines (`manager_logs`), then records
-the status through the state machine (`manager_status`), walking through states the watch could not see
+reorders one application's updates. A writer copies new driver log lines (`logs`), then records
+the status through the state machine (`status`), walking through states the watch could not see
 (a relist after 410, or updates coalesced while the database was slow). Failures requeue the key with
 backoff; the cache keeps the newest object, so no change is lost.
 """
@@ -27,9 +27,9 @@ from spark_gateway.db.engine import Database
 from spark_gateway.domain.errors import BadRequest, NotFound, Unavailable
 from spark_gateway.domain.ids import parse_gateway_id
 from spark_gateway.domain.states import AppState
-from spark_gateway.services.manager_logs import DriverLogCopier
-from spark_gateway.services.manager_queue import KeyedWorkers
-from spark_gateway.services.manager_status import DELETED_MESSAGE, KILLED_MESSAGE, StatusRecorder
+from spark_gateway.services.manager.logs import DriverLogCopier
+from spark_gateway.services.manager.queue import KeyedWorkers
+from spark_gateway.services.manager.status import DELETED_MESSAGE, KILLED_MESSAGE, StatusRecorder
 from spark_gateway.services.tasks import cancel_all, spawn
 from spark_gateway.settings import ClusterConfig, Settings
 
