@@ -35,6 +35,7 @@ def throughput(url: str, seconds: float, headers: dict[str, str] | None = None) 
 
 
 def _wrk(url: str, seconds: float, headers: dict[str, str]) -> Throughput:
+    assert WRK is not None
     command = [WRK, "-t2", f"-c{CONCURRENCY}", f"-d{max(1, round(seconds))}s"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]

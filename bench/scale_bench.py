@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -103,7 +104,7 @@ class Report:
     rows: list[list[str]] = field(default_factory=list)
 
     def add(self, *cells: object) -> None:
-        self.rows.append([c if isinstance(c, str) else f"{c:.2f}" for c in cells])  # type: ignore[str-format]
+        self.rows.append([c if isinstance(c, str) else f"{c:.2f}" for c in cells])
 
     def render(self) -> str:
         header = ["db", "what", "figure", "ceiling / 1k figure", "ratio", "target"]
@@ -129,6 +130,7 @@ def scaling_paths(batches: int) -> dict[str, str]:
         "GET /api/livy/batches?from=N-1000 (deep page)": (
             f"/api/livy/batches?from={batches - 1000}&size={PAGE}"
         ),
+        "GET /api/livy/batches?from=N/2 (middle page)": f"/api/livy/batches?from={batches // 2}&size={PAGE}",
         "GET /metrics": "/metrics",
         "GET /api/v1/applications (default page)": "/api/v1/applications",
     }
@@ -194,20 +196,25 @@ def v1_body(i: int) -> dict[str, object]:
     }
 
 
-async def create_rate(url: str, path: str, body: Any, keyed: bool, seconds: float) -> tuple[float, int]:
-    """Creates/s over 32 connections for `seconds` (each with its own Idempotency-Key when keyed)."""
-    done = errors = 0
+async def create_rate(
+    url: str, path: str, body: Any, keyed: bool, seconds: float
+) -> tuple[float, Counter[int]]:
+    """Creates/s over 32 connections for `seconds` (each with its own Idempotency-Key when keyed),
+    and the answers that were not 201 by status code."""
+    done = 0
+    errors: Counter[int] = Counter()
     counter = iter(range(10**9))
     deadline = time.monotonic() + seconds
 
     async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal done, errors
+        nonlocal done
         while time.monotonic() < deadline:
             i = next(counter)
             headers = {"Idempotency-Key": f"bench-{path}-{i}-{time.time_ns()}"} if keyed else {}
             response = await client.post(path, json=body(i), headers=headers)
             done += 1
-            errors += response.status_code != 201
+            if response.status_code != 201:
+                errors[response.status_code] += 1
 
     limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
@@ -237,7 +244,7 @@ def bench_creates(db: str, seconds: float, report: Report, workdir: Path) -> Non
             for keyed in (False, True):
                 rate, errors = asyncio.run(create_rate(gw.url, path, body, keyed, seconds))
                 what = f"POST {path}" + (" with Idempotency-Key" if keyed else "")
-                failed = f" ({errors} not 201)" if errors else ""
+                failed = "".join(f" ({n} answered {code})" for code, n in sorted(errors.items()))
                 report.add(db, what, f"{rate:.0f} creates/s{failed}", "", "", "report")
 
 
