@@ -75,3 +75,26 @@ async def test_back_half_pages_match_front_order(database: Database) -> None:
             for offset in range(total + 1):
                 page, _ = await repo.list_batches(session, offset=offset, limit=3, owner=owner)
                 assert [b for b, _ in page] == ids[offset : offset + 3]
+
+
+async def test_pages_anywhere_match_the_plain_offset_walk(database: Database) -> None:
+    """Past the first block the page starts from the block counts (0003): the same batches as a walk."""
+    async with database.transaction() as session:
+        for i in range(1200):
+            row = make_row(f"k{i}", owner="alice" if i % 3 else "bob")
+            if i % 7 == 0:
+                row.proxy_user = "carol"
+            await repo.insert_application(session, row)
+            await repo.allocate_batch_id(session, f"k{i}")
+    async with database.transaction() as session:
+        for i in range(0, 1200, 11):
+            await repo.mark_deleted(session, f"k{i}")
+    for owner in (None, "alice", "bob", "carol"):
+        async with database.transaction() as session:
+            everything, total = await repo.list_batches(session, offset=0, limit=5000, owner=owner)
+            assert total == len(everything) == await recounted(database, owner)
+            ids = [b for b, _ in everything]
+            offsets = (0, 3, *range(250, 262), 300, 400, 511, 512, 513, total - 257, total - 256, total - 1)
+            for offset in (o for o in offsets if 0 <= o < total):
+                page, _ = await repo.list_batches(session, offset=offset, limit=5, owner=owner)
+                assert [b for b, _ in page] == ids[offset : offset + 5], (owner, offset)

@@ -117,6 +117,19 @@ class LivyBatchCountRow(Base):
     live: Mapped[int] = mapped_column(BigInteger)
 
 
+class LivyBatchBlockRow(Base):
+    """Live Livy batches per principal and block of LIVY_BLOCK batch ids; kept by triggers (0003)."""
+
+    __tablename__ = "livy_batch_blocks"
+
+    principal: Mapped[str] = mapped_column(String(253), primary_key=True)
+    block: Mapped[int] = mapped_column(Integer, primary_key=True)
+    live: Mapped[int] = mapped_column(BigInteger)
+
+
+LIVY_BLOCK = 256  # batch ids per block (migration 0003 computes blocks as batch_id / 256)
+
+
 class LeaseRow(Base):
     """Work that must run in exactly one process at a time (per cluster) is guarded by a lease."""
 

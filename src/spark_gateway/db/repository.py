@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from spark_gateway.db.models import (
     ALL_PRINCIPALS,
+    LIVY_BLOCK,
     ApplicationCountRow,
     ApplicationRow,
     LeaseRow,
+    LivyBatchBlockRow,
     LivyBatchCountRow,
     LivyBatchRow,
     LogLineRow,
@@ -155,9 +157,9 @@ async def list_batches(
 ) -> tuple[list[tuple[int, Row[Any]]], int]:
     """A page of Livy batches in id order, and the total the caller may see (`owner=None`: all).
 
-    The total comes from the maintained counts; a page in the back half of the list is read from
-    the end (newest first, then reversed), so the pages clients read most, the first and the last,
-    cost the same at any history size.
+    The total comes from the maintained counts. Near either end the page is one short index walk
+    (from the start, or from the end for the last pages); elsewhere the block counts say in which
+    block of LIVY_BLOCK ids the page starts, so no page walks more than a block of rows.
     """
     total = await count_livy_batches(session, owner)
     if owner is not None and owner == ALL_PRINCIPALS:
@@ -170,14 +172,31 @@ async def list_batches(
         ),
         owner,
     )
-    if offset > total // 2:
+    if total - offset <= LIVY_BLOCK:
         end = min(offset + limit, total)
         stmt = base.order_by(LivyBatchRow.batch_id.desc()).offset(total - end).limit(end - offset)
         rows = list(reversed((await session.execute(stmt)).all()))
-    else:
-        stmt = base.order_by(LivyBatchRow.batch_id).offset(offset).limit(limit)
-        rows = list((await session.execute(stmt)).all())
-    return [(r.batch_id, r) for r in rows], total
+        return [(r.batch_id, r) for r in rows], total
+    if offset >= LIVY_BLOCK:
+        first_id, skipped = await _block_of(session, owner, offset)
+        base = base.where(LivyBatchRow.batch_id >= first_id)
+        offset -= skipped
+    stmt = base.order_by(LivyBatchRow.batch_id).offset(offset).limit(limit)
+    return [(r.batch_id, r) for r in (await session.execute(stmt)).all()], total
+
+
+async def _block_of(session: Reader, owner: str | None, position: int) -> tuple[int, int]:
+    """The first batch id of the block holding the caller's `position`-th visible batch, and how
+    many visible batches come before that block (one index range over the principal's blocks)."""
+    blocks = LivyBatchBlockRow
+    running = (
+        select(blocks.block, blocks.live, func.sum(blocks.live).over(order_by=blocks.block).label("upto"))
+        .where(blocks.principal == (owner or ALL_PRINCIPALS), blocks.live > 0)
+        .subquery()
+    )
+    stmt = select(running.c.block, running.c.upto - running.c.live).where(running.c.upto > position)
+    block, before = (await session.execute(stmt.order_by(running.c.block).limit(1))).one()
+    return int(block) * LIVY_BLOCK, int(before)
 
 
 async def list_applications(
