@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import delete, func, insert, literal, or_, select, text, tuple_, union_all, update
+from sqlalchemy import (
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
@@ -88,19 +102,25 @@ APPLICATION_COLUMNS = tuple(ApplicationRow.__table__.columns)
 async def get_batch(session: Reader, batch_id: int, *, recent_lines: int = 0) -> tuple[int, Row[Any]] | None:
     """A live batch; with `recent_lines`, also its last log lines as `row.recent_log` (use
     `recent_log_of(row)`), in the same statement: a status poll is one round trip."""
-    columns: list[Any] = [LivyBatchRow.batch_id, *APPLICATION_COLUMNS]
-    if recent_lines > 0:
-        columns.append(_recent_log_column(session, recent_lines))
-    stmt = (
-        select(*columns)
-        .join(ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id)
-        .where(LivyBatchRow.batch_id == batch_id, ApplicationRow.deleted_at.is_(None))
-    )
-    row = (await session.execute(stmt)).first()
+    stmt = _batch_statement(_dialect(session), recent_lines)
+    row = (await session.execute(stmt, {"batch_id": batch_id})).first()
     return (row.batch_id, row) if row else None
 
 
-def _recent_log_column(session: Reader, lines: int) -> Any:
+@functools.cache
+def _batch_statement(dialect: str, recent_lines: int) -> Select[Any]:
+    """Built once per (dialect, lines): building a statement costs more than running it here."""
+    columns: list[Any] = [LivyBatchRow.batch_id, *APPLICATION_COLUMNS]
+    if recent_lines > 0:
+        columns.append(_recent_log_column(dialect, recent_lines))
+    return (
+        select(*columns)
+        .join(ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id)
+        .where(LivyBatchRow.batch_id == bindparam("batch_id"), ApplicationRow.deleted_at.is_(None))
+    )
+
+
+def _recent_log_column(dialect: str, lines: int) -> Any:
     """A correlated subquery: the application's last `lines` log lines as a JSON array of [seq, line]."""
     last = (
         select(LogLineRow.seq, LogLineRow.line)
@@ -110,7 +130,7 @@ def _recent_log_column(session: Reader, lines: int) -> Any:
         .correlate(ApplicationRow)
         .subquery()
     )
-    if _dialect(session) == "postgresql":
+    if dialect == "postgresql":
         pairs = func.json_agg(func.json_build_array(last.c.seq, last.c.line))
     else:
         pairs = func.json_group_array(func.json_array(last.c.seq, last.c.line))
@@ -126,12 +146,14 @@ def recent_log_of(row: Row[Any]) -> list[str]:
 
 async def read_application(session: Reader, gateway_id: str) -> Row[Any] | None:
     """A live application with its Livy batch id (None when it is not a batch), in one statement."""
-    stmt = (
-        select(LivyBatchRow.batch_id, *APPLICATION_COLUMNS)
-        .outerjoin(LivyBatchRow, LivyBatchRow.gateway_id == ApplicationRow.gateway_id)
-        .where(ApplicationRow.gateway_id == gateway_id, ApplicationRow.deleted_at.is_(None))
-    )
-    return (await session.execute(stmt)).first()
+    return (await session.execute(_APPLICATION_READ, {"gateway_id": gateway_id})).first()
+
+
+_APPLICATION_READ = (
+    select(LivyBatchRow.batch_id, *APPLICATION_COLUMNS)
+    .outerjoin(LivyBatchRow, LivyBatchRow.gateway_id == ApplicationRow.gateway_id)
+    .where(ApplicationRow.gateway_id == bindparam("gateway_id"), ApplicationRow.deleted_at.is_(None))
+)
 
 
 async def batch_id_for(session: AsyncSession, gateway_id: str) -> int | None:
@@ -148,8 +170,11 @@ def _visible(stmt: Any, owner: str | None) -> Any:
 
 async def count_livy_batches(session: Reader, owner: str | None = None) -> int:
     """Live Livy batches the caller may see (`owner=None`: all), from the maintained counts (O(1))."""
-    stmt = select(LivyBatchCountRow.live).where(LivyBatchCountRow.principal == (owner or ALL_PRINCIPALS))
-    return int((await session.execute(stmt)).scalar_one_or_none() or 0)
+    found = await session.execute(_LIVY_COUNT, {"principal": owner or ALL_PRINCIPALS})
+    return int(found.scalar_one_or_none() or 0)
+
+
+_LIVY_COUNT = select(LivyBatchCountRow.live).where(LivyBatchCountRow.principal == bindparam("principal"))
 
 
 async def list_batches(
@@ -267,11 +292,23 @@ async def mark_deleted(session: AsyncSession, gateway_id: str) -> None:
 
 async def log_bounds(session: Reader, gateway_id: str) -> tuple[int, int] | None:
     """The first and last stored `seq` of an application's log (None: no log); one index probe each."""
-    stmt = select(func.min(LogLineRow.seq), func.max(LogLineRow.seq)).where(
-        LogLineRow.gateway_id == gateway_id
-    )
-    low, high = (await session.execute(stmt)).one()
+    low, high = (await session.execute(_LOG_BOUNDS, {"gateway_id": gateway_id})).one()
     return None if low is None else (int(low), int(high))
+
+
+# Hot statements built once (building one costs more than running it): bound at execution.
+_LOG_BOUNDS = select(func.min(LogLineRow.seq), func.max(LogLineRow.seq)).where(
+    LogLineRow.gateway_id == bindparam("gateway_id")
+)
+_LOG_RANGE = (
+    select(LogLineRow.line)
+    .where(
+        LogLineRow.gateway_id == bindparam("gateway_id"),
+        LogLineRow.seq >= bindparam("low"),
+        LogLineRow.seq < bindparam("high"),
+    )
+    .order_by(LogLineRow.seq)
+)
 
 
 async def append_log_lines(
@@ -314,12 +351,8 @@ async def read_log(
     if bounds is None or size <= 0:
         return []
     low = bounds[0] + max(offset, 0)
-    stmt = (
-        select(LogLineRow.line)
-        .where(LogLineRow.gateway_id == gateway_id, LogLineRow.seq >= low, LogLineRow.seq < low + size)
-        .order_by(LogLineRow.seq)
-    )
-    return list((await session.execute(stmt)).scalars().all())
+    params = {"gateway_id": gateway_id, "low": low, "high": low + size}
+    return list((await session.execute(_LOG_RANGE, params)).scalars().all())
 
 
 async def get_batch_by_name(

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spark_gateway.backends.base import StatusUpdate, TrackedApplication
 from spark_gateway.db import repository as repo
@@ -198,8 +199,7 @@ async def _submit_now(
 async def _load(rt: GatewayRuntime, gateway_id: str) -> ApplicationRecord:
     parsed = parse_gateway_id(gateway_id)
     rt.cluster(parsed.cluster_id)
-    async with rt.db.reader() as conn:
-        row = await repo.read_application(conn, gateway_id)
+    row = await rt.db.read(lambda conn: repo.read_application(conn, gateway_id))
     if row is None:
         raise NotFound(f"application '{gateway_id}' not found")
     return to_record(row, row.batch_id)
@@ -258,15 +258,16 @@ async def application_logs(rt: GatewayRuntime, caller: Caller, gateway_id: str, 
 async def read_log_page(rt: GatewayRuntime, gateway_id: str, *, offset: int | None, size: int) -> LogPage:
     """Livy log semantics over the stored log: no offset (or < 0) means the last `size` lines; a
     negative size means all of them; at most `MAX_LOG_LINES` either way."""
-    async with rt.db.reader() as conn:
+
+    async def reads(conn: AsyncConnection) -> LogPage:
         bounds = await repo.log_bounds(conn, gateway_id)
         total = 0 if bounds is None else bounds[1] - bounds[0] + 1
-        if size < 0:
-            size = total
-        size = min(size, MAX_LOG_LINES)
-        start = max(0, total - size) if offset is None or offset < 0 else offset
-        lines = await repo.read_log(conn, gateway_id, offset=start, size=size, bounds=bounds)
-    return LogPage(offset=start, total=total, lines=lines)
+        page_size = min(total if size < 0 else size, MAX_LOG_LINES)
+        start = max(0, total - page_size) if offset is None or offset < 0 else offset
+        lines = await repo.read_log(conn, gateway_id, offset=start, size=page_size, bounds=bounds)
+        return LogPage(offset=start, total=total, lines=lines)
+
+    return await rt.db.read(reads)
 
 
 async def delete_application(rt: GatewayRuntime, caller: Caller, gateway_id: str) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spark_gateway.db import repository as repo
 from spark_gateway.domain.errors import BadRequest, NotFound
@@ -119,10 +122,11 @@ async def _resolve(
 async def get_batch(
     rt: GatewayRuntime, caller: Caller, batch_ref: str, *, with_log: bool = True
 ) -> ApplicationRecord:
-    """One batch (and its last log lines): one statement on an autocommit connection."""
-    async with rt.db.reader() as session:
-        lines = RECENT_LOG_LINES if with_log else 0
-        record, recent = await _resolve(rt, session, caller, batch_ref, recent_lines=lines)
+    """One batch (and its last log lines): one statement outside any transaction."""
+    lines = RECENT_LOG_LINES if with_log else 0
+
+    async def reads(conn: AsyncConnection) -> ApplicationRecord:
+        record, recent = await _resolve(rt, conn, caller, batch_ref, recent_lines=lines)
         try:
             apps.ensure_can_view(rt, caller, record)
         except NotFound:
@@ -130,20 +134,24 @@ async def get_batch(
         if recent is not None:
             record.recent_log = recent
         elif with_log:  # found by name: one more statement
-            logs = await repo.recent_logs(session, [record.gateway_id], RECENT_LOG_LINES)
+            logs = await repo.recent_logs(conn, [record.gateway_id], RECENT_LOG_LINES)
             record.recent_log = logs[record.gateway_id]
-    return apps.with_urls(rt, record)
+        return record
+
+    return apps.with_urls(rt, await rt.db.read(reads))
 
 
 async def list_batches(rt: GatewayRuntime, caller: Caller, *, offset: int, size: int) -> BatchPage:
-    async with rt.db.reader() as session:
+    owner = rt.access.visible_owner_filter(caller.user)
+
+    async def reads(conn: AsyncConnection) -> tuple[list[tuple[int, Row[Any]]], int, dict[str, list[str]]]:
         rows, total = await repo.list_batches(
-            session,
-            offset=min(max(offset, 0), MAX_PAGE),
-            limit=min(size, MAX_LIST_SIZE),
-            owner=rt.access.visible_owner_filter(caller.user),
+            conn, offset=min(max(offset, 0), MAX_PAGE), limit=min(size, MAX_LIST_SIZE), owner=owner
         )
-        logs = await repo.recent_logs(session, [r.gateway_id for _, r in rows], RECENT_LOG_LINES)
+        logs = await repo.recent_logs(conn, [r.gateway_id for _, r in rows], RECENT_LOG_LINES)
+        return rows, total, logs
+
+    rows, total, logs = await rt.db.read(reads)
     records = [to_record(r, b) for b, r in rows]
     for record in records:
         record.recent_log = logs[record.gateway_id]
