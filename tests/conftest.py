@@ -2,6 +2,10 @@
 
 On a user's machine a test that needs PostgreSQL or Java skips with the reason. `.ci/run` sets
 SPARK_GATEWAY_REQUIRE_ALL=1, which turns each such skip into a failure.
+
+The repository stands alone: the team keeps reference material in a `shared/` directory next to the
+checkout, which a user's clone does not have. An audit hook records every file or directory this test
+process opens there, and the run fails if there was any (see `pytest_sessionfinish`).
 """
 
 from __future__ import annotations
@@ -10,7 +14,10 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +27,23 @@ PG_HOST, PG_PORT = os.environ.get("SPARK_GATEWAY_TEST_PG_HOST", "127.0.0.1"), 54
 PG_URL = os.environ.get(
     "SPARK_GATEWAY_TEST_PG_URL", f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/test"
 )
+
+TEAM_MATERIAL = REPO_ROOT.parent / "shared"
+_team_material_opened: list[str] = []
+
+
+def _record_team_material(event: str, args: tuple[Any, ...]) -> None:
+    """Audit hook: note opens and listings under TEAM_MATERIAL (absent from a user's clone)."""
+    if event not in ("open", "os.listdir", "os.scandir") or not args:
+        return
+    target = args[0]
+    if isinstance(target, str | os.PathLike):
+        path = os.path.abspath(os.fspath(target))
+        if path == str(TEAM_MATERIAL) or path.startswith(str(TEAM_MATERIAL) + os.sep):
+            _team_material_opened.append(path)
+
+
+sys.addaudithook(_record_team_material)
 
 
 def require_all() -> bool:
@@ -119,18 +143,22 @@ async def drop_pg_database(url: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Each repository/service test runs once on SQLite and once on PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
-        return
-    base = request.getfixturevalue("pg_url")
-    url = await create_pg_database(base)
+@pytest.fixture
+async def fresh_db(pg_url: str) -> AsyncIterator[str]:
+    """The URL of a new, empty PostgreSQL database for one test (shared by the processes it starts)."""
+    url = await create_pg_database(pg_url)
     try:
         yield url
     finally:
         await drop_pg_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each repository/service test runs once on SQLite and once on PostgreSQL (a `fresh_db`)."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
+    return str(request.getfixturevalue("fresh_db"))
 
 
 @pytest.fixture
@@ -147,10 +175,17 @@ async def database(db_url: str):  # type: ignore[no-untyped-def]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """In CI every test must run: any skip turns the run red."""
+    """Reading the team's material fails the run; in CI every test must also run (any skip is red)."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if _team_material_opened:
+        if reporter:
+            reporter.write_line(
+                f"FAILED: the tests read {sorted(set(_team_material_opened))[:5]}, outside the repository; "
+                "a user's clone has no such files (copy what is needed under tests/data/)"
+            )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if not require_all():
         return
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
     if skipped:
         if reporter:

@@ -108,3 +108,52 @@ def test_unreadable_or_non_mapping_file(tmp_path: Path) -> None:
     bad.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="mapping"):
         Settings.load(bad)
+
+
+# The seed's own database block (config/gateway-config-dev.yaml, `enable` switched on as in production).
+SEED_DATABASE = """
+database:
+  enable: true
+  databaseName: "postgres"
+  hostname: "localhost"
+  port: 5432
+  # DB_USERNAME env var is used if not present
+  username: "postgres"
+  # DB_PASSWORD env var is used if not present
+  # password: ""
+"""
+
+
+def test_seed_database_block_means_postgresql(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DB_USERNAME", raising=False)
+    monkeypatch.setenv("DB_PASSWORD", "from-env")
+    conf = tmp_path / "gateway.yaml"
+    conf.write_text(SEED_DATABASE)
+    s = Settings.load(conf)
+    assert s.database.driver == "postgresql"
+    assert (s.database.username, s.database.password) == ("postgres", "from-env")
+    assert s.database_url() == "postgresql+asyncpg://postgres:from-env@localhost:5432/postgres"
+    assert "from-env" not in repr(s.database)
+
+
+def test_database_disabled_or_absent_is_the_embedded_sqlite(tmp_path: Path) -> None:
+    conf = tmp_path / "gateway.yaml"
+    conf.write_text(SEED_DATABASE.replace("enable: true", "enable: false"))
+    assert Settings.load(conf).database_url().startswith("sqlite+aiosqlite:///")
+    assert Settings.load(database={"enable": True, "driver": "sqlite"}).database.driver == "sqlite"
+
+
+def test_seed_database_without_hostname_is_refused(tmp_path: Path) -> None:
+    conf = tmp_path / "gateway.yaml"
+    conf.write_text(SEED_DATABASE.replace('hostname: "localhost"', 'hostname: ""'))
+    with pytest.raises(ConfigError, match="database: hostname is required"):
+        Settings.load(conf)
+
+
+def test_status_url_template_with_an_unsupported_action_is_refused_at_load() -> None:
+    with pytest.raises(ConfigError, match=r"gateway.statusUrlTemplates.logsUI: unsupported template action"):
+        Settings.load(gateway={"statusUrlTemplates": {"logsUI": 'https://logs/{{printf "%s" .Name}}'}})
+    ok = Settings.load(
+        gateway={"statusUrlTemplates": {"logsUI": "logs.domain.com/'host:{{.ObjectMeta.Name}}-driver'"}}
+    )
+    assert ok.gateway.statusUrlTemplates.logsUI.endswith("-driver'")

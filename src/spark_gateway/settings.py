@@ -10,15 +10,25 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from spark_gateway.domain.dicts import deep_merge
 from spark_gateway.domain.errors import ConfigError
 from spark_gateway.domain.ids import is_valid_short_id
+from spark_gateway.domain.urls import check_template
 from spark_gateway.middleware_settings import MiddlewareEntry, check_chain
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -30,17 +40,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def _short_id(value: str) -> str:
+    if not is_valid_short_id(value):
+        raise ValueError("must be 1-12 lowercase letters or digits")
+    return value
+
+
+# Cluster and namespace ids are part of every gateway id (`domain.ids`).
+ShortId = Annotated[str, AfterValidator(_short_id)]
+
+
 class NamespaceConfig(_Strict):
     name: str
-    id: str
+    id: ShortId
     routingWeight: float = Field(default=1.0, ge=0)
-
-    @field_validator("id")
-    @classmethod
-    def _short_id(cls, value: str) -> str:
-        if not is_valid_short_id(value):
-            raise ValueError("must be 1-12 lowercase letters or digits")
-        return value
 
 
 class LocalBackendConfig(_Strict):
@@ -62,20 +75,13 @@ class LocalBackendConfig(_Strict):
 
 class ClusterConfig(_Strict):
     name: str
-    id: str
+    id: ShortId
     type: Literal["local", "kubernetes"] | None = None  # default: kubernetes if masterURL is set
     masterURL: str | None = None
     routingWeight: float = Field(default=1.0, ge=0)
     namespaces: list[NamespaceConfig] = Field(min_length=1)
     certificateAuthorityB64File: str | None = None
     local: LocalBackendConfig = Field(default_factory=LocalBackendConfig)
-
-    @field_validator("id")
-    @classmethod
-    def _short_id(cls, value: str) -> str:
-        if not is_valid_short_id(value):
-            raise ValueError("must be 1-12 lowercase letters or digits")
-        return value
 
     @model_validator(mode="after")
     def _defaults(self) -> ClusterConfig:
@@ -88,9 +94,6 @@ class ClusterConfig(_Strict):
 
     def namespace_by_name(self, name: str) -> NamespaceConfig | None:
         return next((ns for ns in self.namespaces if ns.name == name), None)
-
-    def namespace_by_id(self, ns_id: str) -> NamespaceConfig | None:
-        return next((ns for ns in self.namespaces if ns.id == ns_id), None)
 
 
 RouterType = Literal["random", "weightBased", "weightBasedRandom"]
@@ -112,9 +115,16 @@ class ClusterRouterConfig(_Strict):
 
 
 class StatusUrlTemplates(_Strict):
+    """Go-template URLs rendered against each SparkApplication (`domain.urls`), checked at load."""
+
     sparkUI: str = ""
     sparkHistoryUI: str = ""
     logsUI: str = ""
+
+    @field_validator("sparkUI", "sparkHistoryUI", "logsUI")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        return check_template(value)
 
 
 class AuthorizationConfig(_Strict):
@@ -158,17 +168,32 @@ class GatewayConfig(_Strict):
 
 
 class DatabaseConfig(_Strict):
-    enable: bool = True  # accepted for compatibility; the gateway always needs its database
+    """Where state lives. The seed's keys keep the seed's meaning: `enable: true` with `hostname`,
+    `port`, `databaseName`, `username`, `password` is a PostgreSQL server. Without `enable` (or with
+    `enable: false`) and without `driver`, the gateway keeps its state in an embedded SQLite file."""
+
+    enable: bool | None = None  # the seed's switch: true (and no `driver`) means PostgreSQL
     url: str | None = None  # full SQLAlchemy URL; overrides everything below
-    driver: Literal["sqlite", "postgresql"] = "sqlite"
+    driver: Literal["sqlite", "postgresql"] | None = None  # default: see `enable`
     sqlitePath: Path | None = None  # default: <dataDir>/spark-gateway.db
     databaseName: str = "postgres"
     hostname: str = "127.0.0.1"
-    port: int = 5432
-    username: str | None = None  # env DB_USERNAME when empty
-    password: str | None = None  # env DB_PASSWORD when empty
+    port: int = Field(default=5432, ge=1, le=65535)
+    username: str | None = None  # default: env DB_USERNAME, else "postgres"
+    password: str | None = Field(default=None, repr=False)  # default: env DB_PASSWORD, else none
     poolSize: int = Field(default=10, ge=1)
     statementTimeoutSeconds: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _resolve(self) -> DatabaseConfig:
+        if self.driver is None:
+            self.driver = "postgresql" if self.enable else "sqlite"
+        # Credentials are fields from here on: the environment is read once, when the file is loaded.
+        self.username = self.username or os.environ.get("DB_USERNAME") or "postgres"
+        self.password = self.password or os.environ.get("DB_PASSWORD") or None
+        if self.driver == "postgresql" and self.url is None and not self.hostname:
+            raise ValueError("hostname is required for a PostgreSQL database")
+        return self
 
 
 class LivyConfig(_Strict):
@@ -297,11 +322,9 @@ class Settings(BaseSettings):
         if db.driver == "sqlite":
             path = db.sqlitePath or (self.dataDir / "spark-gateway.db")
             return f"sqlite+aiosqlite:///{Path(path).resolve()}"
-        from urllib.parse import quote
-
-        user = db.username or os.environ.get("DB_USERNAME") or "postgres"
-        password = db.password or os.environ.get("DB_PASSWORD") or ""
-        auth = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
+        auth = quote(db.username or "postgres", safe="")
+        if db.password:
+            auth += ":" + quote(db.password, safe="")
         return f"postgresql+asyncpg://{auth}@{db.hostname}:{db.port}/{quote(db.databaseName, safe='')}"
 
     def cluster_by_id(self, cluster_id: str) -> ClusterConfig | None:

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from spark_gateway.api.app import create_app
-from spark_gateway.services.runtime import GatewayRuntime
+from spark_gateway.services.gateway import GatewayRuntime
 from spark_gateway.settings import Settings
 
 

@@ -1,15 +1,9 @@
-"""Real gateway processes for end-to-end tests: `spark-gateway serve` on a free port."""
+"""Real gateway processes for end-to-end tests: `spark-gateway serve` on a free port (tests/e2e/processes.py)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,70 +11,9 @@ import httpx
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.e2e.processes import REPO, GatewayProcess, env_with_this_source, free_port
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class GatewayProcess:
-    conf: Path
-    port: int
-    log_path: Path
-    env: dict[str, str]
-    proc: subprocess.Popen[bytes] | None = None
-    _log: Any = field(default=None, repr=False)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 60.0) -> GatewayProcess:
-        self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "spark_gateway",
-                "serve",
-                "--conf",
-                str(self.conf),
-                "--port",
-                str(self.port),
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=self.env,
-            cwd=REPO,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited early:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"gateway did not start:\n{self.log_path.read_text()[-3000:]}")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        if self._log:
-            self._log.close()
-
+__all__ = ["REPO", "GatewayProcess", "GatewayStarter", "free_port", "start_gateway"]
 
 GatewayStarter = Callable[..., GatewayProcess]
 
@@ -88,8 +21,7 @@ GatewayStarter = Callable[..., GatewayProcess]
 @pytest.fixture
 def start_gateway(tmp_path: Path, spark_env: dict[str, str]) -> Iterator[GatewayStarter]:
     started: list[GatewayProcess] = []
-    env = dict(spark_env)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env = env_with_this_source(spark_env)
 
     def start(
         config: dict[str, Any] | None = None, port: int | None = None, extra_env: dict[str, str] | None = None

@@ -25,7 +25,7 @@ from tests.e2e.auth_setup import basic_auth, header_auth
 from tests.e2e.conftest import REPO
 
 pytestmark = pytest.mark.e2e
-SEEDS = Path(__file__).resolve().parent / "seed_configs"
+SEEDS = REPO / "tests" / "data" / "seed-configs"
 SEED_CHAIN_REFUSAL = "gateway.middleware[0].conf.trustedProxies"
 
 
@@ -122,7 +122,7 @@ def test_an_unwritable_audit_file_is_one_line(tmp_path: Path) -> None:
 
 
 def seed(name: str) -> dict[str, Any]:
-    """A seed file with its documented, non-security quirks fixed (see seed_configs/README.md)."""
+    """A seed file with its documented, non-security quirks fixed (see tests/data/seed-configs/README.md)."""
     loaded = yaml.safe_load((SEEDS / name).read_text())
     config: dict[str, Any] = loaded.get("config", loaded)
     livy = config.setdefault("livy", {})

@@ -7,10 +7,9 @@ a kubeconfig, as they would in production. Each manager serves its metrics on a 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,62 +19,18 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import create_pg_database, drop_pg_database
-from tests.e2e.conftest import REPO, GatewayProcess, free_port
+from tests.e2e.processes import GatewayProcess, ManagerProcess, env_with_this_source, free_port
 from tests.fakes.k8s_server import FakeKubernetes
 
+__all__ = ["ManagerProcess"]  # kept importable from here
 pytestmark = pytest.mark.e2e
 TOKEN = "e2e-manager-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-class ManagerProcess:
-    def __init__(self, conf: Path, cluster: str, port: int, log_path: Path, env: dict[str, str]) -> None:
-        self.conf, self.cluster, self.port, self.log_path, self.env = conf, cluster, port, log_path, env
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 60) -> ManagerProcess:
-        args = ["manager", "--conf", str(self.conf), "--cluster", self.cluster]
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "spark_gateway", *args],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"manager exited early:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"manager did not become ready:\n{self.log_path.read_text()[-3000:]}")
-
-    def stop(self, timeout: float = 30) -> int | None:
-        if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-            return None
-
-
 @pytest.fixture
-def system(tmp_path: Path, pg_url: str) -> Iterator[dict[str, Any]]:
-    import asyncio
-
-    db_url = asyncio.run(create_pg_database(pg_url))
+def system(tmp_path: Path, fresh_db: str) -> Iterator[dict[str, Any]]:
+    db_url = fresh_db
     fakes = {name: FakeKubernetes().start() for name in ("east", "west")}
     kubeconfigs = [str(fake.write_kubeconfig(tmp_path / f"kc-{n}", context=n)) for n, fake in fakes.items()]
     ports = {name: (free_port(), free_port()) for name in fakes}
@@ -101,7 +56,7 @@ def system(tmp_path: Path, pg_url: str) -> Iterator[dict[str, Any]]:
     conf_path.write_text(yaml.safe_dump(conf))
     # The managers' API token reaches every process through the environment (as from a Secret).
     env = dict(os.environ, KUBECONFIG=os.pathsep.join(kubeconfigs), SPARK_MANAGER_API_TOKEN=TOKEN)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env = env_with_this_source(env)
     managers = {n: ManagerProcess(conf_path, n, ports[n][0], tmp_path / f"{n}.log", env) for n in fakes}
     gateway = GatewayProcess(conf_path, free_port(), tmp_path / "gateway.log", env)
     try:
@@ -117,7 +72,6 @@ def system(tmp_path: Path, pg_url: str) -> Iterator[dict[str, Any]]:
             manager.stop()
         for fake in fakes.values():
             fake.stop()
-        asyncio.run(drop_pg_database(db_url))
     for fake in fakes.values():
         fake.assert_no_rejections()
 

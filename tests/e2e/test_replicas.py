@@ -5,9 +5,9 @@ through every replica at once; concurrent duplicates with one Idempotency-Key ma
 `kill -9` of the lease holder during a stream of submissions loses nothing, leaves nothing
 non-terminal, and a survivor takes over within the default bound (< 15 s).
 
-Jobs here use a stand-in `spark-submit` (a shell script that prints and sleeps), so the leader's
-admission, detached jobs, re-attachment and takeover are real while the machine's two cores stay free;
-real Spark runs in test_faults.py and test_local_spark.py.
+Jobs here use a stand-in `spark-submit` (tests/e2e/local_replicas.py), so the leader's admission, detached
+jobs, re-attachment and takeover are real while the machine's two cores stay free; real Spark runs in
+test_faults.py and test_local_spark.py.
 """
 
 from __future__ import annotations
@@ -16,122 +16,23 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import create_pg_database, drop_pg_database
 from tests.e2e.conftest import GatewayProcess, GatewayStarter
+from tests.e2e.local_replicas import (
+    batch_body,
+    fenced_refusals,
+    lease_holder,
+    replica_config,
+    wait_for_holder,
+    wait_terminal,
+    wait_until_one_launched,
+)
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-TERMINAL = {"success", "error", "dead", "killed"}
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
-
-FAKE_SPARK_SUBMIT = """#!/bin/sh
-# Stands in for spark-submit: acts like a short driver (its last argument is how long it runs).
-for arg; do last="$arg"; done
-echo "fake driver starting: $*"
-sleep "${last:-1}"
-echo "fake driver done after ${last}s"
-"""
-
-
-def fake_spark_submit(directory: Path) -> str:
-    path = directory / "fake-spark-submit"
-    path.write_text(FAKE_SPARK_SUBMIT)
-    path.chmod(0o755)
-    return str(path)
-
-
-@pytest.fixture
-async def fresh_db(pg_url: str) -> AsyncIterator[str]:
-    """A new, empty PostgreSQL database shared by the replicas of one test."""
-    url = await create_pg_database(pg_url)
-    try:
-        yield url
-    finally:
-        await drop_pg_database(url)
-
-
-def replica_config(
-    db_url: str, tmp_path: Path, *, lease: dict[str, float] | None = None, **local: Any
-) -> dict:
-    local_conf = {"sparkSubmit": fake_spark_submit(tmp_path), "pollIntervalSeconds": 0.2, **local}
-    config: dict[str, Any] = {
-        "database": {"url": db_url},
-        "clusters": [
-            {
-                "name": "local",
-                "id": "local",
-                "type": "local",
-                "namespaces": [{"name": "default", "id": "dflt"}],
-                "local": local_conf,
-            }
-        ],
-    }
-    if lease:
-        config["lease"] = lease
-    return config
-
-
-def batch_body(seconds: float = 0.5, **extra: Any) -> dict[str, Any]:
-    return {"file": str(EXAMPLES / "pi.py"), "args": [str(seconds)], **extra}
-
-
-async def lease_holder(db_url: str, name: str = "supervisor:local") -> tuple[str, int, bool] | None:
-    """(holder, fencing token, unexpired) of a lease, read straight from PostgreSQL."""
-    conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        row = await conn.fetchrow(
-            "SELECT holder, fencing_token, expires_at > now() AS live FROM leases WHERE name = $1", name
-        )
-    finally:
-        await conn.close()
-    return None if row is None else (row["holder"], row["fencing_token"], row["live"])
-
-
-def holder_pid(holder: str) -> int:
-    return int(holder.split(":")[-2])
-
-
-async def wait_for_holder(
-    db_url: str, gateways: list[GatewayProcess], timeout: float = 30.0
-) -> GatewayProcess:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = await lease_holder(db_url)
-        if state is not None and state[2]:
-            for gw in gateways:
-                if gw.proc is not None and gw.proc.pid == holder_pid(state[0]):
-                    return gw
-        await asyncio.sleep(0.1)
-    raise AssertionError("no gateway holds the supervisor lease")
-
-
-async def wait_terminal(client: httpx.AsyncClient, ids: list[int], timeout: float) -> dict[int, str]:
-    """Poll until every batch is terminal; returns id -> final Livy state."""
-    states: dict[int, str] = {}
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for batch_id in ids:
-            if states.get(batch_id) in TERMINAL:
-                continue
-            response = await client.get(f"/api/livy/batches/{batch_id}/state")
-            assert response.status_code == 200, response.text
-            states[batch_id] = response.json()["state"]
-        if all(states.get(i) in TERMINAL for i in ids):
-            return states
-        await asyncio.sleep(0.5)
-    stuck = {i: s for i, s in states.items() if s not in TERMINAL}
-    raise AssertionError(f"{len(stuck)} batches never became terminal: {stuck}")
-
-
-def fenced_refusals(gateways: list[GatewayProcess]) -> int:
-    return sum(gw.log_path.read_text().count("fenced write refused") for gw in gateways)
 
 
 async def test_concurrent_creates_across_replicas_get_unique_increasing_ids(
@@ -248,7 +149,8 @@ async def test_kill_9_of_the_lease_holder_during_submissions_loses_nothing(
                 await asyncio.sleep(0.6)
 
     streams = [asyncio.create_task(stream(gw, i)) for i, gw in enumerate(gateways)]
-    await asyncio.sleep(4.0)  # jobs are running under the holder by now
+    async with httpx.AsyncClient(base_url=holder.url, timeout=30) as http:
+        await wait_until_one_launched(http, acknowledged)  # jobs run under the holder when it dies
     assert holder.proc is not None
     os.kill(holder.proc.pid, signal.SIGKILL)
     killed_at = time.monotonic()

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import GatewayStarter, free_port, wait_for_state
+from tests.e2e.conftest import GatewayStarter, wait_for_state
+from tests.e2e.processes import StartedProcess, free_port, log_contains
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 pytestmark = pytest.mark.spark
@@ -25,73 +22,29 @@ def spark_home() -> Path:
     return Path(pyspark.__file__).parent
 
 
-def wait_for_log(path: Path, marker: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and marker in path.read_text(errors="replace"):
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"'{marker}' never appeared in {path}:\n{path.read_text(errors='replace')[-2000:]}")
-
-
 @pytest.fixture
 def standalone_master(tmp_path: Path, spark_env: dict[str, str]) -> Iterator[str]:
     env = dict(spark_env, SPARK_HOME=str(spark_home()), SPARK_WORKER_DIR=str(tmp_path / "work"))
     spark_class = str(spark_home() / "bin" / "spark-class")
     port = free_port()
-    procs: list[subprocess.Popen[bytes]] = []
+    url = f"spark://127.0.0.1:{port}"
+    master_argv = [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1"]
+    master_argv += ["--port", str(port), "--webui-port", str(free_port())]
+    worker_argv = [spark_class, "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1"]
+    worker_argv += ["--cores", "1", "--memory", "1g", "--webui-port", str(free_port())]
     master_log, worker_log = tmp_path / "master.log", tmp_path / "worker.log"
+    master = StartedProcess(
+        master_argv, master_log, env, log_contains(master_log, "I have been elected leader"), new_session=True
+    )
+    ready = log_contains(worker_log, "Successfully registered with master")
+    worker = StartedProcess(worker_argv, worker_log, env, ready, new_session=True)
     try:
-        with master_log.open("wb") as out:
-            procs.append(
-                subprocess.Popen(
-                    [
-                        spark_class,
-                        "org.apache.spark.deploy.master.Master",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                        "--webui-port",
-                        str(free_port()),
-                    ],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    start_new_session=True,
-                )
-            )
-        wait_for_log(master_log, "I have been elected leader")
-        url = f"spark://127.0.0.1:{port}"
-        with worker_log.open("wb") as out:
-            procs.append(
-                subprocess.Popen(
-                    [
-                        spark_class,
-                        "org.apache.spark.deploy.worker.Worker",
-                        url,
-                        "--host",
-                        "127.0.0.1",
-                        "--cores",
-                        "1",
-                        "--memory",
-                        "1g",
-                        "--webui-port",
-                        str(free_port()),
-                    ],
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    start_new_session=True,
-                )
-            )
-        wait_for_log(worker_log, "Successfully registered with master")
+        master.start(timeout=90)
+        worker.start(timeout=90)
         yield url
     finally:
-        for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(30)
+        for process in (master, worker):
+            process.stop(signal.SIGKILL)
 
 
 def test_batch_runs_on_a_standalone_master(standalone_master: str, start_gateway: GatewayStarter) -> None:

@@ -192,6 +192,11 @@ class FakeKubernetes(FakeApiServer):
         return path
 
 
+def apps_url(fake: FakeKubernetes, namespace: str = "default") -> str:
+    """The URL of one namespace's SparkApplications on `fake`."""
+    return f"{fake.url}/apis/sparkoperator.k8s.io/v1beta2/namespaces/{namespace}/sparkapplications"
+
+
 def sample_app(name: str, namespace: str = "default", **spec: Any) -> dict[str, Any]:
     """A minimal valid SparkApplication; `spec` keys override or extend the spec."""
     body = {

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from spark_gateway.backends.kubernetes.k8s_api import K8sApi
-from spark_gateway.backends.kubernetes.watch import Backoff
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
 from spark_gateway.db.models import ApplicationRow
+from spark_gateway.domain.backoff import Backoff
 from spark_gateway.domain.states import AppState
 from spark_gateway.services.applications import KILLED_MESSAGE as GATEWAY_KILLED_MESSAGE
 from spark_gateway.services.manager.service import ManagerService

@@ -2,8 +2,8 @@
 
 The fake Kubernetes server rejects what a real cluster rejects, and any test can check that an object the
 gateway builds would be accepted: `validate_spark_application(obj)` raises `CRDValidationError` with the
-API server's field-path style messages. The CRD is the unmodified upstream YAML in `../shared/` (override
-with env `SPARK_GATEWAY_CRD`); it is parsed once per process.
+API server's field-path style messages. The CRD is the unmodified upstream YAML in `tests/data/spark-operator/`
+(origin and licence in its README; override with env `SPARK_GATEWAY_CRD`); it is parsed once per process.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_VERSION = "v1beta2"
+CRD_FILE = REPO_ROOT / "tests" / "data" / "spark-operator" / "sparkoperator.k8s.io_sparkapplications.yaml"
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -41,7 +42,7 @@ def crd_path() -> Path:
     override = os.environ.get("SPARK_GATEWAY_CRD")
     if override:
         return Path(override)
-    return REPO_ROOT.parent / "shared" / "spark-operator" / "sparkoperator.k8s.io_sparkapplications.yaml"
+    return CRD_FILE
 
 
 @lru_cache(maxsize=4)

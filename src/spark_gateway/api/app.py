@@ -17,8 +17,8 @@ from spark_gateway.api.errors import install_error_handlers
 from spark_gateway.api.schemas import install_openapi
 from spark_gateway.api.security import install_security
 from spark_gateway.db.availability import upgrade_when_available
-from spark_gateway.services.background import BackgroundWork
-from spark_gateway.services.runtime import GatewayRuntime, build_runtime
+from spark_gateway.services.gateway import GatewayRuntime, build_runtime
+from spark_gateway.services.supervision.background import BackgroundWork
 from spark_gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt = runtime or build_runtime(settings)
-        await upgrade_when_available(rt.db)  # retries with back-off while the database is down
-        app.state.runtime = rt
-        work = BackgroundWork(rt)
+        gateway = runtime or build_runtime(settings)
+        await upgrade_when_available(gateway.db)  # retries with back-off while the database is down
+        app.state.runtime = gateway
+        work = BackgroundWork(gateway)
         if background:
             await work.start()
         log.info("spark gateway ready with clusters %s", [c.id for c in settings.clusters])
@@ -45,7 +45,7 @@ def create_app(
             yield
         finally:
             await work.stop()
-            await rt.close()
+            await gateway.close()
 
     swagger = settings.gateway.enableSwaggerUI
     app = FastAPI(

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from spark_gateway.api.bodies import parse_json
-from spark_gateway.api.deps import CurrentCaller, Runtime, set_audit
+from spark_gateway.api.deps import CurrentCaller, CurrentGateway, set_audit
 from spark_gateway.api.schemas import (
     ApplicationList,
     ApplicationStatus,
@@ -23,7 +23,7 @@ from spark_gateway.api.schemas import (
 from spark_gateway.domain.errors import BadRequest, Invalid
 from spark_gateway.domain.records import ApplicationRecord
 from spark_gateway.domain.sparkapp import LABEL_CLUSTER, SparkApplication, namespace_problem
-from spark_gateway.services import applications as apps
+from spark_gateway.services import applications as application_service
 from spark_gateway.services import pages
 
 router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
@@ -133,8 +133,8 @@ def size_problem(app: SparkApplication) -> str | None:
 @router.get(
     "",
     summary=(
-        f"List applications, newest first, {apps.V1_LIST_LIMIT} at most per page (filters: cluster, "
-        "namespace; paging: limit, continue)"
+        f"List applications, newest first, {application_service.V1_LIST_LIMIT} at most per page "
+        "(filters: cluster, namespace; paging: limit, continue)"
     ),
     response_model=None,
     responses={
@@ -154,7 +154,7 @@ def size_problem(app: SparkApplication) -> str | None:
 )
 async def list_applications(
     response: Response,
-    rt: Runtime,
+    gateway: CurrentGateway,
     caller: CurrentCaller,
     cluster: str | None = None,
     namespace: Annotated[str | None, Query(json_schema_extra={"pattern": NAMESPACE_PATTERN})] = None,
@@ -168,7 +168,7 @@ async def list_applications(
     if namespace is not None and (problem := namespace_problem(namespace)):
         raise BadRequest(problem)
     page = await pages.list_applications(
-        rt, caller, cluster=cluster, namespace=namespace, limit=limit, token=continue_
+        gateway, caller, cluster=cluster, namespace=namespace, limit=limit, token=continue_
     )
     items = [summary(r) for r in page.records]
     if limit is None and continue_ is None:
@@ -192,12 +192,14 @@ async def list_applications(
 )
 async def create_application(
     request: Request,
-    rt: Runtime,
+    gateway: CurrentGateway,
     caller: CurrentCaller,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> JSONResponse:
     app = parse_application(await request.body())
-    record = await apps.create_application(rt, caller, app, source="v1", idempotency_key=idempotency_key)
+    record = await application_service.create_application(
+        gateway, caller, app, source="v1", idempotency_key=idempotency_key
+    )
     set_audit(request, gateway_id=record.gateway_id)
     return JSONResponse(gateway_application(record), status_code=201)
 
@@ -208,8 +210,12 @@ async def create_application(
     response_model=None,
     responses={**documented(200, GatewayApplication, "The application"), **api_errors(*COMMON_ERRORS, 404)},
 )
-async def get_application(gateway_id: GatewayIdParam, rt: Runtime, caller: CurrentCaller) -> JSONResponse:
-    return JSONResponse(gateway_application(await apps.get_application(rt, caller, gateway_id)))
+async def get_application(
+    gateway_id: GatewayIdParam, gateway: CurrentGateway, caller: CurrentCaller
+) -> JSONResponse:
+    return JSONResponse(
+        gateway_application(await application_service.get_application(gateway, caller, gateway_id))
+    )
 
 
 @router.get(
@@ -218,8 +224,10 @@ async def get_application(gateway_id: GatewayIdParam, rt: Runtime, caller: Curre
     response_model=None,
     responses={**documented(200, ApplicationStatus, "The status"), **api_errors(*COMMON_ERRORS, 404)},
 )
-async def application_status(gateway_id: GatewayIdParam, rt: Runtime, caller: CurrentCaller) -> JSONResponse:
-    return JSONResponse(public_status(await apps.get_application(rt, caller, gateway_id)))
+async def application_status(
+    gateway_id: GatewayIdParam, gateway: CurrentGateway, caller: CurrentCaller
+) -> JSONResponse:
+    return JSONResponse(public_status(await application_service.get_application(gateway, caller, gateway_id)))
 
 
 @router.get(
@@ -229,12 +237,12 @@ async def application_status(gateway_id: GatewayIdParam, rt: Runtime, caller: Cu
 )
 async def application_logs(
     gateway_id: GatewayIdParam,
-    rt: Runtime,
+    gateway: CurrentGateway,
     caller: CurrentCaller,
     lines: Annotated[int | None, Query(ge=0, le=1_000_000)] = None,
 ) -> str:
-    count = rt.settings.defaultLogLines if lines is None else lines
-    return "\n".join(await apps.application_logs(rt, caller, gateway_id, count))
+    count = gateway.settings.defaultLogLines if lines is None else lines
+    return "\n".join(await application_service.application_logs(gateway, caller, gateway_id, count))
 
 
 @router.delete(
@@ -244,8 +252,8 @@ async def application_logs(
     responses={**documented(200, DeleteResult, "Deleted"), **api_errors(*COMMON_ERRORS, 404)},
 )
 async def delete_application(
-    gateway_id: GatewayIdParam, request: Request, rt: Runtime, caller: CurrentCaller
+    gateway_id: GatewayIdParam, request: Request, gateway: CurrentGateway, caller: CurrentCaller
 ) -> dict[str, str]:
     set_audit(request, gateway_id=gateway_id)
-    await apps.delete_application(rt, caller, gateway_id)
+    await application_service.delete_application(gateway, caller, gateway_id)
     return {"status": "success"}

@@ -1,4 +1,4 @@
-"""Request dependencies: the runtime and the calling user."""
+"""Request dependencies: the gateway (its `GatewayRuntime`) and the calling user."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from spark_gateway.services.applications import Caller
-from spark_gateway.services.runtime import GatewayRuntime
+from spark_gateway.services.gateway import GatewayRuntime
 
 
 # Async, though they do not await: FastAPI runs a sync dependency in a worker thread, a thread
 # handoff per request on the hottest paths.
-async def get_runtime(request: Request) -> GatewayRuntime:
+async def get_gateway(request: Request) -> GatewayRuntime:
     runtime: GatewayRuntime = request.app.state.runtime
     return runtime
 
@@ -30,5 +30,5 @@ def set_audit(request: Request, **fields: object) -> None:
     audit.update(fields)
 
 
-Runtime = Annotated[GatewayRuntime, Depends(get_runtime)]
+CurrentGateway = Annotated[GatewayRuntime, Depends(get_gateway)]
 CurrentCaller = Annotated[Caller, Depends(get_caller)]

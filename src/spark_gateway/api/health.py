@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
-from spark_gateway.api.deps import Runtime
+from spark_gateway.api.deps import CurrentGateway
 from spark_gateway.api.schemas import Health, Readiness, api_errors, documented
 from spark_gateway.domain.errors import RETRY_AFTER_SECONDS
+from spark_gateway.services.observability import database_answers
 
 router = APIRouter(tags=["health"])
-log = logging.getLogger(__name__)
 
 
 # 401 only when `gateway.authorization.protectHealth` is on.
@@ -41,12 +38,8 @@ async def health() -> dict[str, str]:
         **api_errors(401),
     },
 )
-async def ready(rt: Runtime) -> JSONResponse:
-    try:
-        async with rt.db.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        log.warning("readiness: the database does not answer: %r", exc)
+async def ready(gateway: CurrentGateway) -> JSONResponse:
+    if not await database_answers(gateway):
         return JSONResponse(
             {"status": "unavailable", "database": "unreachable"},
             status_code=503,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from spark_gateway.api.bodies import parse_json
-from spark_gateway.api.deps import CurrentCaller, Runtime, set_audit
+from spark_gateway.api.deps import CurrentCaller, CurrentGateway, set_audit
 from spark_gateway.api.schemas import (
     LivyBatch,
     LivyBatchList,
@@ -25,7 +25,7 @@ from spark_gateway.domain.records import ApplicationRecord
 from spark_gateway.domain.states import LivyDialect, livy_state
 from spark_gateway.services import livy
 from spark_gateway.services.applications import MAX_LOG_LINES
-from spark_gateway.services.runtime import GatewayRuntime
+from spark_gateway.services.gateway import GatewayRuntime
 
 router = APIRouter(prefix="/api/livy", tags=["livy"])
 
@@ -46,17 +46,17 @@ LIVY_VERSION = {
 BATCH_ID_DOC = "Batch id (digits) or batch name"
 
 
-def dialect(rt: GatewayRuntime) -> LivyDialect:
-    return LivyDialect(rt.settings.livy.dialect)
+def dialect(gateway: GatewayRuntime) -> LivyDialect:
+    return LivyDialect(gateway.settings.livy.dialect)
 
 
-def batch_json(rt: GatewayRuntime, record: ApplicationRecord, log: list[str]) -> dict[str, Any]:
+def batch_json(gateway: GatewayRuntime, record: ApplicationRecord, log: list[str]) -> dict[str, Any]:
     return {
         "id": record.batch_id,
         "name": record.name,
         "owner": record.owner,
         "proxyUser": record.proxy_user,
-        "state": livy_state(record.state, dialect(rt)),
+        "state": livy_state(record.state, dialect(gateway)),
         "appId": record.spark_app_id,
         "appInfo": {
             "driverLogUrl": record.urls.get("logsUI"),
@@ -90,13 +90,13 @@ async def version() -> dict[str, str]:
     },
 )
 async def list_batches(
-    rt: Runtime,
+    gateway: CurrentGateway,
     caller: CurrentCaller,
     from_: Annotated[int, Query(alias="from")] = 0,
     size: int = 100,
 ) -> JSONResponse:
-    page = await livy.list_batches(rt, caller, offset=from_, size=size)
-    sessions = [batch_json(rt, r, r.recent_log) for r in page.batches]
+    page = await livy.list_batches(gateway, caller, offset=from_, size=size)
+    sessions = [batch_json(gateway, r, r.recent_log) for r in page.batches]
     return JSONResponse({"from": from_, "total": page.total, "sessions": sessions})
 
 
@@ -118,7 +118,7 @@ async def list_batches(
 )
 async def create_batch(
     request: Request,
-    rt: Runtime,
+    gateway: CurrentGateway,
     caller: CurrentCaller,
     namespace: Annotated[
         str | None,
@@ -132,10 +132,10 @@ async def create_batch(
     # Livy reads the body as JSON whatever the Content-Type says; so do we.
     payload = parse_json(await request.body(), empty={})
     record = await livy.create_batch(
-        rt, caller, payload, namespace=namespace, idempotency_key=idempotency_key
+        gateway, caller, payload, namespace=namespace, idempotency_key=idempotency_key
     )
     set_audit(request, batch_id=record.batch_id, gateway_id=record.gateway_id)
-    body = batch_json(rt, record, record.recent_log)
+    body = batch_json(gateway, record, record.recent_log)
     return JSONResponse(body, status_code=201, headers={"Location": f"/api/livy/batches/{record.batch_id}"})
 
 
@@ -145,9 +145,9 @@ async def create_batch(
     response_model=None,
     responses={**documented(200, LivyBatch, "The batch"), **livy_errors(*COMMON_ERRORS, 404)},
 )
-async def get_batch(batch_id: str, rt: Runtime, caller: CurrentCaller) -> JSONResponse:
-    record = await livy.get_batch(rt, caller, batch_id)
-    return JSONResponse(batch_json(rt, record, record.recent_log))
+async def get_batch(batch_id: str, gateway: CurrentGateway, caller: CurrentCaller) -> JSONResponse:
+    record = await livy.get_batch(gateway, caller, batch_id)
+    return JSONResponse(batch_json(gateway, record, record.recent_log))
 
 
 @router.get(
@@ -156,9 +156,9 @@ async def get_batch(batch_id: str, rt: Runtime, caller: CurrentCaller) -> JSONRe
     response_model=None,
     responses={**documented(200, LivyBatchState, "The batch's state"), **livy_errors(*COMMON_ERRORS, 404)},
 )
-async def batch_state(batch_id: str, rt: Runtime, caller: CurrentCaller) -> JSONResponse:
-    record = await livy.get_batch(rt, caller, batch_id, with_log=False)
-    return JSONResponse({"id": record.batch_id, "state": livy_state(record.state, dialect(rt))})
+async def batch_state(batch_id: str, gateway: CurrentGateway, caller: CurrentCaller) -> JSONResponse:
+    record = await livy.get_batch(gateway, caller, batch_id, with_log=False)
+    return JSONResponse({"id": record.batch_id, "state": livy_state(record.state, dialect(gateway))})
 
 
 @router.get(
@@ -169,13 +169,13 @@ async def batch_state(batch_id: str, rt: Runtime, caller: CurrentCaller) -> JSON
 )
 async def batch_log(
     batch_id: str,
-    rt: Runtime,
+    gateway: CurrentGateway,
     caller: CurrentCaller,
     from_: Annotated[int | None, Query(alias="from")] = None,
     size: int = 100,
 ) -> JSONResponse:
-    record, page = await livy.batch_log(rt, caller, batch_id, offset=from_, size=size)
-    shown_from = -1 if dialect(rt) is LivyDialect.SPARK_GATEWAY else page.offset
+    record, page = await livy.batch_log(gateway, caller, batch_id, offset=from_, size=size)
+    shown_from = -1 if dialect(gateway) is LivyDialect.SPARK_GATEWAY else page.offset
     return JSONResponse(
         {
             "id": record.batch_id,
@@ -193,7 +193,9 @@ async def batch_log(
     response_model=None,
     responses={**documented(200, LivyMessage, "Deleted"), **livy_errors(*COMMON_ERRORS, 404)},
 )
-async def delete_batch(batch_id: str, request: Request, rt: Runtime, caller: CurrentCaller) -> dict[str, str]:
+async def delete_batch(
+    batch_id: str, request: Request, gateway: CurrentGateway, caller: CurrentCaller
+) -> dict[str, str]:
     set_audit(request, batch_id=batch_id)
-    await livy.delete_batch(rt, caller, batch_id)
+    await livy.delete_batch(gateway, caller, batch_id)
     return {"msg": "deleted"}

@@ -1,7 +1,7 @@
 """The gateway's Prometheus endpoint: stored applications by cluster and state, read at scrape time.
 
-Counts come from the database, so every replica reports the same figures and nothing is lost when a
-replica restarts. Open or protected by `gateway.authorization.protectMetrics`.
+Counts come from the database (`services.observability`), so every replica reports the same figures.
+Open or protected by `gateway.authorization.protectMetrics`.
 """
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
-from spark_gateway.api.deps import Runtime
-from spark_gateway.db import repository as repo
+from spark_gateway.api.deps import CurrentGateway
+from spark_gateway.services.observability import applications_by_cluster_and_state
 
 router = APIRouter(tags=["metrics"])
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(rt: Runtime) -> Response:
+async def metrics(gateway: CurrentGateway) -> Response:
     registry = CollectorRegistry()
     applications = Gauge(
         "spark_gateway_applications",
@@ -24,9 +24,6 @@ async def metrics(rt: Runtime) -> Response:
         ["cluster", "state"],
         registry=registry,
     )
-    for cluster in rt.settings.clusters:
-        applications.labels(cluster.name, "NEW")  # a series per cluster even before its first app
-    async with rt.db.transaction() as session:
-        for cluster_name, state, count in await repo.count_by_cluster_and_state(session):
-            applications.labels(cluster_name, state or "NEW").set(count)
+    for (cluster_name, state), count in (await applications_by_cluster_and_state(gateway)).items():
+        applications.labels(cluster_name, state).set(count)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

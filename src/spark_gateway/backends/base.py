@@ -1,4 +1,5 @@
-"""The one interface every cluster kind implements: submit, kill, logs, watch, reattach.
+"""The interfaces cluster kinds implement: `ClusterBackend` (submit, kill, logs) for every cluster, and
+`SupervisedBackend` for clusters the gateway runs itself (reattach, poll, running_count).
 
 Backends never touch the database. They report what happens on the cluster through a `StatusSink`
 (provided by the services layer, the only place state transitions are applied), and raise only
@@ -9,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from spark_gateway.domain.sparkapp import SparkApplication
 from spark_gateway.domain.states import AppState
+from spark_gateway.domain.status import SparkApplicationStatus
 
 
 @dataclass
@@ -24,7 +26,7 @@ class StatusUpdate:
     error_message: str | None = None
     spark_app_id: str | None = None
     # Extra operator-style status fields (driverInfo, submissionAttempts, ...), merged into the status.
-    status: dict[str, Any] = field(default_factory=dict)
+    status: SparkApplicationStatus = field(default_factory=lambda: SparkApplicationStatus())
     # Backend bookkeeping (pid, log file, ...) to persist so another process can re-attach.
     backend_ref: dict[str, Any] | None = None
     observed_at: datetime | None = None
@@ -55,13 +57,11 @@ class TrackedApplication:
     app: SparkApplication
 
 
+@runtime_checkable
 class ClusterBackend(Protocol):
     """One cluster. Implementations: `local.LocalBackend`, `kubernetes.SparkManagerBackend`."""
 
     kind: str
-    # True when the backend supervises jobs itself (local): then exactly one process per cluster may
-    # run `watch` and `submit` queued work (the lease holder). False when a SparkManager does it.
-    needs_supervisor: bool
 
     def validate(self, app: SparkApplication) -> None:
         """Reject, before anything is stored, what this cluster could never run (BadRequest)."""
@@ -79,16 +79,23 @@ class ClusterBackend(Protocol):
         """The last `lines` driver log lines live from the cluster, or None if not available there."""
         ...
 
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class SupervisedBackend(ClusterBackend, Protocol):
+    """A cluster the gateway runs itself (local). Exactly one process per cluster, the holder of its lease
+    (`services.supervision`), submits queued work to it, re-attaches and polls it. Clusters behind a
+    SparkManager are plain `ClusterBackend`s: the SparkManager does all of this."""
+
     async def reattach(self, tracked: TrackedApplication, sink: StatusSink) -> None:
         """Resume tracking an application started by an earlier process (or report it failed)."""
         ...
 
-    async def watch(self, sink: StatusSink, *, once: bool = False) -> None:
-        """Report status changes and log lines to `sink` until cancelled (or one round if `once`)."""
+    async def poll(self, sink: StatusSink) -> None:
+        """One round: report status changes and new driver log lines to `sink`."""
         ...
 
     async def running_count(self) -> int:
         """How many applications this backend is running now (admission control)."""
         ...
-
-    async def close(self) -> None: ...

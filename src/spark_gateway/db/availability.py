@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-import random
 import socket
 import time
 
@@ -23,6 +22,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from spark_gateway.db import migrate
 from spark_gateway.db.engine import Database
+from spark_gateway.domain.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -73,23 +73,6 @@ def is_unavailable(exc: BaseException) -> bool:
     return False
 
 
-class Backoff:
-    """Exponential back-off with jitter: `initial`, doubling up to `maximum`; `reset()` on success."""
-
-    def __init__(self, initial: float = 0.5, maximum: float = 10.0) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self._next = initial
-
-    def next(self) -> float:
-        delay = self._next
-        self._next = min(self._next * 2, self.maximum)
-        return delay * random.uniform(0.8, 1.2)
-
-    def reset(self) -> None:
-        self._next = self.initial
-
-
 class LogThrottle:
     """Say "still failing" at most once per `every` seconds, so an outage does not flood the log."""
 
@@ -112,7 +95,7 @@ async def upgrade_when_available(db: Database, *, timeout: float = 60.0) -> None
     of crashing; after `timeout` seconds the last error is raised and start-up fails.
     """
     deadline = time.monotonic() + timeout
-    backoff = Backoff(0.5, 5.0)
+    backoff = Backoff(base=0.5, maximum=5.0)
     attempt = 0
     while True:
         attempt += 1

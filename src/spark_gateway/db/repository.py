@@ -39,6 +39,7 @@ from spark_gateway.db.models import (
     LivyBatchRow,
     LogLineRow,
 )
+from spark_gateway.domain.states import TERMINAL_STATES, AppState
 
 # Read-only queries run in a session (inside a unit of work) or on a bare autocommit connection.
 Reader = AsyncSession | AsyncConnection
@@ -252,7 +253,7 @@ async def queued_applications(session: AsyncSession, cluster_id: str, limit: int
         select(ApplicationRow)
         .where(
             ApplicationRow.cluster_id == cluster_id,
-            ApplicationRow.state == "",
+            ApplicationRow.state == AppState.NEW.value,
             ApplicationRow.deleted_at.is_(None),
         )
         .order_by(ApplicationRow.created_at, ApplicationRow.gateway_id)
@@ -267,7 +268,7 @@ async def active_applications(session: AsyncSession, cluster_id: str) -> Sequenc
     """Applications launched on the cluster and not yet terminal (including deleted-but-running)."""
     stmt = select(ApplicationRow).where(
         ApplicationRow.cluster_id == cluster_id,
-        ApplicationRow.state.not_in(["", "COMPLETED", "FAILED"]),
+        ApplicationRow.state.not_in([AppState.NEW.value, *(state.value for state in TERMINAL_STATES)]),
     )
     return (await session.execute(stmt)).scalars().all()
 
@@ -514,6 +515,11 @@ async def limit_idle_transaction(session: AsyncSession, seconds: float) -> None:
             text("SELECT set_config('idle_in_transaction_session_timeout', :ms, true)"),
             {"ms": str(max(int(seconds * 1000), 1))},
         )
+
+
+async def ping(session: AsyncSession) -> None:
+    """A trivial round trip: raises when the database does not answer."""
+    await session.execute(text("SELECT 1"))
 
 
 async def count_by_cluster_and_state(session: AsyncSession) -> list[tuple[str, str, int]]:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from spark_gateway.domain.states import AppState
+from spark_gateway.domain.status import SparkApplicationStatus
 
 
 @dataclass
@@ -20,7 +21,7 @@ class ApplicationRecord:
     name: str | None
     source: str
     spec: dict[str, Any]  # the whole SparkApplication as submitted (apiVersion, kind, metadata, spec)
-    status: dict[str, Any]
+    status: SparkApplicationStatus
     state: AppState
     error_message: str | None
     spark_app_id: str | None

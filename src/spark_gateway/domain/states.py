@@ -43,8 +43,8 @@ class AppState(StrEnum):
 TERMINAL_STATES = frozenset({AppState.COMPLETED, AppState.FAILED})
 
 _S = AppState
-# What the operator's reconcile loop can do (reference/spark-operator.md §2), plus the direct
-# Running→Completed/Failed the local backend uses (it has no pod phase to pass through).
+# What the kubeflow spark-operator's reconcile loop can do (tests/fakes/spark_operator.py plays it),
+# plus the direct Running→Completed/Failed the local backend uses (it has no pod phase to pass through).
 ALLOWED_TRANSITIONS: dict[AppState, frozenset[AppState]] = {
     _S.NEW: frozenset({_S.SUBMITTED, _S.SUBMISSION_FAILED, _S.FAILED, _S.INVALIDATING, _S.SUSPENDING}),
     _S.SUBMITTED: frozenset(
@@ -95,7 +95,7 @@ class LivyDialect(StrEnum):
     SPARK_GATEWAY = "spark-gateway"
 
 
-# The seed gateway's table, exactly (reference-gateway.md §7.2). It says `finished`, which is not a Livy
+# The seed gateway's table, exactly (README: `livy.dialect`). It says `finished`, which is not a Livy
 # state: pylivy rejects it and Airflow never treats it as terminal. Only with `livy.dialect: spark-gateway`.
 SEED_LIVY_STATES: dict[AppState, str] = {
     _S.NEW: "not_started",

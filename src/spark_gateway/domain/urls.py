@@ -3,7 +3,8 @@
 Rendered against the real SparkApplication (JSON field names), so `{{.ObjectMeta.Name}}`,
 `{{.Status.SparkApplicationID}}` or `{{.Status.DriverInfo.WebUIIngressAddress}}` work as the seed's
 documentation promises (the seed renders them against another object and produces empty URLs).
-Supported: field paths, `{{index .ObjectMeta.Labels "key"}}`, and plain text around them.
+Supported: field paths, `{{index .ObjectMeta.Labels "key"}}`, and plain text around them; anything
+else is refused when the configuration is loaded (`check_template`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 _ACTION = re.compile(r"{{-?\s*(.*?)\s*-?}}")
 _INDEX = re.compile(r'^index\s+(\.[\w.]*)\s+"([^"]*)"$')
+_FIELD = re.compile(r"^(\.\w+)+$")
 _ALIASES = {
     "ObjectMeta": "metadata",
     "AppState": "applicationState",
@@ -47,10 +49,19 @@ def _lookup(obj: dict[str, Any], path: str) -> Any:
     return value
 
 
-def validate_template(template: str) -> None:
+def check_template(template: str) -> str:
+    """The template itself when every `{{...}}` action is supported; else TemplateError naming it.
+
+    Called when the configuration is loaded, so a template the gateway cannot render stops start-up
+    instead of silently giving no URL for every application.
+    """
     for action in _ACTION.findall(template):
-        if not (action.startswith(".") or _INDEX.match(action)):
-            raise TemplateError(f"unsupported template action '{{{{{action}}}}}'")
+        if not (_FIELD.match(action) or _INDEX.match(action)):
+            raise TemplateError(
+                f"unsupported template action '{{{{{action}}}}}' (supported: a field path such as "
+                '{{.Status.SparkApplicationID}}, or {{index .ObjectMeta.Labels "key"}})'
+            )
+    return template
 
 
 def render(template: str, app: dict[str, Any]) -> str | None:

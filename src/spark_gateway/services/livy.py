@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,10 +15,10 @@ from spark_gateway.domain.errors import BadRequest, NotFound
 from spark_gateway.domain.livy import LivyBatchRequest, to_spark_application
 from spark_gateway.domain.records import ApplicationRecord, LogPage
 from spark_gateway.domain.sparkapp import namespace_problem
-from spark_gateway.services import applications as apps
+from spark_gateway.services import applications
 from spark_gateway.services.applications import Caller
-from spark_gateway.services.runtime import GatewayRuntime, default_spark_version
-from spark_gateway.services.tracking import to_record
+from spark_gateway.services.gateway import GatewayRuntime
+from spark_gateway.services.stored import application_record
 
 # Batch ids are a 32-bit integer column; names and users are stored in columns of 253 characters.
 MAX_BATCH_ID = 2**31 - 1
@@ -27,6 +28,14 @@ MAX_PAGE = 2**31 - 1
 # A list page never holds more batches than this: a larger `size` is clamped (Livy accepts any size;
 # `total` still counts every batch, so a client pages on with `from`). Livy's default page is 100 too.
 MAX_LIST_SIZE = 100
+
+
+def default_spark_version() -> str:
+    """The installed pyspark's version, for batches that do not say (`livy.sparkVersion` empty)."""
+    try:
+        return importlib.metadata.version("pyspark")
+    except importlib.metadata.PackageNotFoundError:
+        return "3.5.0"
 
 
 @dataclass
@@ -70,7 +79,7 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 
 async def create_batch(
-    rt: GatewayRuntime,
+    gateway: GatewayRuntime,
     caller: Caller,
     payload: object,
     *,
@@ -78,16 +87,16 @@ async def create_batch(
     idempotency_key: str | None = None,
 ) -> ApplicationRecord:
     request = parse_request(payload)
-    namespace = namespace or rt.settings.livy.defaultNamespace
+    namespace = namespace or gateway.settings.livy.defaultNamespace
     if problem := namespace_problem(namespace):
         raise BadRequest(problem)
     app = to_spark_application(
         request,
         namespace=namespace,
-        spark_version=rt.settings.livy.sparkVersion or default_spark_version(),
+        spark_version=gateway.settings.livy.sparkVersion or default_spark_version(),
     )
-    return await apps.create_application(
-        rt, caller, app, source="livy", livy=True, idempotency_key=idempotency_key
+    return await applications.create_application(
+        gateway, caller, app, source="livy", livy=True, idempotency_key=idempotency_key
     )
 
 
@@ -100,7 +109,7 @@ RECENT_LOG_LINES = 10  # Livy's batch view shows the last 10 log lines
 
 
 async def _resolve(
-    rt: GatewayRuntime, session: repo.Reader, caller: Caller, batch_ref: str, *, recent_lines: int = 0
+    gateway: GatewayRuntime, session: repo.Reader, caller: Caller, batch_ref: str, *, recent_lines: int = 0
 ) -> tuple[ApplicationRecord, list[str] | None]:
     """A batch by id, or (as Livy allows) by name when the reference is not all digits; with
     `recent_lines`, a batch found by id comes with its last log lines (None: not read)."""
@@ -112,23 +121,27 @@ async def _resolve(
     if number is not None:
         found = await repo.get_batch(session, number, recent_lines=recent_lines)
     else:
-        found = await repo.get_batch_by_name(session, batch_ref, rt.access.visible_owner_filter(caller.user))
+        found = await repo.get_batch_by_name(
+            session, batch_ref, gateway.access.visible_owner_filter(caller.user)
+        )
     if found is None:
         raise not_found(batch_ref)
     batch_id, row = found
-    return to_record(row, batch_id), repo.recent_log_of(row) if number is not None and recent_lines else None
+    return application_record(row, batch_id), repo.recent_log_of(
+        row
+    ) if number is not None and recent_lines else None
 
 
 async def get_batch(
-    rt: GatewayRuntime, caller: Caller, batch_ref: str, *, with_log: bool = True
+    gateway: GatewayRuntime, caller: Caller, batch_ref: str, *, with_log: bool = True
 ) -> ApplicationRecord:
     """One batch (and its last log lines): one statement outside any transaction."""
     lines = RECENT_LOG_LINES if with_log else 0
 
     async def reads(conn: AsyncConnection) -> ApplicationRecord:
-        record, recent = await _resolve(rt, conn, caller, batch_ref, recent_lines=lines)
+        record, recent = await _resolve(gateway, conn, caller, batch_ref, recent_lines=lines)
         try:
-            apps.ensure_can_view(rt, caller, record)
+            applications.ensure_can_view(gateway, caller, record)
         except NotFound:
             raise not_found(batch_ref) from None  # another user's batch: as if it did not exist
         if recent is not None:
@@ -138,11 +151,11 @@ async def get_batch(
             record.recent_log = logs[record.gateway_id]
         return record
 
-    return apps.with_urls(rt, await rt.db.read(reads))
+    return applications.with_urls(gateway, await gateway.db.read(reads))
 
 
-async def list_batches(rt: GatewayRuntime, caller: Caller, *, offset: int, size: int) -> BatchPage:
-    owner = rt.access.visible_owner_filter(caller.user)
+async def list_batches(gateway: GatewayRuntime, caller: Caller, *, offset: int, size: int) -> BatchPage:
+    owner = gateway.access.visible_owner_filter(caller.user)
 
     async def reads(conn: AsyncConnection) -> tuple[list[tuple[int, Row[Any]]], int, dict[str, list[str]]]:
         rows, total = await repo.list_batches(
@@ -151,27 +164,27 @@ async def list_batches(rt: GatewayRuntime, caller: Caller, *, offset: int, size:
         logs = await repo.recent_logs(conn, [r.gateway_id for _, r in rows], RECENT_LOG_LINES)
         return rows, total, logs
 
-    rows, total, logs = await rt.db.read(reads)
-    records = [to_record(r, b) for b, r in rows]
+    rows, total, logs = await gateway.db.read(reads)
+    records = [application_record(r, b) for b, r in rows]
     for record in records:
         record.recent_log = logs[record.gateway_id]
-    return BatchPage(offset, total, [apps.with_urls(rt, r) for r in records])
+    return BatchPage(offset, total, [applications.with_urls(gateway, r) for r in records])
 
 
 async def batch_log(
-    rt: GatewayRuntime, caller: Caller, batch_ref: str, *, offset: int | None, size: int
+    gateway: GatewayRuntime, caller: Caller, batch_ref: str, *, offset: int | None, size: int
 ) -> tuple[ApplicationRecord, LogPage]:
-    record = await get_batch(rt, caller, batch_ref, with_log=False)
+    record = await get_batch(gateway, caller, batch_ref, with_log=False)
     if offset is not None:
         offset = min(offset, MAX_PAGE)
     size = min(size, MAX_PAGE)
-    return record, await apps.read_log_page(rt, record.gateway_id, offset=offset, size=size)
+    return record, await applications.read_log_page(gateway, record.gateway_id, offset=offset, size=size)
 
 
-async def delete_batch(rt: GatewayRuntime, caller: Caller, batch_ref: str) -> None:
-    async with rt.db.transaction() as session:
-        record, _ = await _resolve(rt, session, caller, batch_ref)
+async def delete_batch(gateway: GatewayRuntime, caller: Caller, batch_ref: str) -> None:
+    async with gateway.db.transaction() as session:
+        record, _ = await _resolve(gateway, session, caller, batch_ref)
     try:
-        await apps.delete_application(rt, caller, record.gateway_id)
+        await applications.delete_application(gateway, caller, record.gateway_id)
     except NotFound:
         raise not_found(batch_ref) from None

@@ -17,8 +17,8 @@ from spark_gateway.db import repository as repo
 from spark_gateway.domain.errors import BadRequest
 from spark_gateway.domain.records import ApplicationRecord
 from spark_gateway.services.applications import V1_LIST_LIMIT, Caller
-from spark_gateway.services.runtime import GatewayRuntime
-from spark_gateway.services.tracking import to_record
+from spark_gateway.services.gateway import GatewayRuntime
+from spark_gateway.services.stored import application_record
 
 # One cap for every page (the conf policy's V1_LIST_LIMIT): a caller that passes no limit, or a
 # larger one, gets at most this many (Kubernetes too may return fewer than asked).
@@ -48,7 +48,7 @@ def decode_token(token: str) -> tuple[datetime, str]:
 
 
 async def list_applications(
-    rt: GatewayRuntime,
+    gateway: GatewayRuntime,
     caller: Caller,
     *,
     cluster: str | None,
@@ -58,22 +58,22 @@ async def list_applications(
 ) -> ApplicationPage:
     cluster_id = None
     if cluster is not None:
-        config = rt.settings.cluster_by_name(cluster) or rt.settings.cluster_by_id(cluster)
+        config = gateway.settings.cluster_by_name(cluster) or gateway.settings.cluster_by_id(cluster)
         if config is None:
             raise BadRequest(f"cluster '{cluster}' is not configured")
         cluster_id = config.id
     size = min(limit or DEFAULT_LIMIT, MAX_LIMIT)
     after = decode_token(token) if token else None
-    async with rt.db.transaction() as session:
+    async with gateway.db.transaction() as session:
         rows = await repo.list_applications(
             session,
             cluster_id=cluster_id,
             namespace=namespace,
-            owner=rt.access.visible_owner_filter(caller.user),
+            owner=gateway.access.visible_owner_filter(caller.user),
             limit=size + 1,  # one more tells whether another page follows
             after=after,
         )
-    records = [to_record(r) for r in rows[:size]]
+    records = [application_record(r) for r in rows[:size]]
     more = len(rows) > size
     last = rows[size - 1] if more else None
     return ApplicationPage(records, encode_token(last.created_at, last.gateway_id) if last else None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from spark_gateway.domain.errors import BadRequest
 from spark_gateway.domain.sparkapp import SparkApplication
 from spark_gateway.domain.spec_policy import SpecPolicy, Violation
-from spark_gateway.services.runtime import GatewayRuntime
+from spark_gateway.services.gateway import GatewayRuntime
 
 LIVY_CONF = ("spec.sparkConf.", "conf.")
 
@@ -21,11 +21,13 @@ def describe(violation: Violation, *, livy: bool) -> str:
     return text.replace(*LIVY_CONF, 1) if livy and text.startswith(LIVY_CONF[0]) else text
 
 
-def enforce_spec_policy(rt: GatewayRuntime, user: str | None, app: SparkApplication, *, livy: bool) -> None:
+def enforce_spec_policy(
+    gateway: GatewayRuntime, user: str | None, app: SparkApplication, *, livy: bool
+) -> None:
     """Raise BadRequest naming every field `user` may not set (nothing for an authenticated admin)."""
-    if user is not None and rt.access.is_admin(user):
+    if user is not None and gateway.access.is_admin(user):
         return
-    conf = rt.settings.gateway
+    conf = gateway.settings.gateway
     policy = SpecPolicy.build(conf.allowedSpecFields, conf.allowedServiceAccounts)
     found = policy.violations(app.to_k8s())
     if found:

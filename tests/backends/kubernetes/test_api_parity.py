@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from spark_gateway.backends.base import SupervisedBackend
 from tests.api import test_applications as v1_api
 from tests.api import test_livy_batches as livy_api
 from tests.api.conftest import Gateway, GatewayFactory
@@ -41,7 +42,7 @@ async def make_gateway(kube: KubeEnv) -> GatewayFactory:
     async def factory(**overrides: Any) -> Gateway:
         gw = await kube.gateway(**overrides)
         assert gw.runtime.backend("local").kind == "kubernetes"
-        assert not gw.runtime.backend("local").needs_supervisor
+        assert not isinstance(gw.runtime.backend("local"), SupervisedBackend)
         return gw
 
     return factory

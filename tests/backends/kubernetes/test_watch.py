@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from spark_gateway.backends.kubernetes.k8s_api import K8sApi
-from spark_gateway.backends.kubernetes.watch import Backoff, SparkAppWatch
+from spark_gateway.backends.kubernetes.watch import SparkAppWatch
+from spark_gateway.domain.backoff import Backoff
 from tests.fakes.k8s_server import FakeKubernetes, sample_app
 
 pytest_plugins = ["tests.fakes.k8s_server"]

@@ -1,6 +1,6 @@
 """The SparkManager's Prometheus metrics, computed from its watch cache at each scrape.
 
-`spark_application_count` and `cpu_allocated` are the reference gateway's gauges (§8.3), so its
+`spark_application_count` and `cpu_allocated` are the seed gateway's gauges, so its
 `weightBased` router and dashboards keep working: per configured namespace, plus a cluster-level series
 with `namespace=""` counting every application the manager follows; only active applications count (not
 COMPLETED, FAILED or SUBMISSION_FAILED). CPU per application is driver cores + executor cores * executors
@@ -21,7 +21,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from spark_gateway.domain.states import AppState
-from spark_gateway.services.manager.service import ManagerService, state_of
+from spark_gateway.domain.status import state_of
+from spark_gateway.services.manager.service import ManagerService
 from spark_gateway.settings import ClusterConfig
 
 INACTIVE = frozenset({AppState.COMPLETED, AppState.FAILED, AppState.SUBMISSION_FAILED})

@@ -1,4 +1,4 @@
-"""The SparkManager's REST API (reference gateway §1.5): what the gateway calls, per cluster.
+"""The SparkManager's REST API (the seed gateway's): what the gateway calls, per cluster.
 
 Paths and shapes follow the reference so either side can be swapped: `GET /api/v1/{namespace}` lists
 summaries, `POST /api/v1/{namespace}/{name}` creates (201, the object as the API server returns it),
@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from spark_gateway.domain.errors import BadRequest
+from spark_gateway.domain.errors import RETRY_AFTER_SECONDS, BadRequest
 from spark_gateway.services.manager.service import ManagerService
 
 router = APIRouter()
@@ -58,7 +58,7 @@ async def ready(manager: Manager) -> JSONResponse:
         return JSONResponse({"status": "OK", "cluster": manager.cluster.name})
     reason = "not synced yet" if not manager.synced else f"watch failing ({failures} rounds)"
     body = {"status": "unavailable", "cluster": manager.cluster.name, "reason": reason}
-    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+    return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 @router.get("/api/v1/{namespace}", summary="SparkApplications of this gateway in a namespace")
@@ -89,7 +89,8 @@ async def get_application(namespace: str, name: str, manager: Manager) -> dict[s
 
 @router.get("/api/v1/{namespace}/{name}/status", summary="Its status")
 async def application_status(namespace: str, name: str, manager: Manager) -> dict[str, Any]:
-    return summary(await manager.get(namespace, name))["status"]
+    status: dict[str, Any] = summary(await manager.get(namespace, name))["status"]
+    return status
 
 
 @router.get("/api/v1/{namespace}/{name}/logs", summary="The driver log's last lines, as one JSON string")

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from spark_gateway.domain.status import status_of
+
 APP_NAME_LABEL = "sparkoperator.k8s.io/app-name"
 APP_KIND = "SparkApplication"
 
@@ -21,7 +23,7 @@ def driver_pod_name(app: dict[str, Any]) -> str:
     """`status.driverInfo.podName`, else the operator's own rule for naming the driver pod."""
     spec = app.get("spec") or {}
     return (
-        ((app.get("status") or {}).get("driverInfo") or {}).get("podName")
+        (status_of(app).get("driverInfo") or {}).get("podName")
         or (spec.get("driver") or {}).get("podName")
         or (spec.get("sparkConf") or {}).get("spark.kubernetes.driver.pod.name")
         or f"{app['metadata']['name']}-driver"

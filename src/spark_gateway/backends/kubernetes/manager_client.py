@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from spark_gateway.backends.base import StatusSink, StatusUpdate, SubmitResult, TrackedApplication
+from spark_gateway.backends.base import StatusUpdate, SubmitResult, TrackedApplication
 from spark_gateway.domain.errors import (
     BadRequest,
     ConfigError,
@@ -30,7 +30,7 @@ from spark_gateway.domain.errors import (
     Unavailable,
 )
 from spark_gateway.domain.sparkapp import SparkApplication
-from spark_gateway.domain.states import AppState
+from spark_gateway.domain.status import state_of
 from spark_gateway.settings import MANAGER_TOKEN_ENV, ClusterConfig, Settings
 
 _ACTION = re.compile(r"{{-?\s*(.*?)\s*-?}}")
@@ -115,7 +115,6 @@ class SparkManagerBackend:
     """`ClusterBackend` for a Kubernetes cluster; its SparkManager tracks and records status."""
 
     kind = "kubernetes"
-    needs_supervisor = False
 
     def __init__(
         self, cluster: ClusterConfig, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
@@ -165,8 +164,7 @@ class SparkManagerBackend:
         namespace, name = app.metadata.namespace or "", app.metadata.name or ""
         resp = await self._call("POST", self._path(namespace, name), "create", json=app.to_k8s())
         created = resp.json()
-        status = created.get("status") or {}
-        state = AppState.parse((status.get("applicationState") or {}).get("state"))
+        state = state_of(created)
         meta = created.get("metadata") or {}
         ref = {"cluster": self.cluster.name, "uid": meta.get("uid")}
         return SubmitResult(backend_ref=ref, update=StatusUpdate(name, state))
@@ -190,15 +188,6 @@ class SparkManagerBackend:
         if not isinstance(text, str):
             raise Unavailable("SparkManager sent logs in an unexpected shape")
         return text.split("\n") if text else []
-
-    async def reattach(self, tracked: TrackedApplication, sink: StatusSink) -> None:
-        """Nothing to do: the cluster's SparkManager follows every application."""
-
-    async def watch(self, sink: StatusSink, *, once: bool = False) -> None:
-        """Nothing to do: the cluster's SparkManager writes status changes to the database."""
-
-    async def running_count(self) -> int:
-        return 0  # admission is the operator's business, not the gateway's
 
     async def close(self) -> None:
         if self._client is not None:

@@ -13,30 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from spark_gateway.backends.kubernetes.k8s_api import K8sApi, ResourceVersionExpired
+from spark_gateway.domain.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
 SnapshotHandler = Callable[[list[dict[str, Any]]], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Delay before reconnect attempt n: base·2^(n-1), at most `maximum`, ± `jitter` of itself."""
-
-    base: float = 0.5
-    maximum: float = 30.0
-    jitter: float = 0.2
-
-    def delay(self, failures: int) -> float:
-        raw = min(self.maximum, self.base * 2 ** max(0, failures - 1))
-        return max(0.0, min(self.maximum, raw * (1 + random.uniform(-self.jitter, self.jitter))))
 
 
 class SparkAppWatch:

@@ -5,13 +5,12 @@ written by `runner`), so they survive the gateway process: whichever process hol
 re-attaches from the stored `backend_ref` and goes on reporting through its `StatusSink`.
 
 Kill contract: `kill()` returns once no process of the job's group remains; the FAILED "killed by user"
-update is reported by the next `watch` round (or `reattach`) of the instance tracking the job.
+update is reported by the next `poll` round (or `reattach`) of the instance tracking the job.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import time
@@ -29,6 +28,7 @@ from spark_gateway.backends.local.paths import AllowedDirs
 from spark_gateway.domain.errors import BadRequest, ConfigError, Unavailable
 from spark_gateway.domain.sparkapp import SparkApplication
 from spark_gateway.domain.states import AppState
+from spark_gateway.domain.status import DriverInfo, SparkApplicationStatus
 from spark_gateway.settings import ClusterConfig
 
 log = logging.getLogger(__name__)
@@ -36,11 +36,11 @@ log = logging.getLogger(__name__)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _APP_ID_LOOKUP_SECONDS = 120.0  # how long after its start a job's UI is asked for the app id
 _APP_ID_LOOKUP_SPACING = 0.5  # at most one UI REST request per job this often
-_RUNNING_WAIT_FOR_APP_ID = 0.0  # RUNNING is reported at once; the app id follows in a later update
 
 
 def _default_examples_dir() -> Path | None:
-    candidate = Path(__file__).resolve().parents[4] / "examples"  # a source checkout
+    """The repository's examples/ folder when running from a checkout (or an editable install)."""
+    candidate = Path(__file__).resolve().parents[4] / "examples"
     return candidate if candidate.is_dir() else None
 
 
@@ -52,7 +52,6 @@ class LocalBackend:
     """Runs applications with the local `spark-submit` (master `local[*]` or a standalone master)."""
 
     kind = "local"
-    needs_supervisor = True
 
     def __init__(
         self,
@@ -164,18 +163,11 @@ class LocalBackend:
     async def running_count(self) -> int:
         return sum(1 for job in self._jobs.values() if not job.done)
 
-    async def watch(self, sink: StatusSink, *, once: bool = False) -> None:
-        while not self._closed:
-            if once:
-                await self._round(sink)
-                return
-            try:
-                await self._round(sink)
-            except Exception:
-                log.exception("local backend: watch round failed; retrying")
-            await asyncio.sleep(self._conf.pollIntervalSeconds)
-
-    async def _round(self, sink: StatusSink) -> None:
+    async def poll(self, sink: StatusSink) -> None:
+        """One round over every job this instance tracks (the supervisor calls it every
+        `pollIntervalSeconds`)."""
+        if self._closed:
+            return
         self._launcher.reap_all()
         pending = [job for job in self._jobs.values() if not job.done]
         if not pending:
@@ -213,9 +205,7 @@ class LocalBackend:
                 if facts.app_id is None and facts.ui_ports:
                     await self._lookup_app_id(job)
             if facts.started and job.reported != AppState.RUNNING:
-                waited = time.monotonic() - job.started_seen_at if job.started_seen_at else 0.0
-                if facts.app_id is not None or waited >= _RUNNING_WAIT_FOR_APP_ID:
-                    await self._report(job, sink, AppState.RUNNING)
+                await self._report(job, sink, AppState.RUNNING)  # at once; the app id follows later
             elif job.reported == AppState.RUNNING and facts.changed:
                 await self._report(job, sink, AppState.RUNNING)  # the UI or app id became known
             elif (
@@ -257,10 +247,10 @@ class LocalBackend:
                 return f"http://{host}:{port}", port
         return None
 
-    def _status_extras(self, job: jobs.TrackedJob) -> dict[str, Any]:
+    def _status_extras(self, job: jobs.TrackedJob) -> SparkApplicationStatus:
         if not job.facts.ui_url:
             return {}
-        driver: dict[str, Any] = {"webUIAddress": job.facts.ui_url}
+        driver: DriverInfo = {"webUIAddress": job.facts.ui_url}
         if job.facts.ui_port is not None:
             driver["webUIPort"] = job.facts.ui_port
         return {"driverInfo": driver}
@@ -272,8 +262,10 @@ class LocalBackend:
         state: AppState,
         *,
         error: str | None = None,
-        status: dict[str, Any] | None = None,
+        status: SparkApplicationStatus | None = None,
     ) -> None:
+        merged = self._status_extras(job)
+        merged.update(status or {})
         job.ref.started = job.facts.started
         job.ref.ui_url = job.facts.ui_url
         job.ref.spark_app_id = job.facts.app_id
@@ -283,7 +275,7 @@ class LocalBackend:
                 state=state,
                 error_message=error,
                 spark_app_id=job.facts.app_id,
-                status={**self._status_extras(job), **(status or {})},
+                status=merged,
                 backend_ref=job.ref.to_dict(),
                 observed_at=datetime.now(UTC),
             )
@@ -358,6 +350,8 @@ class LocalBackend:
         self._closed = True
         self._launcher.reap_all()
         if self._http is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await self._http.aclose()
+            except Exception as exc:
+                log.debug("local backend: closing the driver UI client failed: %s", exc)
             self._http = None

@@ -45,7 +45,8 @@ def write_exit_code(path: str, code: int) -> None:
 
 def _become_subreaper() -> None:
     if sys.platform.startswith("linux"):
-        with contextlib.suppress(Exception):
+        # Best effort: without it, orphaned grandchildren are re-parented to init and merely not reaped.
+        with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 

@@ -17,9 +17,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
-from spark_gateway.backends.kubernetes.watch import Backoff
+from spark_gateway.domain.backoff import Backoff
 from spark_gateway.domain.errors import GatewayError
-from spark_gateway.services.tasks import cancel_all, spawn
+from spark_gateway.services.supervision.tasks import cancel_all, spawn
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +81,6 @@ class KeyedQueue(Generic[K]):
 
     def pending(self) -> int:
         return len(self._dirty | self._processing)
-
-    def waiting_retries(self) -> int:
-        return len(self._timers)
 
     async def wait_idle(self, timeout: float | None = None) -> bool:
         """True once nothing is pending or being processed (scheduled retries do not count)."""

@@ -14,7 +14,6 @@ backoff; the cache keeps the newest object, so no change is lost.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any
@@ -27,10 +26,11 @@ from spark_gateway.db.engine import Database
 from spark_gateway.domain.errors import BadRequest, NotFound, Unavailable
 from spark_gateway.domain.ids import parse_gateway_id
 from spark_gateway.domain.states import AppState
+from spark_gateway.domain.status import state_of
 from spark_gateway.services.manager.logs import DriverLogCopier
 from spark_gateway.services.manager.queue import KeyedWorkers
 from spark_gateway.services.manager.status import DELETED_MESSAGE, KILLED_MESSAGE, StatusRecorder
-from spark_gateway.services.tasks import cancel_all, spawn
+from spark_gateway.services.supervision.loops import Periodic
 from spark_gateway.settings import ClusterConfig, Settings
 
 log = logging.getLogger(__name__)
@@ -55,10 +55,6 @@ MAX_PERMANENT_FAILURES = 5
 def key_of(obj: dict[str, Any]) -> Key:
     meta = obj.get("metadata") or {}
     return str(meta.get("namespace", "")), str(meta.get("name", ""))
-
-
-def state_of(obj: dict[str, Any]) -> AppState:
-    return AppState.parse(((obj.get("status") or {}).get("applicationState") or {}).get("state"))
 
 
 def _fingerprint(status: dict[str, Any]) -> str:
@@ -94,7 +90,7 @@ class ManagerService:
         self._log_complete: dict[Key, str] = {}
         self._log_due: set[Key] = set()
         self._deleting: set[Key] = set()  # deleted through the API, not yet recorded
-        self._tasks: list[asyncio.Task[Any]] = []
+        self._periodic: list[Periodic] = []
 
     # The REST API's operations ---------------------------------------------------------------------
 
@@ -221,11 +217,6 @@ class ManagerService:
 
     # Workers and lifecycle ---------------------------------------------------------------------------
 
-    async def _log_ticker(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            self.mark_logs_due()
-
     def mark_logs_due(self) -> None:
         for key, obj in list(self.cache.items()):
             if state_of(obj) in DRIVER_RUNNING and key not in self.work.failures:  # else: in backoff
@@ -242,24 +233,22 @@ class ManagerService:
 
     async def start(self) -> None:
         conf = self.settings.sparkManager
-        name = self.cluster.name
+        name, resync, logs = self.cluster.name, conf.watchResyncSeconds, conf.logCaptureSeconds
         self.work.start()
-        self._tasks = []
-        if conf.logCaptureSeconds > 0:
-            self._tasks.append(spawn(self._log_ticker(conf.logCaptureSeconds), name=f"log-ticker:{name}"))
-        self._tasks.append(spawn(self._resync(conf.watchResyncSeconds), name=f"resync:{name}"))
-        self._tasks.append(self.watch.start())
-
-    async def _resync(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            self.watch.request_relist()
+        self._periodic = [Periodic(f"resync:{name}", resync, self.watch.request_relist, initial_delay=resync)]
+        if logs > 0:
+            self._periodic.append(
+                Periodic(f"log-ticker:{name}", logs, self.mark_logs_due, initial_delay=logs)
+            )
+        for periodic in self._periodic:
+            periodic.start()
+        self.watch.start()
 
     async def stop(self, timeout: float | None = None) -> None:
         """Stop watching, give pending writes `shutdownSeconds` to finish, then cancel the rest."""
         await self.watch.stop()
-        await cancel_all(self._tasks)
-        self._tasks = []
+        for periodic in self._periodic:
+            await periodic.stop(timeout=1.0)
         await self.work.stop(self.settings.sparkManager.shutdownSeconds if timeout is None else timeout)
 
 

@@ -2,7 +2,7 @@
 
 Why a module of its own: the watch cannot promise to show every intermediate state (after a 410 it
 relists and sees only the current one; while the database is slow, updates of one application are
-coalesced), yet `services.tracking.apply_update` only accepts allowed transitions. `StatusRecorder`
+coalesced), yet `services.transitions.apply_update` only accepts allowed transitions. `StatusRecorder`
 walks the shortest allowed chain in one transaction, so the row moves exactly as the operator's state
 machine permits and ends with the operator's own status (fields the operator cleared stay cleared).
 A terminal row never moves again here: the gateway may have recorded "killed by user" already.
@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Any
+from typing import Any, cast
 
 from spark_gateway.backends.base import StatusUpdate
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
 from spark_gateway.domain.states import ALLOWED_TRANSITIONS, AppState
-from spark_gateway.services.tracking import apply_update
+from spark_gateway.domain.status import SparkApplicationStatus, status_of
+from spark_gateway.services.transitions import apply_update
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +60,16 @@ class StatusRecorder:
 
     async def observed(self, gateway_id: str, obj: dict[str, Any]) -> bool:
         """Record the SparkApplication's status; False if the database does not take it."""
-        status = {k: v for k, v in (obj.get("status") or {}).items() if k != "executorState"}
+        status = cast(
+            SparkApplicationStatus,
+            {k: v for k, v in status_of(obj).items() if k != "executorState"},
+        )
         reported = status.get("applicationState") or {}
         state = AppState.parse(reported.get("state"))
         error = reported.get("errorMessage") or None
-        status["applicationState"] = {"state": state.value} | ({"errorMessage": error} if error else {})
+        status["applicationState"] = {"state": state.value}
+        if error:
+            status["applicationState"]["errorMessage"] = error
         status["driverInfo"] = status.get("driverInfo") or {}
         spark_app_id = status.get("sparkApplicationId") or None
         update = StatusUpdate(gateway_id, state, error, spark_app_id=spark_app_id, status=status)

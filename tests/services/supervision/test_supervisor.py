@@ -10,7 +10,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from spark_gateway.services.supervisor import ClusterSupervisor
+from spark_gateway.services.supervision.supervisor import ClusterSupervisor
 from tests.api.conftest import GatewayFactory
 from tests.backends.local.test_local_backend import FAKE_SPARK_SUBMIT
 

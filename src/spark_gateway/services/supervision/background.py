@@ -17,13 +17,14 @@ import logging
 from functools import partial
 from typing import Any
 
+from spark_gateway.backends.base import SupervisedBackend
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
-from spark_gateway.services.leadership import LeaseGuard, LeaseLost, LeaseTerm, new_holder_id
-from spark_gateway.services.runtime import GatewayRuntime, build_backend
-from spark_gateway.services.supervisor import ClusterSupervisor
-from spark_gateway.services.tasks import cancel_all, spawn
-from spark_gateway.services.tracking import DatabaseSink
+from spark_gateway.services.gateway import GatewayRuntime, build_backend
+from spark_gateway.services.supervision.lease import LeaseGuard, LeaseLost, LeaseTerm, new_holder_id
+from spark_gateway.services.supervision.supervisor import ClusterSupervisor
+from spark_gateway.services.supervision.tasks import cancel_all, spawn
+from spark_gateway.services.transitions import DatabaseSink
 from spark_gateway.settings import ClusterConfig
 
 log = logging.getLogger(__name__)
@@ -61,22 +62,22 @@ def lease_name(cluster_id: str) -> str:
 class BackgroundWork:
     """One lease guard per cluster that needs a supervisor; `start()` and `stop()` with the app."""
 
-    def __init__(self, rt: GatewayRuntime, *, holder: str | None = None) -> None:
-        self.rt = rt
+    def __init__(self, gateway: GatewayRuntime, *, holder: str | None = None) -> None:
+        self.gateway = gateway
         self.holder = holder or new_holder_id()
         self.stop_event = asyncio.Event()
         self.tasks: list[asyncio.Task[Any]] = []
         self.sinks: list[FencedSink] = []  # one per term, so tests can count refused writes
         self.guards = [
             self._guard(cluster)
-            for cluster in rt.settings.clusters
-            if rt.backend(cluster.id).needs_supervisor
+            for cluster in gateway.settings.clusters
+            if isinstance(gateway.backend(cluster.id), SupervisedBackend)
         ]
 
     def _guard(self, cluster: ClusterConfig) -> LeaseGuard:
-        lease = self.rt.settings.lease
+        lease = self.gateway.settings.lease
         return LeaseGuard(
-            self.rt.db,
+            self.gateway.db,
             lease_name(cluster.id),
             partial(self._supervise, cluster),
             holder=self.holder,
@@ -88,12 +89,12 @@ class BackgroundWork:
     async def _supervise(self, cluster: ClusterConfig, term: LeaseTerm) -> None:
         """The work of one term: the cluster's supervisor, writing through a sink fenced by the term."""
         if term.number > 1:
-            old = self.rt.backends[cluster.id]
-            self.rt.backends[cluster.id] = build_backend(cluster, self.rt.settings)
+            old = self.gateway.backends[cluster.id]
+            self.gateway.backends[cluster.id] = build_backend(cluster, self.gateway.settings)
             await old.close()
-        sink = FencedSink(self.rt.db, term, keep=self.rt.settings.logRetentionLines)
+        sink = FencedSink(self.gateway.db, term, keep=self.gateway.settings.logRetentionLines)
         self.sinks.append(sink)
-        supervisor = ClusterSupervisor(dataclasses.replace(self.rt, sink=sink), cluster)
+        supervisor = ClusterSupervisor(dataclasses.replace(self.gateway, sink=sink), cluster)
         log.info("supervising cluster %s (lease token %d)", cluster.id, term.token)
         await supervisor.run(term.stop)
 
@@ -108,8 +109,8 @@ class BackgroundWork:
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop every supervisor (local jobs keep running) and release the leases."""
         self.stop_event.set()
-        for cluster_id in list(self.rt.wakeups):
-            self.rt.wake(cluster_id)
+        for cluster_id in list(self.gateway.wakeups):
+            self.gateway.wake(cluster_id)
         if self.tasks:
             _done, pending = await asyncio.wait(self.tasks, timeout=timeout)
             if pending:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spark_gateway.backends.base import StatusUpdate
@@ -20,32 +19,9 @@ from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
 from spark_gateway.db.models import ApplicationRow
 from spark_gateway.domain.dicts import deep_merge
-from spark_gateway.domain.records import ApplicationRecord
 from spark_gateway.domain.states import AppState, can_transition
 
 log = logging.getLogger(__name__)
-
-
-def to_record(row: ApplicationRow | Row[Any], batch_id: int | None = None) -> ApplicationRecord:
-    """A record from an ORM row or a plain row of the application's columns (repo.APPLICATION_COLUMNS)."""
-    return ApplicationRecord(
-        gateway_id=row.gateway_id,
-        cluster_id=row.cluster_id,
-        cluster_name=row.cluster_name,
-        namespace=row.namespace,
-        owner=row.owner,
-        proxy_user=row.proxy_user,
-        name=row.name,
-        source=row.source,
-        spec=row.spec,
-        status=row.status or {},
-        state=AppState.parse(row.state),
-        error_message=row.error_message,
-        spark_app_id=row.spark_app_id,
-        created_at=row.created_at,
-        terminated_at=row.terminated_at,
-        batch_id=batch_id,
-    )
 
 
 def _iso(value: datetime) -> str:
@@ -67,7 +43,7 @@ async def apply_update(session: AsyncSession, row: ApplicationRow, update: Statu
     app_state: dict[str, Any] = {"state": update.state.value}
     if update.error_message:
         app_state["errorMessage"] = update.error_message
-    status = deep_merge(row.status or {}, update.status)
+    status = deep_merge(row.status or {}, cast(dict[str, Any], update.status))
     status["applicationState"] = app_state
     status.setdefault("driverInfo", {})
     changes: dict[str, Any] = {"state": update.state.value, "status": status}

@@ -7,43 +7,23 @@ build as many independent gateways as they like in one process.
 from __future__ import annotations
 
 import asyncio
-import importlib.metadata
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from spark_gateway.backends.base import ClusterBackend
+from spark_gateway.backends.base import ClusterBackend, SupervisedBackend
 from spark_gateway.db.engine import Database
 from spark_gateway.domain.access import AccessPolicy
 from spark_gateway.domain.conf_policy import ConfPolicy
 from spark_gateway.domain.errors import NotFound
 from spark_gateway.services.routing import RoutingService, build_routing
-from spark_gateway.services.tracking import DatabaseSink
+from spark_gateway.services.transitions import DatabaseSink
 from spark_gateway.settings import ClusterConfig, Settings
-
-
-def default_examples_dir() -> Path | None:
-    """The repository's examples/ folder when running from a checkout (or an editable install)."""
-    candidate = Path(__file__).resolve().parents[3] / "examples"
-    return candidate if candidate.is_dir() else None
-
-
-def default_spark_version() -> str:
-    try:
-        return importlib.metadata.version("pyspark")
-    except importlib.metadata.PackageNotFoundError:
-        return "3.5.0"
 
 
 def build_backend(cluster: ClusterConfig, settings: Settings) -> ClusterBackend:
     if cluster.type == "local":
         from spark_gateway.backends.local import LocalBackend
 
-        return LocalBackend(
-            cluster,
-            settings.dataDir.resolve(),
-            examples_dir=default_examples_dir(),
-            secret_env=settings.secret_env_names(),
-        )
+        return LocalBackend(cluster, settings.dataDir.resolve(), secret_env=settings.secret_env_names())
     from spark_gateway.backends.kubernetes.manager_client import SparkManagerBackend
 
     return SparkManagerBackend(cluster, settings)
@@ -71,6 +51,13 @@ class GatewayRuntime:
             return self.backends[cluster_id]
         except KeyError:
             raise NotFound(f"cluster id '{cluster_id}' is not configured") from None
+
+    def supervised_backend(self, cluster_id: str) -> SupervisedBackend:
+        """The backend of a cluster the gateway runs itself (ValueError for one behind a SparkManager)."""
+        backend = self.backend(cluster_id)
+        if not isinstance(backend, SupervisedBackend):
+            raise ValueError(f"cluster '{cluster_id}' is not supervised by the gateway")
+        return backend
 
     def wake(self, cluster_id: str) -> None:
         """Tell the cluster's supervisor that new work is waiting."""

@@ -17,7 +17,7 @@ database clock):
   now() >= t0, so the holder has stopped its work `margin` seconds before anyone can take over, even
   when renewals hang or fail (a database outage) and no answer ever comes.
 * release on graceful shutdown: expiry = now(), so a contender's next attempt succeeds.
-* Writes made during a term can be fenced (`services.background.FencedSink`): (holder, token,
+* Writes made during a term can be fenced (`services.supervision.background.FencedSink`): (holder, token,
   unexpired) is checked under a share lock in the same transaction, so a stale holder's write is
   refused, never applied, and a successor's takeover waits for fenced writes in flight.
 """
@@ -35,10 +35,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spark_gateway.db import repository as repo
-from spark_gateway.db.availability import Backoff, LogThrottle, describe, is_unavailable
+from spark_gateway.db.availability import LogThrottle, describe, is_unavailable
 from spark_gateway.db.engine import Database
+from spark_gateway.domain.backoff import Backoff
 from spark_gateway.domain.errors import ConfigError
-from spark_gateway.services.tasks import spawn
+from spark_gateway.services.supervision.loops import LoopService
+from spark_gateway.services.supervision.tasks import spawn
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +71,11 @@ class LeaseLost(Exception):
 Work = Callable[[LeaseTerm], Coroutine[Any, Any, None]]
 
 
-class LeaseGuard:
+class LeaseGuard(LoopService):
     """Contends for one lease and runs `work(term)` exactly while it holds it.
 
-    `run()` loops until stopped; `step()` is one round (contend, or renew and check), returning the
-    seconds until the next round is due, so tests can drive it deterministically.
+    `run()` (the `LoopService` rounds) until stopped, then stop the work and release the lease;
+    `step()` is one round (contend, or renew and check), returning the seconds until the next is due.
     """
 
     def __init__(
@@ -94,9 +96,10 @@ class LeaseGuard:
                 f"lease.renewIntervalSeconds ({renew_interval}) must be below 80% of "
                 f"lease.ttlSeconds ({ttl}), or the lease lapses between renewals"
             )
-        self.db, self.name, self.work, self.holder = db, name, work, holder
-        self.ttl, self.renew_interval = ttl, renew_interval
         self.acquire_interval = acquire_interval or min(renew_interval, 1.0)
+        super().__init__(name, self.acquire_interval)
+        self.db, self.work, self.holder = db, work, holder
+        self.ttl, self.renew_interval = ttl, renew_interval
         self.work_name = work_name or f"work:{name}"
         self.term: LeaseTerm | None = None
         self.valid_until = 0.0  # monotonic
@@ -105,8 +108,8 @@ class LeaseGuard:
         self.task: asyncio.Task[Any] | None = None
         self._work_started = 0.0
         self._restart_at: float | None = None
-        self._db_backoff = Backoff(self.acquire_interval, max(5.0, self.acquire_interval))
-        self._work_backoff = Backoff(1.0, 30.0)
+        self._db_backoff = Backoff(base=self.acquire_interval, maximum=max(5.0, self.acquire_interval))
+        self._work_backoff = Backoff(base=1.0, maximum=30.0)
         self._quiet = LogThrottle(30.0)
 
     @property
@@ -162,8 +165,11 @@ class LeaseGuard:
     async def _until_expiry(self) -> float:
         """Wait until just after the current holder's expiry, but retry at least every acquire_interval."""
         try:
-            state = await asyncio.wait_for(self._tx(repo.get_lease, self.name), self.acquire_interval)
-        except Exception:
+            state: repo.LeaseState | None = await asyncio.wait_for(
+                self._tx(repo.get_lease, self.name), self.acquire_interval
+            )
+        except Exception as exc:
+            self._db_trouble("reading", exc)
             return self.acquire_interval
         if state is None:
             return 0.05
@@ -247,33 +253,17 @@ class LeaseGuard:
         )
         await self._stop_work(term, graceful=False)
 
-    # Running ------------------------------------------------------------------------------------------
+    # Running (the rounds are `LoopService.run`) --------------------------------------------------------
 
-    async def run(self, stop: asyncio.Event, *, max_rounds: int | None = None) -> None:
-        """Rounds until `stop` is set (or `max_rounds` rounds), then stop the work and release."""
-        rounds = 0
-        try:
-            while not stop.is_set() and (max_rounds is None or rounds < max_rounds):
-                rounds += 1
-                try:
-                    delay = await self.step()
-                except Exception:
-                    log.exception("lease %s: round failed", self.name)
-                    delay = self._db_backoff.next()
-                await self._sleep(stop, delay)
-        finally:
-            await self.shutdown()
+    async def run_once(self) -> float:
+        return await self.step()
 
-    async def _sleep(self, stop: asyncio.Event, delay: float) -> None:
-        """Sleep `delay` seconds, waking early when stopped or when the work ends."""
-        stopped = asyncio.create_task(stop.wait(), name=f"lease-wait:{self.name}")
-        waiters: set[asyncio.Task[Any]] = {stopped}
-        if self.task is not None and not self.task.done():
-            waiters.add(self.task)
-        try:
-            await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopped.cancel()
+    def wake_on(self) -> set[asyncio.Task[Any]]:
+        """The work ending on its own ends the pause, so it is restarted (or the lease checked) at once."""
+        return {self.task} if self.task is not None and not self.task.done() else set()
+
+    async def on_stop(self) -> None:
+        await self.shutdown()
 
     async def shutdown(self) -> None:
         """Stop the work gracefully, then release the lease so a successor takes over at once."""

@@ -1,14 +1,9 @@
 """Leases on both databases: the statements, the guard's timing, fencing, and at most one holder at a
-time among contenders in one process and in separate processes (some killed, some frozen)."""
+time among contenders in one process (separate processes: test_lease_processes.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -16,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from spark_gateway.backends.base import StatusUpdate
 from spark_gateway.db import migrate
@@ -24,29 +18,12 @@ from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
 from spark_gateway.domain.errors import ConfigError
 from spark_gateway.domain.states import AppState
-from spark_gateway.services.background import BackgroundWork, FencedSink, lease_name
-from spark_gateway.services.leadership import LeaseGuard, LeaseLost, LeaseTerm
-from spark_gateway.services.runtime import build_runtime
+from spark_gateway.services.gateway import build_runtime
+from spark_gateway.services.supervision.background import BackgroundWork, FencedSink, lease_name
+from spark_gateway.services.supervision.lease import LeaseGuard, LeaseLost, LeaseTerm
 from spark_gateway.settings import Settings
-from tests.conftest import create_pg_database, drop_pg_database
 from tests.db.test_repository import make_row
-
-REPO = Path(__file__).resolve().parents[2]
-TTL, RENEW = 1.0, 0.2
-
-
-async def until(predicate: Callable[[], object], what: str, timeout: float = 10.0) -> None:
-    """Wait (bounded) until `predicate()` is true."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
-async def held(db: Database, fn: Callable[..., Any], *args: Any) -> Any:
-    async with db.transaction() as session:
-        return await fn(session, *args)
+from tests.services.supervision.leases import RENEW, TTL, held, until
 
 
 async def test_acquire_renew_release_are_conditional_and_tokens_grow(database: Database) -> None:
@@ -256,146 +233,6 @@ async def test_background_work_supervises_in_exactly_one_process(db_url: str, tm
         for rt in runtimes:
             await rt.close()
     assert all(sink.refused == 0 for w in works for sink in w.sinks)
-
-
-# Separate processes ---------------------------------------------------------------------------
-
-CONTENDER = """
-import asyncio, os, signal, sys, time
-from sqlalchemy import text
-from spark_gateway.db import repository as repo
-from spark_gateway.db.engine import Database
-from spark_gateway.services.leadership import LeaseGuard
-
-async def main(url: str, out: str) -> None:
-    db = Database(url)
-    pid = os.getpid()
-    log = open(out, "a", buffering=1)
-
-    async def work(term):
-        log.write(f"start {pid} {term.token} {time.monotonic():.6f}\\n")
-        try:
-            while not term.stop.is_set():
-                async with db.transaction() as s:  # a fenced write: only lands while the term holds
-                    await repo.limit_idle_transaction(s, 1.0)
-                    if await repo.lease_is_held(s, term.name, term.holder, term.token, lock=True):
-                        await s.execute(text("INSERT INTO beats (token) VALUES (:t)"), {"t": term.token})
-                    else:
-                        log.write(f"refused {pid} {term.token} {time.monotonic():.6f}\\n")
-                log.write(f"beat {pid} {term.token} {time.monotonic():.6f}\\n")
-                await asyncio.sleep(0.01)
-        finally:
-            log.write(f"end {pid} {term.token} {time.monotonic():.6f}\\n")
-
-    guard = LeaseGuard(db, "contended", work, holder=f"p{pid}", ttl=%(ttl)s, renew_interval=%(renew)s)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await guard.run(stop)
-    await db.dispose()
-
-asyncio.run(main(sys.argv[1], sys.argv[2]))
-"""
-
-
-def parse_events(path: Path) -> list[tuple[str, int, int, float]]:
-    events = []
-    for line in path.read_text().splitlines():
-        kind, pid, token, at = line.split()
-        events.append((kind, int(pid), int(token), float(at)))
-    return events
-
-
-@pytest.fixture
-async def fresh_pg(pg_url: str) -> AsyncIterator[str]:
-    url = await create_pg_database(pg_url)
-    try:
-        yield url
-    finally:
-        await drop_pg_database(url)
-
-
-async def test_contenders_in_separate_processes_never_overlap(fresh_pg: str, tmp_path: Path) -> None:
-    """Three processes contend; the holder is SIGKILLed twice (a replacement starts each time) and
-    frozen once past its TTL. Work intervals never overlap, tokens only grow, takeover is bounded, and
-    the frozen holder's fenced writes after thawing are refused, never applied out of order."""
-    db_url = fresh_pg
-    db = Database(db_url)
-    await migrate.upgrade(db)
-    async with db.transaction() as session:
-        await session.execute(text("CREATE TABLE beats (id BIGSERIAL PRIMARY KEY, token INTEGER NOT NULL)"))
-    script = tmp_path / "contender.py"
-    script.write_text(CONTENDER % {"ttl": TTL, "renew": RENEW})
-    out = tmp_path / "events.log"
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def spawn() -> None:
-        procs.append(subprocess.Popen([sys.executable, str(script), db_url, str(out)], env=env))
-
-    async def current_holder() -> tuple[int, int]:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            state = await held(db, repo.get_lease, "contended")
-            if state is not None and state.seconds_left > 0:
-                return int(state.holder[1:]), state.fencing_token
-            await asyncio.sleep(0.05)
-        raise AssertionError("no process acquired the lease")
-
-    async def next_start_after(token: int) -> float:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            starts = [e for e in parse_events(out) if e[0] == "start" and e[2] > token]
-            if starts:
-                return starts[0][3]
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"no term after token {token}")
-
-    takeovers = []
-    try:
-        for _ in range(3):
-            spawn()
-        for _ in range(2):
-            pid, token = await current_holder()
-            await asyncio.sleep(0.5)
-            os.kill(pid, signal.SIGKILL)
-            killed_at = time.monotonic()
-            spawn()
-            takeovers.append(await next_start_after(token) - killed_at)
-        pid, token = await current_holder()
-        await asyncio.sleep(0.5)
-        os.kill(pid, signal.SIGSTOP)  # frozen past its TTL, like a long GC pause or a stalled VM
-        await next_start_after(token)
-        await asyncio.sleep(0.5)
-        os.kill(pid, signal.SIGCONT)
-        await asyncio.sleep(1.0)
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    async with db.transaction() as session:
-        beat_tokens = list((await session.execute(text("SELECT token FROM beats ORDER BY id"))).scalars())
-    await db.dispose()
-
-    events = parse_events(out)
-    assert beat_tokens == sorted(beat_tokens), "a stale holder's fenced write landed after a takeover"
-    assert len(set(beat_tokens)) >= 4
-    # Work intervals (start .. last beat/end) of the terms that were not frozen must be disjoint.
-    spans: dict[tuple[int, int], list[float]] = {}
-    for kind, pid_, token_, at in events:
-        if kind != "refused":
-            spans.setdefault((pid_, token_), []).append(at)
-    frozen = (pid, token)
-    ordered = sorted((min(v), max(v), key) for key, v in spans.items() if key != frozen)
-    for (_s1, end1, k1), (start2, _e2, k2) in itertools.pairwise(ordered):
-        assert start2 > end1, f"terms {k1} and {k2} overlapped"
-        assert k2[1] > k1[1], "fencing tokens must grow from term to term"
-    assert all(t < TTL + RENEW + 0.5 for t in takeovers), takeovers
 
 
 async def test_a_later_term_starts_from_a_fresh_backend(database: Database, tmp_path: Path) -> None:
