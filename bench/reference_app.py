@@ -13,6 +13,8 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from spark_gateway.cli import setup_logging
+
 app = FastAPI()
 
 BATCH: dict[str, Any] = {
@@ -43,7 +45,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    # The gateway's `serve` settings: log_config=None, no proxy headers, info level (access log on).
+    # The gateway's `serve` setup: its logging (the access log at info, one line per request, to
+    # stderr), log_config=None, no proxy headers.
+    setup_logging("info")
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="info", log_config=None, proxy_headers=False)
 
 

@@ -68,12 +68,15 @@ def gateway(target: Target, workdir: Path, **extra: Any) -> Iterator[GatewayProc
 
 
 @contextmanager
-def reference() -> Iterator[str]:
+def reference(workdir: Path) -> Iterator[str]:
+    """The bare FastAPI app, logging like the gateway (to a file, as the gateway's log goes)."""
     port = free_port()
+    log = (workdir / "reference.log").open("ab")
     proc = subprocess.Popen(
         [sys.executable, str(BENCH / "reference_app.py"), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env(),
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -90,6 +93,7 @@ def reference() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+        log.close()
 
 
 def rss_mb(pid: int) -> float:
@@ -140,7 +144,7 @@ def bench_database(db: str, big: int, seconds: float, report: Report, workdir: P
     small_target, big_target = Target(db, SMALL), Target(db, big)
     for target in (small_target, big_target):
         asyncio.run(ensure(target))
-    with reference() as ref_url:
+    with reference(workdir) as ref_url:
         ceiling = throughput(f"{ref_url}/api/livy/batches/1", seconds)
         ceiling_ms = lone_ms(f"{ref_url}/api/livy/batches/1")
     rps = f"{ceiling.rps:.0f} req/s"
