@@ -30,7 +30,6 @@ check: lint typecheck test
 
 bench: $(STAMP)
 	$(BIN)/python bench/scale_bench.py $(BENCH_ARGS)
-	$(BIN)/python bench/livy_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -7,10 +7,13 @@ For each database (SQLite, PostgreSQL) it builds (once, then reuses) a small and
     under `wrk -t2 -c32` (ratio to the reference) and the p50 of a lone request;
   * measures first page, a deep page, /metrics and the v1 list alone on the small and on the big
     history (ratio big/small: 1.0 means flat in history size);
-  * reports the gateway's RSS after the big run.
+  * reports the gateway's RSS after the big run, and creates per second (a sleeping spark-submit);
+and once, on SQLite with real Spark: POST /batches to `running` against bare spark-submit
+(bench/livy_bench.py's measurement; `--no-spark` skips it).
 Absolute figures depend on the machine and its load; the ratios are the point.
 
 Usage: python bench/scale_bench.py [--quick] [--db sqlite|postgresql|both] [--big N] [--seconds S]
+                                   [--no-spark]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -252,12 +256,33 @@ def bench_creates(db: str, seconds: float, report: Report, workdir: Path) -> Non
                 report.add(db, what, f"{rate:.0f} creates/s{failed}", "", "", "report")
 
 
+def bench_startup(runs: int, report: Report, workdir: Path) -> None:
+    """POST /batches to `running` against bare spark-submit to "started" (real Spark, local mode)."""
+    from livy_bench import bare_spark_submit_to_running, gateway_post_to_running
+
+    spark_env = {**env(), "SPARK_LOCAL_IP": "127.0.0.1"}
+    conf = workdir / "startup.yaml"
+    conf.write_text(yaml.safe_dump({"dataDir": str(workdir / "startup")}))
+    gw = GatewayProcess(conf, free_port(), workdir / "startup.log", spark_env).start()
+    try:
+        with httpx.Client(base_url=gw.url, timeout=60) as client:
+            gateway_s = statistics.median(gateway_post_to_running(client) for _ in range(runs))
+    finally:
+        gw.stop()
+    bare_s = statistics.median(bare_spark_submit_to_running(spark_env) for _ in range(runs))
+    what = f"POST /api/livy/batches -> running (median of {runs}, SQLite)"
+    report.add(
+        "sqlite", what, f"{gateway_s:.2f} s", f"{bare_s:.2f} s", gateway_s / bare_s, "≈ 1 (no regression)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="20k batches instead of 1M, 3 s per load")
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--big", type=int, help="batches in the big history (default 1M; 20k with --quick)")
     parser.add_argument("--seconds", type=float, help="seconds per throughput figure (default 10; 3 quick)")
+    parser.add_argument("--no-spark", action="store_true", help="skip POST -> running (needs Java)")
     args = parser.parse_args()
     big = args.big or (20_000 if args.quick else 1_000_000)
     seconds = args.seconds or (3.0 if args.quick else 10.0)
@@ -267,6 +292,8 @@ def main() -> None:
         for db in databases:
             bench_database(db, big, seconds, report, Path(tmp))
             bench_creates(db, seconds, report, Path(tmp))
+        if not args.no_spark:
+            bench_startup(1 if args.quick else 3, report, Path(tmp))
     tool = "wrk -t2 -c32" if WRK else "httpx fallback, 32 connections (install wrk for the issue's figures)"
     print(f"\nload: {tool}, {seconds:.0f} s per figure; lists and scrapes: lone requests, p50")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")

@@ -204,25 +204,35 @@ async def list_batches(
         rows = list(reversed((await session.execute(stmt)).all()))
         return [(r.batch_id, r) for r in rows], total
     if offset >= LIVY_BLOCK:
-        first_id, skipped = await _block_of(session, owner, offset)
+        first_id, skipped = await _block_of(session, owner, offset, total)
         base = base.where(LivyBatchRow.batch_id >= first_id)
         offset -= skipped
     stmt = base.order_by(LivyBatchRow.batch_id).offset(offset).limit(limit)
     return [(r.batch_id, r) for r in (await session.execute(stmt)).all()], total
 
 
-async def _block_of(session: Reader, owner: str | None, position: int) -> tuple[int, int]:
+async def _block_of(session: Reader, owner: str | None, position: int, total: int) -> tuple[int, int]:
     """The first batch id of the block holding the caller's `position`-th visible batch, and how
-    many visible batches come before that block (one index range over the principal's blocks)."""
+    many visible batches come before that block: a running sum over the principal's blocks, taken
+    from whichever end of the list is nearer (one index range, at most total/2/LIVY_BLOCK rows)."""
     blocks = LivyBatchBlockRow
+    from_end = position >= total // 2
+    order = blocks.block.desc() if from_end else blocks.block
     running = (
-        select(blocks.block, blocks.live, func.sum(blocks.live).over(order_by=blocks.block).label("upto"))
+        select(blocks.block, blocks.live, func.sum(blocks.live).over(order_by=order).label("upto"))
         .where(blocks.principal == (owner or ALL_PRINCIPALS), blocks.live > 0)
         .subquery()
     )
-    stmt = select(running.c.block, running.c.upto - running.c.live).where(running.c.upto > position)
-    block, before = (await session.execute(stmt.order_by(running.c.block).limit(1))).one()
-    return int(block) * LIVY_BLOCK, int(before)
+    # From the end, the batch `position` is number total - 1 - position counting back from the last.
+    target = total - 1 - position if from_end else position
+    stmt = select(running.c.block, running.c.live, running.c.upto).where(running.c.upto > target)
+    stmt = stmt.order_by(running.c.block.desc() if from_end else running.c.block).limit(1)
+    found = (await session.execute(stmt)).first()
+    if found is None:  # a write committed between reading `total` and the blocks: walk from the start
+        return 0, 0
+    block, live, upto = found
+    before = total - int(upto) if from_end else int(upto) - int(live)
+    return int(block) * LIVY_BLOCK, max(before, 0)
 
 
 async def list_applications(
