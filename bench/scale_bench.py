@@ -159,6 +159,8 @@ def bench_database(db: str, big: int, seconds: float, report: Report, workdir: P
     with gateway(small_target, workdir) as gw:
         for what, path in scaling_paths(SMALL).items():
             small_ms[what] = lone_ms(gw.url + path)
+        assert gw.proc is not None
+        small_rss = rss_mb(gw.proc.pid)
 
     with gateway(big_target, workdir) as gw:
         health = throughput(f"{gw.url}/health", seconds)
@@ -177,7 +179,9 @@ def bench_database(db: str, big: int, seconds: float, report: Report, workdir: P
             label = f"{what} at {big:,}"
             report.add(db, label, f"{alone:.1f} ms", f"{small_ms[what]:.1f} ms", ratio, "≤ 1.5")
         assert gw.proc is not None
-        report.add(db, f"gateway RSS after the {big:,} run", f"{rss_mb(gw.proc.pid):.0f} MB", "", "", "")
+        rss = rss_mb(gw.proc.pid)
+        what = f"gateway RSS after the {big:,} run (after the {SMALL:,} lists)"
+        report.add(db, what, f"{rss:.0f} MB", f"{small_rss:.0f} MB", rss / small_rss, "flat")
 
 
 FAKE_SUBMIT = """#!/bin/sh
