@@ -10,10 +10,12 @@ from typing import Annotated
 
 import typer
 
+from spark_gateway.client.cli import register as register_client_commands
 from spark_gateway.domain.errors import ConfigError
 from spark_gateway.settings import Settings
 
 app = typer.Typer(help="Spark Gateway: one REST front door for Spark applications.", no_args_is_help=True)
+register_client_commands(app)  # `batch …` and `app …`: the HTTP client as commands
 
 ConfOption = Annotated[
     Path | None, typer.Option("--conf", "-c", help="YAML configuration file (reference gateway keys).")

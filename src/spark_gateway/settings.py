@@ -30,6 +30,7 @@ from spark_gateway.domain.errors import ConfigError
 from spark_gateway.domain.ids import is_valid_short_id
 from spark_gateway.domain.urls import check_template
 from spark_gateway.middleware_settings import MiddlewareEntry, check_chain
+from spark_gateway.webhook_settings import WebhooksConfig
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MANAGER_TOKEN_ENV = "SPARK_MANAGER_API_TOKEN"
@@ -142,6 +143,7 @@ class GatewayConfig(_Strict):
     authorization: AuthorizationConfig = Field(default_factory=AuthorizationConfig)
     statusUrlTemplates: StatusUrlTemplates = Field(default_factory=StatusUrlTemplates)
     enableSwaggerUI: bool = True
+    enableConsole: bool = True  # the web console under /ui
     sparkManagerHostnameTemplate: str = "localhost"
     sparkManagerTimeoutSeconds: float = Field(default=30.0, gt=0)  # gateway -> SparkManager calls
     maxRequestBodyBytes: int = Field(default=1024 * 1024, ge=1024)
@@ -202,6 +204,7 @@ class LivyConfig(_Strict):
     dialect: Literal["livy", "spark-gateway"] = "livy"
     csrfProtection: bool = False
     sparkVersion: str = "4.0.0"
+    rootPaths: bool = False  # also serve /batches, /sessions, /version at the root (as Apache Livy does)
 
 
 class MetricsServerConfig(_Strict):
@@ -263,6 +266,7 @@ class Settings(BaseSettings):
     sparkManager: SparkManagerConfig = Field(default_factory=SparkManagerConfig)
     debugPorts: dict[str, DebugPorts] = Field(default_factory=dict)
     lease: LeaseConfig = Field(default_factory=LeaseConfig)
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

@@ -1,4 +1,4 @@
-"""Maintained counts (migration 0002) agree with the rows they count, whatever the writes did."""
+"""Maintained counts (migrations 0004, 0005) agree with the rows they count, whatever the writes did."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ async def test_back_half_pages_match_front_order(database: Database) -> None:
 
 
 async def test_pages_anywhere_match_the_plain_offset_walk(database: Database) -> None:
-    """Past the first block the page starts from the block counts (0003): the same batches as a walk."""
+    """Past the first block the page starts from the block counts (0005): the same batches as a walk."""
     async with database.transaction() as session:
         for i in range(1200):
             row = make_row(f"k{i}", owner="alice" if i % 3 else "bob")

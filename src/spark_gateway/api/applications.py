@@ -197,8 +197,11 @@ async def create_application(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> JSONResponse:
     app = parse_application(await request.body())
+    callback = (app.model_extra or {}).pop("callbackUrl", None)  # ours, not the operator's
+    if callback is not None and not isinstance(callback, str):
+        raise BadRequest("callbackUrl must be a string (a URL)")
     record = await application_service.create_application(
-        gateway, caller, app, source="v1", idempotency_key=idempotency_key
+        gateway, caller, app, source="v1", idempotency_key=idempotency_key, callback_url=callback
     )
     set_audit(request, gateway_id=record.gateway_id)
     return JSONResponse(gateway_application(record), status_code=201)

@@ -128,11 +128,15 @@ async def create_batch(
         ),
     ] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+    callback: Annotated[
+        str | None,
+        Header(alias="X-Spark-Gateway-Callback", description="URL to POST to when the batch ends"),
+    ] = None,
 ) -> JSONResponse:
     # Livy reads the body as JSON whatever the Content-Type says; so do we.
     payload = parse_json(await request.body(), empty={})
     record = await livy.create_batch(
-        gateway, caller, payload, namespace=namespace, idempotency_key=idempotency_key
+        gateway, caller, payload, namespace=namespace, idempotency_key=idempotency_key, callback_url=callback
     )
     set_audit(request, batch_id=record.batch_id, gateway_id=record.gateway_id)
     body = batch_json(gateway, record, record.recent_log)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from spark_gateway.api.deps import CurrentGateway
-from spark_gateway.services.observability import applications_by_cluster_and_state
+from spark_gateway.services.observability import applications_by_cluster_and_state, webhook_delivery_counts
 
 router = APIRouter(tags=["metrics"])
 
@@ -26,4 +26,20 @@ async def metrics(gateway: CurrentGateway) -> Response:
     )
     for (cluster_name, state), count in (await applications_by_cluster_and_state(gateway)).items():
         applications.labels(cluster_name, state).set(count)
+    deliveries = Gauge(
+        "spark_gateway_webhook_deliveries",
+        "Webhook deliveries kept (webhooks.keepDays) by outcome: sent, failed (given up), pending",
+        ["outcome"],
+        registry=registry,
+    )
+    events = Gauge(
+        "spark_gateway_webhook_events_pending",
+        "Application ends not yet turned into webhook deliveries",
+        registry=registry,
+    )
+    counts = await webhook_delivery_counts(gateway)
+    deliveries.labels("sent").set(counts["delivered"])
+    deliveries.labels("failed").set(counts["failed"])
+    deliveries.labels("pending").set(counts["pending"])
+    events.set(counts["events"])
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -62,10 +62,15 @@ class ApplicationRow(Base):
     terminated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     idempotency_key: Mapped[str | None] = mapped_column(String(300))
+    callback_url: Mapped[str | None] = mapped_column(String(2000))  # completion webhook of this submission
 
     __table_args__ = (
         Index("ix_applications_cluster_state", "cluster_id", "state"),
+        Index("ix_applications_created_at", "created_at"),
+        # The console: keyset paging newest first, and per-user views (owner or proxy user).
         Index("ix_applications_created_at_gateway_id", "created_at", "gateway_id"),
+        Index("ix_applications_owner", "owner"),
+        Index("ix_applications_proxy_user", "proxy_user"),
         UniqueConstraint("idempotency_key", name="uq_applications_idempotency_key"),
     )
 
@@ -99,7 +104,7 @@ ALL_PRINCIPALS = ""  # the livy_batch_counts row counting every live batch
 
 
 class ApplicationCountRow(Base):
-    """Live applications per (cluster name, state); kept exact by triggers (migration 0002)."""
+    """Live applications per (cluster name, state); kept exact by triggers (migration 0004)."""
 
     __tablename__ = "application_counts"
 
@@ -118,7 +123,7 @@ class LivyBatchCountRow(Base):
 
 
 class LivyBatchBlockRow(Base):
-    """Live Livy batches per principal and block of LIVY_BLOCK batch ids; kept by triggers (0003)."""
+    """Live Livy batches per principal and block of LIVY_BLOCK batch ids; kept by triggers (0005)."""
 
     __tablename__ = "livy_batch_blocks"
 
@@ -127,7 +132,7 @@ class LivyBatchBlockRow(Base):
     live: Mapped[int] = mapped_column(BigInteger)
 
 
-LIVY_BLOCK = 256  # batch ids per block (migration 0003 computes blocks as batch_id / 256)
+LIVY_BLOCK = 256  # batch ids per block (migration 0005 computes blocks as batch_id / 256)
 
 
 class LeaseRow(Base):
@@ -140,3 +145,47 @@ class LeaseRow(Base):
     acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     fencing_token: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class WebhookEventRow(Base):
+    """An application reached its final state: written in the same transaction as that state, so the
+    webhook sender (one replica) learns of every end exactly once, across crashes."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), Identity(), primary_key=True, autoincrement=True
+    )
+    gateway_id: Mapped[str] = mapped_column(String(80))
+    state: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = ({"sqlite_autoincrement": True},)  # ids are never reused after a delete
+
+
+class WebhookDeliveryRow(Base):
+    """One webhook request to one target, retried with back-off until delivered or given up."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), Identity(), primary_key=True, autoincrement=True
+    )
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    gateway_id: Mapped[str] = mapped_column(String(80))
+    subscriber: Mapped[str | None] = mapped_column(String(200))  # None: the submission's callback URL
+    url: Mapped[str] = mapped_column(String(2000))
+    event: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)  # the exact bytes signed and sent (UTF-8 JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "delivered_at", "failed_at", "next_attempt_at"),
+        UniqueConstraint("event_id", "url", name="uq_webhook_deliveries_event_url"),
+        {"sqlite_autoincrement": True},
+    )

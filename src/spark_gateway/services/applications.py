@@ -27,6 +27,7 @@ from spark_gateway.services.gateway import GatewayRuntime
 from spark_gateway.services.spec_checks import enforce_spec_policy
 from spark_gateway.services.stored import application_record, tracked_application
 from spark_gateway.services.transitions import apply_update
+from spark_gateway.services.webhooks.targets import TargetPolicy
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,16 @@ def check_conf(gateway: GatewayRuntime, caller: Caller, app: SparkApplication) -
     gateway.conf_policy.check_application(app, privileged=privileged)
 
 
+def check_callback(gateway: GatewayRuntime, url: str | None) -> None:
+    """A submission's completion webhook must be allowed before the submission is accepted."""
+    if url is None:
+        return
+    if not gateway.settings.webhooks.enable:
+        raise BadRequest("completion webhooks are disabled on this gateway (webhooks.enable)")
+    if problem := TargetPolicy(gateway.settings.webhooks).request_problem(url):
+        raise BadRequest(problem)
+
+
 def with_urls(gateway: GatewayRuntime, record: ApplicationRecord) -> ApplicationRecord:
     templates = gateway.settings.gateway.statusUrlTemplates
     app = record.spark_application()
@@ -82,6 +93,7 @@ async def create_application(
     source: str = "v1",
     livy: bool = False,
     idempotency_key: str | None = None,
+    callback_url: str | None = None,
 ) -> ApplicationRecord:
     namespace = app.metadata.namespace
     if not namespace:
@@ -91,6 +103,7 @@ async def create_application(
     # The spec policy first: where both refuse a key, its message names the Livy field (`conf.<key>`).
     enforce_spec_policy(gateway, caller.user, app, livy=livy)
     check_conf(gateway, caller, app)
+    check_callback(gateway, callback_url)
     proxy_user = gateway.access.resolve_proxy_user(caller.user, app.spec.proxyUser)
     scoped_key = scope_idempotency_key(caller.user, source, idempotency_key) if idempotency_key else None
     if scoped_key and (original := await _original(gateway, scoped_key)) is not None:
@@ -134,6 +147,7 @@ async def create_application(
                 created_at=now,
                 updated_at=now,
                 idempotency_key=scoped_key,
+                callback_url=callback_url,
             )
             await repo.insert_application(session, row)
             batch_id = None

@@ -85,6 +85,7 @@ async def create_batch(
     *,
     namespace: str | None,
     idempotency_key: str | None = None,
+    callback_url: str | None = None,
 ) -> ApplicationRecord:
     request = parse_request(payload)
     namespace = namespace or gateway.settings.livy.defaultNamespace
@@ -96,7 +97,13 @@ async def create_batch(
         spark_version=gateway.settings.livy.sparkVersion or default_spark_version(),
     )
     return await applications.create_application(
-        gateway, caller, app, source="livy", livy=True, idempotency_key=idempotency_key
+        gateway,
+        caller,
+        app,
+        source="livy",
+        livy=True,
+        idempotency_key=idempotency_key,
+        callback_url=callback_url,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from spark_gateway.db import repository
+from spark_gateway.db import webhooks as webhook_outbox
 from spark_gateway.db.availability import describe
 from spark_gateway.services.gateway import GatewayRuntime
 
@@ -33,3 +34,9 @@ async def applications_by_cluster_and_state(gateway: GatewayRuntime) -> dict[tup
         for cluster_name, state, count in await repository.count_by_cluster_and_state(session):
             counts[(cluster_name, state or "NEW")] = count
     return counts
+
+
+async def webhook_delivery_counts(gateway: GatewayRuntime) -> dict[str, int]:
+    """Webhook deliveries by outcome (delivered, failed, pending) and events not yet expanded."""
+    async with gateway.db.transaction() as session:
+        return await webhook_outbox.delivery_counts(session)

@@ -16,12 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from spark_gateway.backends.base import StatusUpdate
 from spark_gateway.db import repository as repo
+from spark_gateway.db import webhooks as webhook_outbox
 from spark_gateway.db.engine import Database
 from spark_gateway.db.models import ApplicationRow
 from spark_gateway.domain.dicts import deep_merge
 from spark_gateway.domain.states import AppState, can_transition
 
 log = logging.getLogger(__name__)
+
+RUNNING_TIME_KEY = "firstRunningTime"
 
 
 def _iso(value: datetime) -> str:
@@ -57,7 +60,10 @@ async def apply_update(session: AsyncSession, row: ApplicationRow, update: Statu
     if update.state == AppState.SUBMITTED and row.submitted_at is None:
         changes["submitted_at"] = now
         status.setdefault("lastSubmissionAttemptTime", _iso(now))
-    if update.state.is_terminal and row.terminated_at is None:
+    if update.state == AppState.RUNNING:
+        status.setdefault(RUNNING_TIME_KEY, _iso(now))  # when it first ran, for the console's timeline
+    finished = update.state.is_terminal and row.terminated_at is None
+    if finished:
         terminated = now
         if isinstance(update.status.get("terminationTime"), str):
             with contextlib.suppress(ValueError):
@@ -65,6 +71,8 @@ async def apply_update(session: AsyncSession, row: ApplicationRow, update: Statu
         changes["terminated_at"] = terminated
         status.setdefault("terminationTime", _iso(terminated))
     await repo.save(session, row, **changes)
+    if finished:  # in this transaction: the webhook outbox learns of every end exactly once
+        await webhook_outbox.record_final_event(session, row.gateway_id, update.state.value, repo.utcnow())
     return True
 
 

@@ -1,5 +1,5 @@
 """Livy's security headers on every response, with a CSP that leaves the Swagger UI and ReDoc pages
-(which load their scripts from a CDN) alone, and HSTS when served over HTTPS."""
+(which start them with inline scripts) alone, and HSTS when served over HTTPS."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class SecurityHeadersMiddleware:
             return
         extra = list(SECURITY_HEADERS)
         if app_path(scope) not in DOCS_PATHS:
-            # Swagger UI and ReDoc pull scripts and styles from a CDN and use inline scripts.
+            # Swagger UI's and ReDoc's pages start them with inline scripts.
             extra.append(("content-security-policy", CONTENT_SECURITY_POLICY))
         if scope.get("scheme") == "https":
             extra.append(HSTS)

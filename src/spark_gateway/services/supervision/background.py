@@ -25,6 +25,7 @@ from spark_gateway.services.supervision.lease import LeaseGuard, LeaseLost, Leas
 from spark_gateway.services.supervision.supervisor import ClusterSupervisor
 from spark_gateway.services.supervision.tasks import cancel_all, spawn
 from spark_gateway.services.transitions import DatabaseSink
+from spark_gateway.services.webhooks.sender import webhook_guard
 from spark_gateway.settings import ClusterConfig
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class BackgroundWork:
             for cluster in gateway.settings.clusters
             if isinstance(gateway.backend(cluster.id), SupervisedBackend)
         ]
+        if gateway.settings.webhooks.enable:
+            self.guards.append(webhook_guard(gateway, self.holder))
 
     def _guard(self, cluster: ClusterConfig) -> LeaseGuard:
         lease = self.gateway.settings.lease

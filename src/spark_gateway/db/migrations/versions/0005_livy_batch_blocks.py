@@ -4,17 +4,17 @@ A Livy page is "skip `from` visible batches in id order". Databases skip by walk
 in the middle of a million batches walked half a million. With these counts a page first finds its
 block (a running sum over at most total/256 small rows, one index range) and then skips at most 255
 rows inside it. Principals as in `livy_batch_counts` ('' = every batch; a user = owner or proxy user).
-Kept exact by triggers in the writer's transaction, like the counts of migration 0002.
+Kept exact by triggers in the writer's transaction, like the counts of migration 0004.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0005_livy_batch_blocks
+Revises: 0004_maintained_counts
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0005_livy_batch_blocks"
+down_revision = "0004_maintained_counts"
 branch_labels = None
 depends_on = None
 

@@ -1,4 +1,4 @@
-"""Maintained counts, so totals and metrics cost O(1) in history size; a keyset index for v1 lists.
+"""Maintained counts, so totals and metrics cost O(1) in history size.
 
 `application_counts`: live (not deleted) applications per (cluster name, state), for /metrics and
 the SparkManager's gauges. `livy_batch_counts`: live Livy batches per principal, for the `total` of
@@ -10,15 +10,15 @@ supervisor, SparkManager, a replica running older code), so no cache can drift f
 PostgreSQL, two counters are always locked in one order (a key comparison) so concurrent status
 updates cannot deadlock on them.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0004_maintained_counts
+Revises: 0003_console_indexes
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0004_maintained_counts"
+down_revision = "0003_console_indexes"
 branch_labels = None
 depends_on = None
 
@@ -200,9 +200,6 @@ def upgrade() -> None:
         sa.Column("live", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("principal", name="pk_livy_batch_counts"),
     )
-    # v1 lists page newest first by (created_at, gateway_id): one index serves every page.
-    op.drop_index("ix_applications_created_at", table_name="applications")
-    op.create_index("ix_applications_created_at_gateway_id", "applications", ["created_at", "gateway_id"])
     op.execute(FILL_APPLICATION_COUNTS)
     op.execute(FILL_LIVY_COUNTS)
     statements = SQLITE_TRIGGERS if op.get_bind().dialect.name == "sqlite" else PG_FUNCTIONS
@@ -231,5 +228,3 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION sg_bump_livy(TEXT, TEXT, BIGINT)")
     op.drop_table("livy_batch_counts")
     op.drop_table("application_counts")
-    op.drop_index("ix_applications_created_at_gateway_id", table_name="applications")
-    op.create_index("ix_applications_created_at", "applications", ["created_at"])

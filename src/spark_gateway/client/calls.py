@@ -1,0 +1,184 @@
+"""Every gateway operation as data: the request to send and how to read its answer.
+
+The sync and async clients only differ in how they send a `Call`, so the requests, the parsing and the
+retry rules live here once. `retry_delay` decides whether (and after how long) a failed attempt is
+retried: only calls that are safe to repeat, i.e. reads, deletes, and creates that carry an
+`Idempotency-Key` (the gateway then answers a repeat with the original result) - which is every call
+here, since creates always get a key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import httpx
+
+from spark_gateway.client.errors import error_from_response
+from spark_gateway.client.models import Application, Batch, BatchPage, LogPage
+
+T = TypeVar("T")
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+MAX_RETRY_DELAY = 10.0
+NAMESPACE_HEADER = "X-Spark-Gateway-Livy-Namespace"
+CALLBACK_HEADER = "X-Spark-Gateway-Callback"
+V1 = "/api/v1/applications"
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    method: str
+    path: str
+    parse: Callable[[httpx.Response], T]
+    params: dict[str, Any] = field(default_factory=dict)
+    json: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    #: A repeated DELETE that finds nothing means the first attempt did its work.
+    gone_is_done: bool = False
+
+
+def check(response: httpx.Response) -> httpx.Response:
+    if response.is_success:
+        return response
+    raise error_from_response(response)
+
+
+def retry_delay(attempt: int, response: httpx.Response | None, backoff: float) -> float | None:
+    """Seconds to wait before attempt `attempt + 1`, or None when this answer is final.
+
+    `response` None means the request got no answer (connection refused, reset, timeout).
+    """
+    if response is not None and response.status_code not in RETRY_STATUSES:
+        return None
+    delay: float = min(backoff * 2**attempt, MAX_RETRY_DELAY)
+    after = str(response.headers.get("Retry-After", "")) if response is not None else ""
+    if after.isdigit():
+        delay = min(max(delay, float(after)), MAX_RETRY_DELAY)
+    return delay
+
+
+def _json(response: httpx.Response) -> Any:
+    return check(response).json()
+
+
+def _nothing(response: httpx.Response) -> None:
+    check(response)
+
+
+class LivyCalls:
+    """Livy batches under `prefix` (`/api/livy` on the gateway; `""` for Apache Livy or root paths)."""
+
+    def __init__(self, prefix: str = "/api/livy") -> None:
+        self.prefix = prefix.rstrip("/")
+
+    def submit(
+        self,
+        file: str,
+        args: Sequence[str] = (),
+        *,
+        conf: Mapping[str, str] | None = None,
+        name: str | None = None,
+        namespace: str | None = None,
+        callback_url: str | None = None,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> Call[Batch]:
+        body: dict[str, Any] = {"file": file, **fields}
+        if args:
+            body["args"] = list(args)
+        if conf:
+            body["conf"] = dict(conf)
+        if name:
+            body["name"] = name
+        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        if namespace:
+            headers[NAMESPACE_HEADER] = namespace
+        if callback_url:
+            headers[CALLBACK_HEADER] = callback_url
+        return Call("POST", f"{self.prefix}/batches", _batch, json=body, headers=headers)
+
+    def get(self, batch_id: int | str) -> Call[Batch]:
+        return Call("GET", f"{self.prefix}/batches/{batch_id}", _batch)
+
+    def state(self, batch_id: int | str) -> Call[str]:
+        return Call("GET", f"{self.prefix}/batches/{batch_id}/state", lambda r: str(_json(r)["state"]))
+
+    def logs(self, batch_id: int | str, offset: int | None = None, size: int = 100) -> Call[LogPage]:
+        params: dict[str, Any] = {"size": size}
+        if offset is not None:
+            params["from"] = offset
+        return Call(
+            "GET", f"{self.prefix}/batches/{batch_id}/log", lambda r: LogPage.from_json(_json(r)), params
+        )
+
+    def list(self, offset: int = 0, size: int = 100) -> Call[BatchPage]:
+        params = {"from": offset, "size": size}
+        return Call("GET", f"{self.prefix}/batches", lambda r: BatchPage.from_json(_json(r)), params)
+
+    def kill(self, batch_id: int | str) -> Call[None]:
+        return Call("DELETE", f"{self.prefix}/batches/{batch_id}", _nothing, gone_is_done=True)
+
+
+def _batch(response: httpx.Response) -> Batch:
+    return Batch.from_json(_json(response))
+
+
+def _application(response: httpx.Response) -> Application:
+    return Application.from_json(_json(response))
+
+
+class ApplicationCalls:
+    """Native applications under `/api/v1/applications` (kubeflow SparkApplication resources)."""
+
+    def submit(
+        self,
+        application: Mapping[str, Any],
+        *,
+        callback_url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Call[Application]:
+        body = dict(application)
+        if callback_url:
+            body["callbackUrl"] = callback_url
+        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        return Call("POST", V1, _application, json=body, headers=headers)
+
+    def get(self, gateway_id: str) -> Call[Application]:
+        return Call("GET", f"{V1}/{gateway_id}", _application)
+
+    def state(self, gateway_id: str) -> Call[str]:
+        def parse(response: httpx.Response) -> str:
+            return str((_json(response).get("applicationState") or {}).get("state") or "")
+
+        return Call("GET", f"{V1}/{gateway_id}/status", parse)
+
+    def logs(self, gateway_id: str, lines: int | None = None) -> Call[list[str]]:
+        params = {} if lines is None else {"lines": lines}
+
+        def parse(response: httpx.Response) -> list[str]:
+            text = _json(response)
+            return text.split("\n") if text else []
+
+        return Call("GET", f"{V1}/{gateway_id}/logs", parse, params)
+
+    def list(self, cluster: str | None = None, namespace: str | None = None) -> Call[list[Application]]:
+        params = {k: v for k, v in (("cluster", cluster), ("namespace", namespace)) if v}
+        return Call("GET", V1, lambda r: [Application.from_json(a) for a in _json(r)], params)
+
+    def kill(self, gateway_id: str) -> Call[None]:
+        return Call("DELETE", f"{V1}/{gateway_id}", _nothing, gone_is_done=True)
+
+
+def new_lines(previous: Sequence[str], current: Sequence[str]) -> list[str]:
+    """The lines of `current` (a window on the end of a log) that `previous` (an earlier window) lacked.
+
+    The longest prefix of `current` that is a suffix of `previous` is what both saw; with repeated
+    lines the longest overlap is taken, so a line is never shown twice.
+    """
+    for overlap in range(min(len(previous), len(current)), 0, -1):
+        if list(current[:overlap]) == list(previous[-overlap:]):
+            return list(current[overlap:])
+    return list(current)

@@ -1,0 +1,422 @@
+"""`spark-gateway batch …` and `spark-gateway app …`: the client as a command, over HTTP only.
+
+Connection options go before the sub-command (`spark-gateway batch --url … list`) or come from
+`SPARK_GATEWAY_URL`, `SPARK_GATEWAY_USER`, `SPARK_GATEWAY_PASSWORD` / `SPARK_GATEWAY_TOKEN`. Errors
+are one line on stderr with an exit code (see `cli_output`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+
+from spark_gateway.client import cli_output as out
+from spark_gateway.client.calls import new_lines
+from spark_gateway.client.errors import GatewayError, GatewayUnreachable, NotFound, WaitTimeout
+from spark_gateway.client.models import Application, Batch
+from spark_gateway.client.sync import SparkGatewayClient
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+batch_app = typer.Typer(
+    name="batch", help="Livy batches through a gateway (HTTP only).", no_args_is_help=True
+)
+app_app = typer.Typer(
+    name="app", help="Native (v1) SparkApplications through a gateway (HTTP only).", no_args_is_help=True
+)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+Output = Annotated[
+    Format | None,
+    typer.Option("--output", "-o", help="Default: a table on a terminal, JSON in a pipe."),
+]
+Wait = Annotated[
+    bool, typer.Option("--wait", "-w", help="Show progress until it ends; exit code from its state.")
+]
+Follow = Annotated[bool, typer.Option("--follow", "-f", help="Stream the driver log until it ends.")]
+Timeout = Annotated[float | None, typer.Option(help="Give up waiting after this many seconds (exit 5).")]
+Poll = Annotated[float, typer.Option(help="Seconds between polls.", min=0.05)]
+Conf = Annotated[list[str] | None, typer.Option("--conf", "-c", help="Spark configuration k=v (repeatable).")]
+
+
+def connection_callback(
+    ctx: typer.Context,
+    url: Annotated[str | None, typer.Option(envvar="SPARK_GATEWAY_URL", help="Gateway base URL.")] = None,
+    user: Annotated[str | None, typer.Option(envvar="SPARK_GATEWAY_USER")] = None,
+    password: Annotated[
+        str | None, typer.Option(envvar="SPARK_GATEWAY_PASSWORD", help="Basic auth password.")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="SPARK_GATEWAY_TOKEN", help="Service token (Bearer without --user).")
+    ] = None,
+) -> None:
+    ctx.obj = {"url": url, "user": user, "password": password, "token": token}
+
+
+batch_app.callback()(connection_callback)
+app_app.callback()(connection_callback)
+
+
+def client(ctx: typer.Context) -> SparkGatewayClient:
+    try:
+        return SparkGatewayClient(**ctx.obj)
+    except ValueError as exc:
+        fail(str(exc), out.EXIT_USAGE)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"spark-gateway: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Gateway refusals, unreachable gateways and time-outs as one line on stderr and an exit code."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except GatewayUnreachable as exc:
+            fail(str(exc), out.EXIT_UNREACHABLE)
+        except GatewayError as exc:
+            fail(str(exc), out.EXIT_REFUSED)
+        except WaitTimeout as exc:
+            fail(str(exc), out.EXIT_TIMEOUT)
+        except KeyboardInterrupt:
+            fail("interrupted (the job keeps running)", 130)
+
+    return run
+
+
+def parse_conf(pairs: list[str] | None) -> dict[str, str]:
+    conf: dict[str, str] = {}
+    for pair in pairs or []:
+        key, eq, value = pair.partition("=")
+        if not eq or not key:
+            fail(f"--conf wants key=value, got {pair!r}", out.EXIT_USAGE)
+        conf[key] = value
+    return conf
+
+
+def finish(job: Batch | Application) -> None:
+    """Exit with the code of the final state (0 for success)."""
+    code = out.EXIT_CODES.get(job.state, out.EXIT_FAILED)
+    if code:
+        raise typer.Exit(code)
+
+
+# Livy batches ------------------------------------------------------------------------------------
+
+
+@batch_app.command("submit")
+@one_line_errors
+def batch_submit(
+    ctx: typer.Context,
+    file: Annotated[
+        str,
+        typer.Argument(help="The application file as the cluster sees it (made absolute if it exists here)."),
+    ],
+    args: Annotated[list[str] | None, typer.Argument(help="Arguments for the application.")] = None,
+    conf: Conf = None,
+    name: Annotated[str | None, typer.Option(help="Batch name.")] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Gateway namespace.")] = None,
+    class_name: Annotated[str | None, typer.Option("--class", help="Main class (JVM applications).")] = None,
+    wait: Wait = False,
+    follow: Follow = False,
+    timeout: Timeout = None,
+    poll: Poll = 1.0,
+    output: Output = None,
+) -> None:
+    """Submit a batch; with --wait or --follow, stay until it ends."""
+    fmt = out.output_format(output)
+    extra = {"className": class_name} if class_name else {}
+    with client(ctx) as gw:
+        path = str(Path(file).resolve()) if Path(file).exists() else file
+        batch = gw.batches.submit(
+            path, args or [], conf=parse_conf(conf), name=name, namespace=namespace, **extra
+        )
+        if not (wait or follow):
+            out.show_job(batch, fmt)
+            return
+        final = watch_batch(gw, batch.id, follow=follow, poll=poll, timeout=timeout)
+        if not follow:
+            out.show_job(final, fmt)
+        finish(final)
+
+
+def watch_batch(
+    gw: SparkGatewayClient,
+    batch_id: int,
+    *,
+    follow: bool,
+    poll: float,
+    timeout: float | None,
+    offset: int = 0,
+) -> Batch:
+    position = {"offset": offset}
+
+    def fetch() -> Batch:
+        try:
+            return gw.batches.get(batch_id)
+        except NotFound:
+            fail(f"batch {batch_id} was deleted (killed) while it was watched", out.EXIT_KILLED)
+
+    def read() -> list[str]:
+        lines: list[str] = []
+        while page := gw.batches.logs(batch_id, position["offset"], 1000).lines:
+            lines += page
+            position["offset"] += len(page)
+        return lines
+
+    job = out.watch(f"batch {batch_id}", fetch, read if follow else None, poll, timeout)
+    assert isinstance(job, Batch)
+    return job
+
+
+@batch_app.command("list")
+@one_line_errors
+def batch_list(
+    ctx: typer.Context,
+    state: Annotated[str | None, typer.Option(help="Only batches in this state.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every batch, not only the newest --limit.")] = False,
+    limit: Annotated[int, typer.Option(help="How many of the newest batches.", min=1)] = 20,
+    output: Output = None,
+) -> None:
+    """List batches (the newest, oldest first)."""
+    with client(ctx) as gw:
+        batches = [b for b in gw.batches.iter_all() if state is None or b.state == state]
+    out.show_jobs(batches if all_ else batches[-limit:], out.output_format(output), "batch")
+
+
+@batch_app.command("get")
+@one_line_errors
+def batch_get(
+    ctx: typer.Context, batch_id: Annotated[str, typer.Argument(metavar="ID")], output: Output = None
+) -> None:
+    """Show one batch."""
+    with client(ctx) as gw:
+        out.show_job(gw.batches.get(batch_id), out.output_format(output))
+
+
+@batch_app.command("logs")
+@one_line_errors
+def batch_logs(
+    ctx: typer.Context,
+    batch_id: Annotated[str, typer.Argument(metavar="ID")],
+    follow: Follow = False,
+    from_: Annotated[int | None, typer.Option("--from", help="First line (0 = oldest kept).", min=0)] = None,
+    size: Annotated[int, typer.Option(help="How many lines (the last ones without --from).", min=0)] = 100,
+    poll: Poll = 1.0,
+    output: Output = None,
+) -> None:
+    """Print a batch's driver log; -f keeps printing new lines until the batch ends."""
+    with client(ctx) as gw:
+        page = gw.batches.logs(batch_id, from_, size)
+        if follow:
+            out.print_lines(page.lines)
+            for line in gw.batches.follow(page.id, offset=page.offset + len(page.lines), poll=poll):
+                out.print_lines([line])
+        elif out.output_format(output) == "json":
+            out.print_json({"id": page.id, "from": page.offset, "total": page.total, "log": page.lines})
+        else:
+            out.print_lines(page.lines)
+
+
+@batch_app.command("kill")
+@one_line_errors
+def batch_kill(ctx: typer.Context, batch_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
+    """Kill a batch (if it runs) and remove it."""
+    with client(ctx) as gw:
+        gw.batches.kill(batch_id)
+    typer.echo(f"batch {batch_id} killed and deleted", err=True)
+
+
+# Native applications -----------------------------------------------------------------------------
+
+MANIFEST_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def application_body(
+    file: str,
+    args: list[str],
+    conf: dict[str, str],
+    namespace: str | None,
+    class_name: str | None,
+    spark_version: str,
+) -> dict[str, Any]:
+    """A SparkApplication from a manifest file (JSON or YAML), or one built around a main file."""
+    if file.endswith(MANIFEST_SUFFIXES) and Path(file).is_file():
+        manifest = load_manifest(Path(file))
+        if namespace:
+            manifest.setdefault("metadata", {})["namespace"] = namespace
+        return manifest
+    path = str(Path(file).resolve()) if Path(file).exists() else file
+    spec: dict[str, Any] = {
+        "type": "Python" if file.endswith(".py") else ("R" if file.endswith(".R") else "Scala"),
+        "sparkVersion": spark_version,
+        "mainApplicationFile": path,
+    }
+    if class_name:
+        spec["mainClass"] = class_name
+    if args:
+        spec["arguments"] = args
+    if conf:
+        spec["sparkConf"] = conf
+    return {"metadata": {"namespace": namespace or "default"}, "spec": spec}
+
+
+def load_manifest(path: Path) -> dict[str, Any]:
+    text = path.read_text()
+    if path.suffix == ".json":
+        data = json.loads(text)
+    else:
+        try:
+            import yaml
+        except ImportError:
+            fail("reading a YAML manifest needs PyYAML (pip install pyyaml), or give JSON", out.EXIT_USAGE)
+        data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        fail(f"{path}: not a SparkApplication object", out.EXIT_USAGE)
+    return data
+
+
+@app_app.command("submit")
+@one_line_errors
+def app_submit(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="A SparkApplication manifest (.yaml/.json) or a main file.")],
+    args: Annotated[list[str] | None, typer.Argument(help="Arguments for the application.")] = None,
+    conf: Conf = None,
+    namespace: Annotated[
+        str | None, typer.Option("--namespace", "-n", help="Namespace (default: default).")
+    ] = None,
+    class_name: Annotated[str | None, typer.Option("--class", help="Main class (JVM applications).")] = None,
+    spark_version: Annotated[str, typer.Option(help="spec.sparkVersion for a main file.")] = "4.0.0",
+    wait: Wait = False,
+    follow: Follow = False,
+    timeout: Timeout = None,
+    poll: Poll = 1.0,
+    output: Output = None,
+) -> None:
+    """Submit a SparkApplication; with --wait or --follow, stay until it ends."""
+    fmt = out.output_format(output)
+    body = application_body(file, args or [], parse_conf(conf), namespace, class_name, spark_version)
+    with client(ctx) as gw:
+        app = gw.applications.submit(body)
+        if not (wait or follow):
+            out.show_job(app, fmt)
+            return
+        final = watch_app(gw, app.gateway_id, follow=follow, poll=poll, timeout=timeout)
+        if not follow:
+            out.show_job(final, fmt)
+        finish(final)
+
+
+def watch_app(
+    gw: SparkGatewayClient, gateway_id: str, *, follow: bool, poll: float, timeout: float | None
+) -> Application:
+    seen: dict[str, list[str]] = {"lines": []}
+
+    def fetch() -> Application:
+        try:
+            return gw.applications.get(gateway_id)
+        except NotFound:
+            fail(f"application {gateway_id} was deleted (killed) while it was watched", out.EXIT_KILLED)
+
+    def read() -> list[str]:
+        current = gw.applications.logs(gateway_id, 500)
+        fresh = new_lines(seen["lines"], current)
+        seen["lines"] = current
+        return fresh
+
+    job = out.watch(f"application {gateway_id}", fetch, read if follow else None, poll, timeout)
+    assert isinstance(job, Application)
+    return job
+
+
+@app_app.command("list")
+@one_line_errors
+def app_list(
+    ctx: typer.Context,
+    state: Annotated[str | None, typer.Option(help="Only applications in this state (e.g. RUNNING).")] = None,
+    cluster: Annotated[str | None, typer.Option(help="Cluster name or id.")] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Every application, not only the newest --limit.")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="How many of the newest applications.", min=1)] = 20,
+    output: Output = None,
+) -> None:
+    """List applications."""
+    with client(ctx) as gw:
+        apps = [a for a in gw.applications.list(cluster, namespace) if state is None or a.state == state]
+    out.show_jobs(apps if all_ else apps[-limit:], out.output_format(output), "app")
+
+
+@app_app.command("get")
+@one_line_errors
+def app_get(
+    ctx: typer.Context,
+    gateway_id: Annotated[str, typer.Argument(metavar="GATEWAY_ID")],
+    output: Output = None,
+) -> None:
+    """Show one application."""
+    with client(ctx) as gw:
+        out.show_job(gw.applications.get(gateway_id), out.output_format(output))
+
+
+@app_app.command("logs")
+@one_line_errors
+def app_logs(
+    ctx: typer.Context,
+    gateway_id: Annotated[str, typer.Argument(metavar="GATEWAY_ID")],
+    follow: Follow = False,
+    lines: Annotated[int | None, typer.Option(help="How many of the last lines.", min=0)] = None,
+    poll: Poll = 1.0,
+    output: Output = None,
+) -> None:
+    """Print an application's last driver log lines; -f keeps printing new ones until it ends."""
+    with client(ctx) as gw:
+        if follow:
+            for line in gw.applications.follow(gateway_id, poll=poll, window=lines or 500):
+                out.print_lines([line])
+            return
+        text = gw.applications.logs(gateway_id, lines)
+        if out.output_format(output) == "json":
+            out.print_json(text)
+        else:
+            out.print_lines(text)
+
+
+@app_app.command("kill")
+@one_line_errors
+def app_kill(ctx: typer.Context, gateway_id: Annotated[str, typer.Argument(metavar="GATEWAY_ID")]) -> None:
+    """Kill an application (if it runs) and remove it."""
+    with client(ctx) as gw:
+        gw.applications.kill(gateway_id)
+    typer.echo(f"application {gateway_id} killed and deleted", err=True)
+
+
+def register(cli: typer.Typer) -> None:
+    """Add `batch` and `app` to the `spark-gateway` command."""
+    cli.add_typer(batch_app)
+    cli.add_typer(app_app)
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m spark_gateway.client.cli batch …`
+    root = typer.Typer(no_args_is_help=True)
+    register(root)
+    root(prog_name="spark-gateway", args=sys.argv[1:])

@@ -1,0 +1,1 @@
+"""Completion webhooks: who is told when an application ends, what they get, and the sender loop."""
