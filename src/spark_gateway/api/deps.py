@@ -17,8 +17,12 @@ async def get_gateway(request: Request) -> GatewayRuntime:
     return runtime
 
 
-async def get_caller(request: Request) -> Caller:
+def caller_of(request: Request) -> Caller:
     return Caller(user=getattr(request.state, "user", None))
+
+
+async def get_caller(request: Request) -> Caller:
+    return caller_of(request)
 
 
 def set_audit(request: Request, **fields: object) -> None:
