@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -258,6 +260,22 @@ def bench_creates(db: str, seconds: float, report: Report, workdir: Path) -> Non
                 what = f"POST {path}" + (" with Idempotency-Key" if keyed else "")
                 failed = "".join(f" ({n} answered {code})" for code, n in sorted(errors.items()))
                 report.add(db, what, f"{rate:.0f} creates/s{failed}", "", "", "report")
+    stop_jobs(workdir / target.label)
+
+
+def stop_jobs(data_dir: Path) -> None:
+    """End the (sleeping) jobs the creates launched: local jobs outlive their gateway by design."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            session = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[3])
+        except (OSError, ValueError, IndexError):
+            continue
+        if str(data_dir) in cmdline and session == int(entry.name):  # the job's session leader
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(session, signal.SIGTERM)
 
 
 def bench_startup(runs: int, report: Report, workdir: Path) -> None:
