@@ -6,8 +6,9 @@ gateway stores for a finished Livy batch on the default local cluster: terminal 
 for the supervisor to pick up), owners spread over `USERS` users, and a driver log of `LOG_LINES`
 lines on one batch in `LOG_EVERY`.
 
-A data set is reused when its database already holds exactly N batches (`ensure`), so the 1M sets are
-built once per machine. Usage: python bench/dataset.py --db sqlite|postgresql --batches 1000000
+A data set is reused when its database already holds exactly N batches at the current schema revision
+(`ensure`), so the 1M sets are built once per machine and schema.
+Usage: python bench/dataset.py --db sqlite|postgresql --batches 1000000
 """
 
 from __future__ import annotations
@@ -191,8 +192,17 @@ async def build(target: Target) -> float:
     return time.monotonic() - began
 
 
+async def at_head(target: Target) -> bool:
+    """Whether the data set's schema is the code's (else it is rebuilt, not migrated)."""
+    db = Database(target.url)
+    try:
+        return await migrate.current_revision(db) == migrate.head_revision()
+    finally:
+        await db.dispose()
+
+
 async def ensure(target: Target, *, log: bool = True) -> None:
-    if await stored_batches(target) == target.batches:
+    if await stored_batches(target) == target.batches and await at_head(target):
         return
     if log:
         print(f"building {target.label} …", file=sys.stderr, flush=True)
