@@ -101,7 +101,11 @@ def manager(
     from starlette.types import ASGIApp
 
     from spark_gateway.api.manager import create_manager_app, kubernetes_cluster, metrics_port_only
-    from spark_gateway.backends.kubernetes.manager_client import manager_port, metrics_port
+    from spark_gateway.backends.kubernetes.manager_client import (
+        SERVER_KEEP_ALIVE_SECONDS,
+        manager_port,
+        metrics_port,
+    )
 
     settings = load_settings(conf)
     setup_logging(log_level)
@@ -120,7 +124,13 @@ def manager(
         sockets.append(_bind(listen, extra_port))
         served = metrics_port_only(manager_app, extra_port, settings.sparkManager.metricsServer.endpoint)
     server = uvicorn.Server(
-        uvicorn.Config(served, log_level=log_level, timeout_graceful_shutdown=15, proxy_headers=False)
+        uvicorn.Config(
+            served,
+            log_level=log_level,
+            timeout_graceful_shutdown=15,
+            proxy_headers=False,
+            timeout_keep_alive=SERVER_KEEP_ALIVE_SECONDS,
+        )
     )
     server.run(sockets=sockets)
 

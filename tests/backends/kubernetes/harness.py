@@ -27,6 +27,7 @@ from starlette.types import ASGIApp
 
 from spark_gateway.api.app import create_app
 from spark_gateway.api.manager import create_manager_app
+from spark_gateway.backends.kubernetes.manager_client import SERVER_KEEP_ALIVE_SECONDS
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
 from spark_gateway.db.models import ApplicationRow
@@ -54,7 +55,12 @@ class ServedApp:
         self.sock = sock or bind_free_socket()
         self.port = int(self.sock.getsockname()[1])
         config = uvicorn.Config(
-            app, log_config=None, lifespan="on", access_log=False, timeout_graceful_shutdown=2
+            app,
+            log_config=None,
+            lifespan="on",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+            timeout_keep_alive=SERVER_KEEP_ALIVE_SECONDS,  # as `spark-gateway manager` serves
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, name=f"served-app-{self.port}", daemon=True)

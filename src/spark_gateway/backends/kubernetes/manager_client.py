@@ -44,6 +44,12 @@ _CODES: dict[int, type[GatewayError]] = {
 }
 
 
+# A pooled connection must be dropped by the client before the server closes it: reusing one the server
+# has just closed fails the request with a ReadError (uvicorn's default keep-alive is only 5 s).
+SERVER_KEEP_ALIVE_SECONDS = 75  # the SparkManager's uvicorn `timeout_keep_alive`
+CLIENT_KEEP_ALIVE_SECONDS = 60  # the gateway's pool to it: always shorter
+
+
 def render_hostname(template: str, cluster_name: str) -> str:
     """The reference gateway's Go template: `{{.clusterName}}` is the only field it offers."""
 
@@ -132,7 +138,11 @@ class SparkManagerBackend:
                 base_url=self.base_url,
                 timeout=self._timeout,
                 headers=self._headers,
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=10, keepalive_expiry=90),
+                limits=httpx.Limits(
+                    max_connections=100,
+                    max_keepalive_connections=10,
+                    keepalive_expiry=CLIENT_KEEP_ALIVE_SECONDS,
+                ),
                 transport=self._transport,
             )
         return self._client
