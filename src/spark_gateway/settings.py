@@ -16,6 +16,7 @@ from urllib.parse import quote
 import yaml
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -198,7 +199,8 @@ class DatabaseConfig(_Strict):
 
 
 class LivyConfig(_Strict):
-    enable: bool = True
+    # `enabled` is the reference Helm chart's spelling of the same key.
+    enable: bool = Field(default=True, validation_alias=AliasChoices("enable", "enabled"))
     defaultNamespace: str = "default"
     dialect: Literal["livy", "spark-gateway"] = "livy"
     csrfProtection: bool = False
@@ -275,13 +277,20 @@ class Settings(BaseSettings):
         names = [c.name for c in self.clusters]
         if len(set(names)) != len(names):
             raise ValueError("clusters: cluster names must be unique")
-        if self.livy.enable and not any(
-            c.namespace_by_name(self.livy.defaultNamespace) for c in self.clusters
-        ):
-            raise ValueError(
-                f"livy.defaultNamespace: no cluster offers namespace '{self.livy.defaultNamespace}'"
-            )
         return self
+
+    def warnings(self) -> list[str]:
+        """What loads but will not work as written: said at start-up and by `check-config`."""
+        found = []
+        if self.livy.enable and not self.offers_namespace(self.livy.defaultNamespace):
+            found.append(
+                f"livy.defaultNamespace: no cluster offers namespace '{self.livy.defaultNamespace}': "
+                "Livy requests that name no namespace will be refused with 400"
+            )
+        return found
+
+    def offers_namespace(self, namespace: str) -> bool:
+        return any(c.namespace_by_name(namespace) for c in self.clusters)
 
     @classmethod
     def settings_customise_sources(
