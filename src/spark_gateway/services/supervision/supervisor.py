@@ -18,7 +18,6 @@ from spark_gateway.domain.states import AppState
 from spark_gateway.services.gateway import GatewayRuntime
 from spark_gateway.services.stored import tracked_application
 from spark_gateway.services.supervision.loops import Periodic
-from spark_gateway.services.transitions import apply_update
 from spark_gateway.settings import ClusterConfig
 
 log = logging.getLogger(__name__)
@@ -66,6 +65,10 @@ class ClusterSupervisor:
         return launched
 
     async def _launch(self, app: TrackedApplication) -> int:
+        # A holder paused past its lease must not launch: the fence is checked right before the
+        # launch and again in the transaction recording it (the sink raises LeaseLost when stale).
+        # A launch whose record is refused is adopted by the successor (same job directory).
+        await self.gateway.sink.check()
         try:
             result = await self.backend.submit(app.app)
         except GatewayError as exc:
@@ -76,10 +79,7 @@ class ClusterSupervisor:
             return 0
         update = result.update
         update.backend_ref = result.backend_ref
-        async with self.gateway.db.transaction() as session:
-            row = await repo.get_application(session, app.gateway_id, include_deleted=True, for_update=True)
-            applied = row is not None and row.deleted_at is None and await apply_update(session, row, update)
-        if not applied:
+        if not await self.gateway.sink.record_launch(update):
             # Deleted while it was being launched: do not leave it running.
             app.backend_ref = result.backend_ref
             await self.backend.kill(app)
