@@ -1,4 +1,5 @@
-"""A lease holder paused past its lease neither launches a job nor records a launch.
+"""A lease holder paused past its lease neither launches a job nor records a launch, and a successor
+repeats no stored driver log line.
 
 The supervisor's launch is fenced twice: right before `spark-submit` runs, and in the transaction that
 records SUBMITTED. A launch whose record is refused stays not_started in the database, so the successor
@@ -17,6 +18,7 @@ from spark_gateway.backends.base import SubmitResult, TrackedApplication
 from spark_gateway.db import repository as repo
 from spark_gateway.domain.sparkapp import SparkApplication
 from spark_gateway.domain.states import AppState
+from spark_gateway.services.gateway import build_backend
 from spark_gateway.services.supervision.background import FencedSink, lease_name
 from spark_gateway.services.supervision.lease import LeaseLost, LeaseTerm
 from spark_gateway.services.supervision.supervisor import ClusterSupervisor
@@ -101,3 +103,39 @@ async def test_a_launch_whose_lease_lapsed_meanwhile_is_not_recorded(
         for job in launched:
             await backend.kill(job)
         await backend.close()
+
+
+async def test_a_successor_resumes_the_log_where_the_stored_lines_end(
+    make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    """Lines and the offset they reach are stored together: a takeover right after lines were stored
+    (after the RUNNING report, long before the next periodic checkpoint) stores none of them again."""
+    gw, main = await stand_in_gateway(make_gateway, tmp_path)
+    response = await gw.client.post(
+        "/api/livy/batches", json={"file": str(main), "args": ["wait=1", "lines=3", "sleep=30"]}
+    )
+    batch = int(response.json()["id"])
+    first = ClusterSupervisor(gw.runtime, gw.settings.clusters[0])
+    successor = None
+    try:
+        assert await first.admit_once() == 1
+        for _ in range(100):
+            await first.poll_once()
+            log = (await gw.client.get(f"/api/livy/batches/{batch}/log")).json()["log"]
+            if "line 2" in log:
+                break
+            await asyncio.sleep(0.1)
+        # The holder dies here; the successor starts from what the database says.
+        fresh = build_backend(gw.settings.clusters[0], gw.settings)
+        successor = ClusterSupervisor(
+            dataclasses.replace(gw.runtime, backends={"local": fresh}), gw.settings.clusters[0]
+        )
+        await successor.reconcile()
+        await successor.poll_once()
+        log = (await gw.client.get(f"/api/livy/batches/{batch}/log")).json()["log"]
+        assert [line for line in log if line.startswith("line ")] == ["line 0", "line 1", "line 2"]
+    finally:
+        await gw.client.delete(f"/api/livy/batches/{batch}")
+        await first.backend.close()
+        if successor is not None:
+            await successor.backend.close()

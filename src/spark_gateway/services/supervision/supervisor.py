@@ -35,6 +35,9 @@ class ClusterSupervisor:
             f"admission:{cluster.id}", max(cluster.local.pollIntervalSeconds, 0.2), self.admit_once
         )
         self.polling = Periodic(f"watch:{cluster.id}", cluster.local.pollIntervalSeconds, self.poll_once)
+        # A poll between a launch and its record would store log lines and their offset, which the
+        # launch record (offset 0) then overwrites: a successor would store those lines again.
+        self._launching = asyncio.Lock()
 
     async def reconcile(self) -> int:
         """Re-attach to (or settle) every application an earlier process left non-terminal."""
@@ -61,7 +64,8 @@ class ClusterSupervisor:
             queued = [tracked_application(r) for r in rows]
         launched = 0
         for app in queued:
-            launched += await self._launch(app)
+            async with self._launching:
+                launched += await self._launch(app)
         return launched
 
     async def _launch(self, app: TrackedApplication) -> int:
@@ -87,7 +91,8 @@ class ClusterSupervisor:
         return 1
 
     async def poll_once(self) -> None:
-        await self.backend.poll(self.gateway.sink)
+        async with self._launching:
+            await self.backend.poll(self.gateway.sink)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Reconcile, then admit and poll until cancelled or `stop` is set."""
