@@ -363,7 +363,9 @@ async def one_round(cluster: Cluster, seed: int, figures: Figures, kinds: tuple[
     figures.rounds += 1
 
 
-async def run(seeds: list[int], kinds: tuple[str, ...] = FAULTS, root: Path | None = None) -> Figures:
+async def run(
+    seeds: list[int], kinds: tuple[str, ...] = FAULTS, root: Path | None = None, *, progress: bool = False
+) -> Figures:
     from tests.conftest import create_pg_database, drop_pg_database
 
     figures = Figures()
@@ -378,6 +380,8 @@ async def run(seeds: list[int], kinds: tuple[str, ...] = FAULTS, root: Path | No
                 await one_round(cluster, seed, figures, kinds)
                 for message in figures.violations[before:]:
                     print(f"VIOLATION (replay: --seed {seed} --rounds 1): {message}", flush=True)
+                if progress:
+                    print(f"round {figures.rounds} seed {seed}: {figures.report()}", flush=True)
         finally:
             await asyncio.to_thread(cluster.stop)
             await drop_pg_database(db_url)
@@ -396,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(kinds) - set(FAULTS)
     if unknown:
         parser.error(f"unknown fault kinds: {sorted(unknown)}")
-    figures = asyncio.run(run(list(range(first, first + args.rounds)), kinds))
+    figures = asyncio.run(run(list(range(first, first + args.rounds)), kinds, progress=True))
     print(figures.report(), flush=True)
     return 1 if figures.violations else 0
 
