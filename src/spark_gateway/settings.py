@@ -144,6 +144,7 @@ class GatewayConfig(_Strict):
     authorization: AuthorizationConfig = Field(default_factory=AuthorizationConfig)
     statusUrlTemplates: StatusUrlTemplates = Field(default_factory=StatusUrlTemplates)
     enableSwaggerUI: bool = True
+    enableConsole: bool = True  # the web console under /ui
     sparkManagerHostnameTemplate: str = "localhost"
     sparkManagerTimeoutSeconds: float = Field(default=30.0, gt=0)  # gateway -> SparkManager calls
     maxRequestBodyBytes: int = Field(default=1024 * 1024, ge=1024)
@@ -232,6 +233,24 @@ class SparkManagerConfig(_Strict):
     allowUnauthenticatedApi: bool = False  # run a manager without a token (trusted networks only)
 
 
+class SessionsConfig(_Strict):
+    """Livy interactive sessions: where their drivers reach the gateway, limits and timeouts."""
+
+    # The URL session drivers use to reach the gateway; default http://127.0.0.1:<gatewayPort> (local
+    # clusters). Kubernetes clusters need an address their pods can reach.
+    gatewayUrl: str | None = None
+    kubernetesRunnerFile: str = "local:///opt/spark-gateway/session_runner.py"  # in the driver image
+    maxSessionsPerCluster: int = Field(default=20, ge=0)  # 0: no limit
+    maxSessionsPerUser: int = Field(default=5, ge=0)  # 0: no limit
+    idleTimeoutSeconds: float = Field(default=3600.0, ge=0)  # 0: never; a session's idleTimeout wins
+    maxOutputBytes: int = Field(default=256 * 1024, ge=1024)  # text output kept per statement
+    sqlMaxRows: int = Field(default=1000, ge=1)
+    runnerGatewayTimeoutSeconds: float = Field(default=600.0, gt=0)  # driver exits when the gateway is gone
+    reapIntervalSeconds: float = Field(default=5.0, gt=0)
+    runnerLostSeconds: float = Field(default=300.0, gt=0)  # a driver silent this long is stopped
+    longPollSeconds: float = Field(default=20.0, gt=0, le=60)
+
+
 class LeaseConfig(_Strict):
     ttlSeconds: float = Field(default=10.0, gt=0)
     renewIntervalSeconds: float = Field(default=3.0, gt=0)
@@ -268,6 +287,7 @@ class Settings(BaseSettings):
     debugPorts: dict[str, DebugPorts] = Field(default_factory=dict)
     lease: LeaseConfig = Field(default_factory=LeaseConfig)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
+    sessions: SessionsConfig = Field(default_factory=SessionsConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

@@ -12,7 +12,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from spark_gateway.api import applications, health, livy, metrics
+from spark_gateway.api import applications, health, livy, livy_sessions, metrics, session_runner
+from spark_gateway.api.console import install_console
+from spark_gateway.api.docs import install_docs
 from spark_gateway.api.errors import install_error_handlers
 from spark_gateway.api.livy_root import LivyRootPaths
 from spark_gateway.api.schemas import install_openapi
@@ -54,7 +56,7 @@ def create_app(
         version="0.1.0",
         description="Submit and watch Spark applications: a Livy-compatible API and a native API.",
         lifespan=lifespan,
-        docs_url="/docs" if swagger else None,
+        docs_url=None,  # served from the package by install_docs, not from a CDN
         redoc_url=None,
         openapi_url="/openapi.json" if swagger else None,
     )
@@ -64,9 +66,15 @@ def create_app(
     app.include_router(metrics.router)
     if settings.livy.enable:
         app.include_router(livy.router)
+        app.include_router(livy_sessions.router)
+        app.include_router(session_runner.router)
     app.include_router(applications.router)
     install_openapi(app)
-    install_security(app, settings)
+    if swagger:
+        install_docs(app)
+    if settings.gateway.enableConsole:
+        install_console(app)
+    install_security(app, settings, extra_open_paths=session_runner.OPEN_PATHS)
     if settings.livy.enable and settings.livy.rootPaths:
         app.add_middleware(LivyRootPaths)  # outermost: every layer sees the /api/livy path
     return app

@@ -8,7 +8,10 @@ both spellings the same; a `Location` header is given back in the spelling the c
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.datastructures import MutableHeaders
+from starlette.types import Receive, Scope, Send
+
+from spark_gateway.api.response_start import HttpMiddleware, editing_headers
 
 LIVY_PREFIX = "/api/livy"
 ROOT_PATHS = ("/batches", "/sessions")
@@ -19,14 +22,8 @@ def served_at_root(path: str) -> bool:
     return path in ROOT_EXACT or any(path == p or path.startswith(p + "/") for p in ROOT_PATHS)
 
 
-class LivyRootPaths:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class LivyRootPaths(HttpMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         root: str = scope.get("root_path", "") or ""
         path: str = scope["path"]
         inner = path[len(root) :] if root and path.startswith(root) else path
@@ -35,13 +32,10 @@ class LivyRootPaths:
             return
         rewritten = root + LIVY_PREFIX + inner
         scope = {**scope, "path": rewritten, "raw_path": rewritten.encode("latin-1")}
+        await self.app(scope, receive, editing_headers(send, root_location))
 
-        async def send_root_location(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [
-                    (k, v[len(LIVY_PREFIX) :] if k == b"location" and v.startswith(b"/api/livy/") else v)
-                    for k, v in message.get("headers", [])
-                ]
-            await send(message)
 
-        await self.app(scope, receive, send_root_location)
+def root_location(headers: MutableHeaders) -> None:
+    location = headers.get("location")
+    if location is not None and location.startswith(LIVY_PREFIX + "/"):
+        headers["location"] = location[len(LIVY_PREFIX) :]

@@ -1,69 +1,38 @@
-"""The asyncio client: `AsyncAsyncSparkGatewayClient(...).batches` (Livy) and `.applications` (v1).
+"""The asyncio client: `AsyncSparkGatewayClient(...).batches` (Livy) and `.applications` (v1).
 
-    async with AsyncAsyncSparkGatewayClient("http://gateway:8080", token="...") as gw:
+    async with AsyncSparkGatewayClient("http://gateway:8080", token="...") as gw:
         batch = await gw.batches.submit("/jobs/pi.py", ["10"], name="pi")
         async for line in gw.batches.follow(batch.id):
             print(line)
         print(await gw.batches.wait(batch.id))   # "success"
 
-Same calls, arguments and results as the blocking client (`spark_gateway.client.sync`).
+Same calls, arguments and results as the blocking client (`spark_gateway.client.sync`): both perform
+the requests, retries and polling loops of `calls` and `steps`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
 
-from spark_gateway.client.calls import ApplicationCalls, Call, LivyCalls, new_lines, retry_delay
-from spark_gateway.client.config import Connection
-from spark_gateway.client.errors import WaitTimeout, unreachable
-from spark_gateway.client.models import (
-    APP_FINAL_STATES,
-    LIVY_FINAL_STATES,
-    Application,
-    Batch,
-    BatchPage,
-    LogPage,
-)
+from spark_gateway.client.calls import ApplicationCalls, Call, Emit, LivyCalls, Plan, Sleep
+from spark_gateway.client.core import ClientCore, Resource
+from spark_gateway.client.models import Application, Batch, BatchPage, LogPage
+from spark_gateway.client.steps import Attempt, Step
 
 T = TypeVar("T")
-USER_AGENT = "spark-gateway-client/0.1"
 
 
-class AsyncSparkGatewayClient:
-    """Base URL and credentials from the arguments, else `SPARK_GATEWAY_URL` / `_USER` / `_PASSWORD` /
-    `_TOKEN`. Reads, deletes and creates are retried `retries` times on connection errors and 502/503/504
-    (creates carry a generated `Idempotency-Key`, so a retry never submits twice)."""
+class AsyncSparkGatewayClient(ClientCore[httpx.AsyncBaseTransport]):
+    __doc__ = ClientCore.__doc__
 
-    def __init__(
-        self,
-        url: str | None = None,
-        *,
-        user: str | None = None,
-        password: str | None = None,
-        token: str | None = None,
-        timeout: float = 30.0,
-        retries: int = 3,
-        backoff: float = 0.5,
-        livy_prefix: str = "/api/livy",
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.connection = Connection.resolve(url, user, password, token)
-        self.retries = retries
-        self.backoff = backoff
-        self._http = httpx.AsyncClient(
-            base_url=self.connection.url,
-            auth=self.connection.auth(),
-            headers={"User-Agent": USER_AGENT, **self.connection.headers()},
-            timeout=timeout,
-            transport=transport,
-        )
-        self.batches = AsyncBatches(self, LivyCalls(livy_prefix))
-        self.applications = AsyncApplications(self, ApplicationCalls())
+    def _open(self, http_options: dict[str, Any], livy: LivyCalls, apps: ApplicationCalls) -> None:
+        self._http = httpx.AsyncClient(**http_options)
+        self.batches = AsyncBatches(self, livy)
+        self.applications = AsyncApplications(self, apps)
 
     async def __aenter__(self) -> AsyncSparkGatewayClient:
         return self
@@ -74,34 +43,35 @@ class AsyncSparkGatewayClient:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def send(self, call: Call[T]) -> T:
-        attempt = 0
-        while True:
-            response: httpx.Response | None = None
-            try:
-                response = await self._http.request(
-                    call.method, call.path, params=call.params, json=call.json, headers=call.headers
-                )
-            except httpx.TransportError as exc:
-                delay = retry_delay(attempt, None, self.backoff)
-                if attempt >= self.retries or delay is None:
-                    raise unreachable(exc, self.connection.url) from exc
+    async def send(self, call: Call[T] | Plan[T]) -> T:
+        """Perform a call (with its retries) or a plan of several; the parsed result."""
+        stepper = self._stepper(call)
+        for step in stepper:
+            stepper.answer(await self._perform(step))
+        return stepper.result
+
+    async def stream(self, plan: Plan[None]) -> AsyncIterator[Any]:
+        """Perform a plan, yielding what it emits as it comes."""
+        stepper = self._stepper(plan)
+        for step in stepper:
+            if isinstance(step, Emit):
+                yield step.item
             else:
-                if attempt and call.gone_is_done and response.status_code == 404:
-                    return call.parse(httpx.Response(200, request=response.request))
-                delay = retry_delay(attempt, response, self.backoff)
-                if attempt >= self.retries or delay is None:
-                    return call.parse(response)
-            await asyncio.sleep(delay)
-            attempt += 1
+                stepper.answer(await self._perform(step))
+
+    async def _perform(self, step: Step) -> httpx.Response | httpx.TransportError | None:
+        if isinstance(step, Attempt):
+            try:
+                return await self._http.request(**step.call.request_args())
+            except httpx.TransportError as exc:
+                return exc
+        if isinstance(step, Sleep):
+            await asyncio.sleep(step.seconds)
+        return None  # an Emit: `stream` hands it out (`send` runs plans that emit nothing)
 
 
-class AsyncBatches:
+class AsyncBatches(Resource["AsyncSparkGatewayClient", LivyCalls]):
     """Livy batches: submit, get, state, wait, logs, follow, list, kill."""
-
-    def __init__(self, client: AsyncSparkGatewayClient, calls: LivyCalls) -> None:
-        self._client = client
-        self._calls = calls
 
     async def submit(
         self,
@@ -116,16 +86,7 @@ class AsyncBatches:
         **fields: Any,
     ) -> Batch:
         """Submit `file` (other Livy fields, e.g. `className`, `driverMemory`, as keyword arguments)."""
-        call = self._calls.submit(
-            file,
-            args,
-            conf=conf,
-            name=name,
-            namespace=namespace,
-            callback_url=callback_url,
-            idempotency_key=idempotency_key,
-            **fields,
-        )
+        call = self._calls.submit(file, args, conf, name, namespace, callback_url, idempotency_key, fields)
         return await self._client.send(call)
 
     async def get(self, batch_id: int | str) -> Batch:
@@ -141,16 +102,9 @@ class AsyncBatches:
     async def list(self, offset: int = 0, size: int = 100) -> BatchPage:
         return await self._client.send(self._calls.list(offset, size))
 
-    async def iter_all(self, page_size: int = 100) -> AsyncIterator[Batch]:
+    def iter_all(self, page_size: int = 100) -> AsyncIterator[Batch]:
         """Every batch the caller may see, oldest first, page by page."""
-        offset = 0
-        while True:
-            page = await self.list(offset, page_size)
-            for batch in page.batches:
-                yield batch
-            offset += len(page.batches)
-            if not page.batches or offset >= page.total:
-                return
+        return self._client.stream(self._calls.iter_all(page_size))
 
     async def kill(self, batch_id: int | str) -> None:
         """Kill the batch if it runs and remove it (Livy's DELETE)."""
@@ -164,36 +118,15 @@ class AsyncBatches:
         on_update: Callable[[Batch], None] | None = None,
     ) -> str:
         """Poll until the batch ends; returns its final state. WaitTimeout after `timeout` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            batch = await self.get(batch_id)
-            if on_update:
-                on_update(batch)
-            if batch.is_final:
-                return batch.state
-            if deadline is not None and time.monotonic() >= deadline:
-                raise WaitTimeout(f"batch {batch_id}", batch.state, timeout or 0)
-            await asyncio.sleep(poll)
+        return await self._client.send(self._calls.wait(batch_id, timeout, poll, on_update))
 
-    async def follow(self, batch_id: int | str, offset: int = 0, poll: float = 1.0) -> AsyncIterator[str]:
+    def follow(self, batch_id: int | str, offset: int = 0, poll: float = 1.0) -> AsyncIterator[str]:
         """The driver log from line `offset` on, new lines as they come; ends after the batch ends."""
-        while True:
-            state = await self.state(batch_id)  # before reading, so the last read sees every line
-            while (page := await self.logs(batch_id, offset, 1000)).lines:
-                for line in page.lines:
-                    yield line
-                offset += len(page.lines)
-            if state in LIVY_FINAL_STATES:
-                return
-            await asyncio.sleep(poll)
+        return self._client.stream(self._calls.follow(batch_id, offset, poll))
 
 
-class AsyncApplications:
+class AsyncApplications(Resource["AsyncSparkGatewayClient", ApplicationCalls]):
     """Native (v1) applications: submit, get, state, wait, logs, follow, list, kill."""
-
-    def __init__(self, client: AsyncSparkGatewayClient, calls: ApplicationCalls) -> None:
-        self._client = client
-        self._calls = calls
 
     async def submit(
         self,
@@ -230,26 +163,8 @@ class AsyncApplications:
         on_update: Callable[[Application], None] | None = None,
     ) -> str:
         """Poll until the application ends; returns COMPLETED or FAILED. WaitTimeout after `timeout` s."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            app = await self.get(gateway_id)
-            if on_update:
-                on_update(app)
-            if app.is_final:
-                return app.state
-            if deadline is not None and time.monotonic() >= deadline:
-                raise WaitTimeout(f"application {gateway_id}", app.state, timeout or 0)
-            await asyncio.sleep(poll)
+        return await self._client.send(self._calls.wait(gateway_id, timeout, poll, on_update))
 
-    async def follow(self, gateway_id: str, poll: float = 1.0, window: int = 500) -> AsyncIterator[str]:
+    def follow(self, gateway_id: str, poll: float = 1.0, window: int = 500) -> AsyncIterator[str]:
         """The driver log's new lines as they come (from the last `window` lines); ends with the app."""
-        seen: list[str] = []
-        while True:
-            state = await self.state(gateway_id)
-            current = await self.logs(gateway_id, window)
-            for line in new_lines(seen, current):
-                yield line
-            seen = current
-            if state in APP_FINAL_STATES:
-                return
-            await asyncio.sleep(poll)
+        return self._client.stream(self._calls.follow(gateway_id, poll, window))

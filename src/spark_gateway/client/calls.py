@@ -1,25 +1,35 @@
 """Every gateway operation as data: the request to send and how to read its answer.
 
-The sync and async clients only differ in how they send a `Call`, so the requests, the parsing and the
-retry rules live here once. `retry_delay` decides whether (and after how long) a failed attempt is
-retried: only calls that are safe to repeat, i.e. reads, deletes, and creates that carry an
-`Idempotency-Key` (the gateway then answers a repeat with the original result) - which is every call
-here, since creates always get a key.
+The sync and async clients only differ in how they send a `Call` and how they sleep, so the requests,
+the parsing, the retry rules and the operations of several calls (`wait`, `follow`, `iter_all`, as
+`Plan`s: generators that yield Calls, Sleeps and Emits, run by `steps.Stepper`) live here once.
+`retry_delay` decides whether (and after how long) a failed attempt is retried: only calls that are
+safe to repeat, i.e. reads, deletes, and creates that carry an `Idempotency-Key` (the gateway then
+answers a repeat with the original result) - which is every call here, since creates always get a key.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 import httpx
 
-from spark_gateway.client.errors import error_from_response
-from spark_gateway.client.models import Application, Batch, BatchPage, LogPage
+from spark_gateway.client.errors import WaitTimeout, error_from_response
+from spark_gateway.client.models import (
+    APP_FINAL_STATES,
+    LIVY_FINAL_STATES,
+    Application,
+    Batch,
+    BatchPage,
+    LogPage,
+)
 
 T = TypeVar("T")
+J = TypeVar("J", Batch, Application)
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_RETRY_DELAY = 10.0
@@ -38,6 +48,32 @@ class Call(Generic[T]):
     headers: dict[str, str] = field(default_factory=dict)
     #: A repeated DELETE that finds nothing means the first attempt did its work.
     gone_is_done: bool = False
+
+    def request_args(self) -> dict[str, Any]:
+        """The arguments of `httpx.Client.request` (and `AsyncClient.request`) for one attempt."""
+        return {
+            "method": self.method,
+            "url": self.path,
+            "params": self.params,
+            "json": self.json,
+            "headers": self.headers,
+        }
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Emit:
+    """An item for the caller of a streaming plan (a log line of `follow`, a batch of `iter_all`)."""
+
+    item: Any
+
+
+#: An operation of several calls: each yielded Call is answered with its parsed result.
+Plan: TypeAlias = Generator[Call[Any] | Sleep | Emit, Any, T]
 
 
 def check(response: httpx.Response) -> httpx.Response:
@@ -77,14 +113,13 @@ class LivyCalls:
     def submit(
         self,
         file: str,
-        args: Sequence[str] = (),
-        *,
-        conf: Mapping[str, str] | None = None,
-        name: str | None = None,
-        namespace: str | None = None,
-        callback_url: str | None = None,
-        idempotency_key: str | None = None,
-        **fields: Any,
+        args: Sequence[str],
+        conf: Mapping[str, str] | None,
+        name: str | None,
+        namespace: str | None,
+        callback_url: str | None,
+        idempotency_key: str | None,
+        fields: Mapping[str, Any],
     ) -> Call[Batch]:
         body: dict[str, Any] = {"file": file, **fields}
         if args:
@@ -120,6 +155,36 @@ class LivyCalls:
 
     def kill(self, batch_id: int | str) -> Call[None]:
         return Call("DELETE", f"{self.prefix}/batches/{batch_id}", _nothing, gone_is_done=True)
+
+    def wait(
+        self,
+        batch_id: int | str,
+        timeout: float | None,
+        poll: float,
+        on_update: Callable[[Batch], None] | None,
+    ) -> Plan[str]:
+        return waiting(self.get(batch_id), f"batch {batch_id}", timeout, poll, on_update)
+
+    def iter_all(self, page_size: int) -> Plan[None]:
+        offset = 0
+        while True:
+            page: BatchPage = yield self.list(offset, page_size)
+            for batch in page.batches:
+                yield Emit(batch)
+            offset += len(page.batches)
+            if not page.batches or offset >= page.total:
+                return
+
+    def follow(self, batch_id: int | str, offset: int, poll: float) -> Plan[None]:
+        while True:
+            state = yield self.state(batch_id)  # before reading, so the last read sees every line
+            while (page := (yield self.logs(batch_id, offset, 1000))).lines:
+                for line in page.lines:
+                    yield Emit(line)
+                offset += len(page.lines)
+            if state in LIVY_FINAL_STATES:
+                return
+            yield Sleep(poll)
 
 
 def _batch(response: httpx.Response) -> Batch:
@@ -170,6 +235,43 @@ class ApplicationCalls:
 
     def kill(self, gateway_id: str) -> Call[None]:
         return Call("DELETE", f"{V1}/{gateway_id}", _nothing, gone_is_done=True)
+
+    def wait(
+        self,
+        gateway_id: str,
+        timeout: float | None,
+        poll: float,
+        on_update: Callable[[Application], None] | None,
+    ) -> Plan[str]:
+        return waiting(self.get(gateway_id), f"application {gateway_id}", timeout, poll, on_update)
+
+    def follow(self, gateway_id: str, poll: float, window: int) -> Plan[None]:
+        seen: list[str] = []
+        while True:
+            state = yield self.state(gateway_id)
+            current = yield self.logs(gateway_id, window)
+            for line in new_lines(seen, current):
+                yield Emit(line)
+            seen = current
+            if state in APP_FINAL_STATES:
+                return
+            yield Sleep(poll)
+
+
+def waiting(
+    get: Call[J], what: str, timeout: float | None, poll: float, on_update: Callable[[J], None] | None
+) -> Plan[str]:
+    """Poll `get` until the job ends; its final state. WaitTimeout after `timeout` seconds."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        job: J = yield get
+        if on_update:
+            on_update(job)
+        if job.is_final:
+            return job.state
+        if deadline is not None and time.monotonic() >= deadline:
+            raise WaitTimeout(what, job.state, timeout or 0)
+        yield Sleep(poll)
 
 
 def new_lines(previous: Sequence[str], current: Sequence[str]) -> list[str]:

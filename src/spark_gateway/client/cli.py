@@ -5,12 +5,11 @@ Connection options go before the sub-command (`spark-gateway batch --url … lis
 are one line on stderr with an exit code (see `cli_output`), never a traceback.
 """
 
-from __future__ import annotations
-
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
@@ -21,7 +20,7 @@ from spark_gateway.client import cli_output as out
 from spark_gateway.client.calls import new_lines
 from spark_gateway.client.errors import GatewayError, GatewayUnreachable, NotFound, WaitTimeout
 from spark_gateway.client.models import Application, Batch
-from spark_gateway.client.sync import SparkGatewayClient
+from spark_gateway.client.sync import Applications, Batches, SparkGatewayClient
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -118,11 +117,92 @@ def finish(job: Batch | Application) -> None:
         raise typer.Exit(code)
 
 
+@dataclass(frozen=True)
+class Kind:
+    """What the commands of `batch` and of `app` differ in, besides their own options."""
+
+    noun: str  # in messages: "batch 3 killed and deleted"
+    article: str  # "a" / "an"
+    metavar: str
+    list_kind: str  # the columns of `list` (cli_output.LIST_COLUMNS)
+    resource: Callable[[SparkGatewayClient], Batches | Applications]
+    #: (client, id) -> a function returning the driver log lines that are new since its last call
+    log_reader: Callable[[SparkGatewayClient, str], Callable[[], list[str]]]
+
+
+def deliver(
+    gw: SparkGatewayClient,
+    kind: Kind,
+    job: Batch | Application,
+    job_id: str,
+    fmt: str,
+    *,
+    wait: bool,
+    follow: bool,
+    poll: float,
+    timeout: float | None,
+) -> None:
+    """After a submit: show the job, or with --wait/--follow stay until it ends and exit with its state."""
+    if not (wait or follow):
+        out.show_job(job, fmt)
+        return
+    final = watch(gw, kind, job_id, follow=follow, poll=poll, timeout=timeout)
+    if not follow:
+        out.show_job(final, fmt)
+    finish(final)
+
+
+def watch(
+    gw: SparkGatewayClient, kind: Kind, job_id: str, *, follow: bool, poll: float, timeout: float | None
+) -> Batch | Application:
+    def fetch() -> Batch | Application:
+        try:
+            return kind.resource(gw).get(job_id)
+        except NotFound:
+            fail(f"{kind.noun} {job_id} was deleted (killed) while it was watched", out.EXIT_KILLED)
+
+    read = kind.log_reader(gw, job_id) if follow else None
+    job = out.watch(f"{kind.noun} {job_id}", fetch, read, poll, timeout)
+    assert isinstance(job, Batch | Application)
+    return job
+
+
+def show_newest(
+    jobs: Sequence[Batch | Application], kind: Kind, state: str | None, all_: bool, limit: int, output: Output
+) -> None:
+    """`list`: the jobs in `state` (all without), only the newest `limit` unless --all."""
+    chosen = [job for job in jobs if state is None or job.state == state]
+    out.show_jobs(chosen if all_ else chosen[-limit:], out.output_format(output), kind.list_kind)
+
+
+def add_commands(
+    cli: typer.Typer,
+    kind: Kind,
+    submit: Callable[..., None],
+    list_: Callable[..., None],
+    logs: Callable[..., None],
+) -> None:
+    """One kind's commands in the order `--help` lists them; `get` and `kill` are the same for both."""
+    JobId = Annotated[str, typer.Argument(metavar=kind.metavar)]
+
+    def get(ctx: typer.Context, job_id: JobId, output: Output = None) -> None:
+        with client(ctx) as gw:
+            out.show_job(kind.resource(gw).get(job_id), out.output_format(output))
+
+    def kill(ctx: typer.Context, job_id: JobId) -> None:
+        with client(ctx) as gw:
+            kind.resource(gw).kill(job_id)
+        typer.echo(f"{kind.noun} {job_id} killed and deleted", err=True)
+
+    get.__doc__ = f"Show one {kind.noun}."
+    kill.__doc__ = f"Kill {kind.article} {kind.noun} (if it runs) and remove it."
+    for name, command in (("submit", submit), ("list", list_), ("get", get), ("logs", logs), ("kill", kill)):
+        cli.command(name)(one_line_errors(command))
+
+
 # Livy batches ------------------------------------------------------------------------------------
 
 
-@batch_app.command("submit")
-@one_line_errors
 def batch_submit(
     ctx: typer.Context,
     file: Annotated[
@@ -148,31 +228,11 @@ def batch_submit(
         batch = gw.batches.submit(
             path, args or [], conf=parse_conf(conf), name=name, namespace=namespace, **extra
         )
-        if not (wait or follow):
-            out.show_job(batch, fmt)
-            return
-        final = watch_batch(gw, batch.id, follow=follow, poll=poll, timeout=timeout)
-        if not follow:
-            out.show_job(final, fmt)
-        finish(final)
+        deliver(gw, BATCH, batch, str(batch.id), fmt, wait=wait, follow=follow, poll=poll, timeout=timeout)
 
 
-def watch_batch(
-    gw: SparkGatewayClient,
-    batch_id: int,
-    *,
-    follow: bool,
-    poll: float,
-    timeout: float | None,
-    offset: int = 0,
-) -> Batch:
-    position = {"offset": offset}
-
-    def fetch() -> Batch:
-        try:
-            return gw.batches.get(batch_id)
-        except NotFound:
-            fail(f"batch {batch_id} was deleted (killed) while it was watched", out.EXIT_KILLED)
+def batch_log_reader(gw: SparkGatewayClient, batch_id: str) -> Callable[[], list[str]]:
+    position = {"offset": 0}
 
     def read() -> list[str]:
         lines: list[str] = []
@@ -181,13 +241,9 @@ def watch_batch(
             position["offset"] += len(page)
         return lines
 
-    job = out.watch(f"batch {batch_id}", fetch, read if follow else None, poll, timeout)
-    assert isinstance(job, Batch)
-    return job
+    return read
 
 
-@batch_app.command("list")
-@one_line_errors
 def batch_list(
     ctx: typer.Context,
     state: Annotated[str | None, typer.Option(help="Only batches in this state.")] = None,
@@ -197,22 +253,9 @@ def batch_list(
 ) -> None:
     """List batches (the newest, oldest first)."""
     with client(ctx) as gw:
-        batches = [b for b in gw.batches.iter_all() if state is None or b.state == state]
-    out.show_jobs(batches if all_ else batches[-limit:], out.output_format(output), "batch")
+        show_newest(list(gw.batches.iter_all()), BATCH, state, all_, limit, output)
 
 
-@batch_app.command("get")
-@one_line_errors
-def batch_get(
-    ctx: typer.Context, batch_id: Annotated[str, typer.Argument(metavar="ID")], output: Output = None
-) -> None:
-    """Show one batch."""
-    with client(ctx) as gw:
-        out.show_job(gw.batches.get(batch_id), out.output_format(output))
-
-
-@batch_app.command("logs")
-@one_line_errors
 def batch_logs(
     ctx: typer.Context,
     batch_id: Annotated[str, typer.Argument(metavar="ID")],
@@ -233,15 +276,6 @@ def batch_logs(
             out.print_json({"id": page.id, "from": page.offset, "total": page.total, "log": page.lines})
         else:
             out.print_lines(page.lines)
-
-
-@batch_app.command("kill")
-@one_line_errors
-def batch_kill(ctx: typer.Context, batch_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
-    """Kill a batch (if it runs) and remove it."""
-    with client(ctx) as gw:
-        gw.batches.kill(batch_id)
-    typer.echo(f"batch {batch_id} killed and deleted", err=True)
 
 
 # Native applications -----------------------------------------------------------------------------
@@ -293,8 +327,6 @@ def load_manifest(path: Path) -> dict[str, Any]:
     return data
 
 
-@app_app.command("submit")
-@one_line_errors
 def app_submit(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(help="A SparkApplication manifest (.yaml/.json) or a main file.")],
@@ -316,25 +348,11 @@ def app_submit(
     body = application_body(file, args or [], parse_conf(conf), namespace, class_name, spark_version)
     with client(ctx) as gw:
         app = gw.applications.submit(body)
-        if not (wait or follow):
-            out.show_job(app, fmt)
-            return
-        final = watch_app(gw, app.gateway_id, follow=follow, poll=poll, timeout=timeout)
-        if not follow:
-            out.show_job(final, fmt)
-        finish(final)
+        deliver(gw, APP, app, app.gateway_id, fmt, wait=wait, follow=follow, poll=poll, timeout=timeout)
 
 
-def watch_app(
-    gw: SparkGatewayClient, gateway_id: str, *, follow: bool, poll: float, timeout: float | None
-) -> Application:
+def app_log_reader(gw: SparkGatewayClient, gateway_id: str) -> Callable[[], list[str]]:
     seen: dict[str, list[str]] = {"lines": []}
-
-    def fetch() -> Application:
-        try:
-            return gw.applications.get(gateway_id)
-        except NotFound:
-            fail(f"application {gateway_id} was deleted (killed) while it was watched", out.EXIT_KILLED)
 
     def read() -> list[str]:
         current = gw.applications.logs(gateway_id, 500)
@@ -342,13 +360,9 @@ def watch_app(
         seen["lines"] = current
         return fresh
 
-    job = out.watch(f"application {gateway_id}", fetch, read if follow else None, poll, timeout)
-    assert isinstance(job, Application)
-    return job
+    return read
 
 
-@app_app.command("list")
-@one_line_errors
 def app_list(
     ctx: typer.Context,
     state: Annotated[str | None, typer.Option(help="Only applications in this state (e.g. RUNNING).")] = None,
@@ -362,24 +376,9 @@ def app_list(
 ) -> None:
     """List applications."""
     with client(ctx) as gw:
-        apps = [a for a in gw.applications.list(cluster, namespace) if state is None or a.state == state]
-    out.show_jobs(apps if all_ else apps[-limit:], out.output_format(output), "app")
+        show_newest(gw.applications.list(cluster, namespace), APP, state, all_, limit, output)
 
 
-@app_app.command("get")
-@one_line_errors
-def app_get(
-    ctx: typer.Context,
-    gateway_id: Annotated[str, typer.Argument(metavar="GATEWAY_ID")],
-    output: Output = None,
-) -> None:
-    """Show one application."""
-    with client(ctx) as gw:
-        out.show_job(gw.applications.get(gateway_id), out.output_format(output))
-
-
-@app_app.command("logs")
-@one_line_errors
 def app_logs(
     ctx: typer.Context,
     gateway_id: Annotated[str, typer.Argument(metavar="GATEWAY_ID")],
@@ -401,13 +400,10 @@ def app_logs(
             out.print_lines(text)
 
 
-@app_app.command("kill")
-@one_line_errors
-def app_kill(ctx: typer.Context, gateway_id: Annotated[str, typer.Argument(metavar="GATEWAY_ID")]) -> None:
-    """Kill an application (if it runs) and remove it."""
-    with client(ctx) as gw:
-        gw.applications.kill(gateway_id)
-    typer.echo(f"application {gateway_id} killed and deleted", err=True)
+BATCH = Kind("batch", "a", "ID", "batch", lambda gw: gw.batches, batch_log_reader)
+APP = Kind("application", "an", "GATEWAY_ID", "app", lambda gw: gw.applications, app_log_reader)
+add_commands(batch_app, BATCH, batch_submit, batch_list, batch_logs)
+add_commands(app_app, APP, app_submit, app_list, app_logs)
 
 
 def register(cli: typer.Typer) -> None:

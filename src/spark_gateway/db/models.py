@@ -1,4 +1,4 @@
-"""Tables: applications, Livy batch ids, stored driver logs, leases.
+"""Tables: applications, Livy batch ids, stored driver logs, leases, Livy sessions and statements.
 
 Kept portable: the same models and migrations run on SQLite (embedded default) and PostgreSQL.
 """
@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Identity,
     Index,
@@ -67,6 +68,10 @@ class ApplicationRow(Base):
     __table_args__ = (
         Index("ix_applications_cluster_state", "cluster_id", "state"),
         Index("ix_applications_created_at", "created_at"),
+        # The console: keyset paging newest first, and per-user views (owner or proxy user).
+        Index("ix_applications_created_at_gateway_id", "created_at", "gateway_id"),
+        Index("ix_applications_owner", "owner"),
+        Index("ix_applications_proxy_user", "proxy_user"),
         UniqueConstraint("idempotency_key", name="uq_applications_idempotency_key"),
     )
 
@@ -106,6 +111,55 @@ class LeaseRow(Base):
     acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     fencing_token: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LivySessionRow(Base):
+    """A Livy interactive session: its own id sequence from 0, its driver application, its runner.
+
+    `state` is the stored lifecycle (starting, idle, shutting_down, error, dead, killed); `busy` is
+    derived from open statements when read. Only the hash of the runner's secret is kept.
+    """
+
+    __tablename__ = "livy_sessions"
+
+    session_id: Mapped[int] = mapped_column(
+        Integer, Identity(start=0, minvalue=0), primary_key=True, autoincrement=True
+    )
+    gateway_id: Mapped[str] = mapped_column(String(80), ForeignKey("applications.gateway_id"), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    request: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)  # Livy's fields, echoed
+    state: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str | None] = mapped_column(String(128))
+    heartbeat_timeout_s: Mapped[int] = mapped_column(Integer, default=0)
+    ttl_s: Mapped[float | None] = mapped_column(Float)
+    idle_timeout_s: Mapped[float | None] = mapped_column(Float)
+    next_statement_id: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_activity_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # for the idle timeout
+    last_access_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # for the heartbeat timeout
+    runner_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_livy_sessions_state", "state"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class LivyStatementRow(Base):
+    """One statement of a session; `output` is Livy's output object as JSON text, null until done."""
+
+    __tablename__ = "livy_statements"
+
+    session_id: Mapped[int] = mapped_column(Integer, ForeignKey("livy_sessions.session_id"), primary_key=True)
+    statement_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    output: Mapped[str | None] = mapped_column(Text)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    started_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    completed_ms: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class WebhookEventRow(Base):

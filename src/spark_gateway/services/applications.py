@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 
@@ -23,13 +25,19 @@ from spark_gateway.domain.sparkapp import SparkApplication, metadata_problems, s
 from spark_gateway.domain.states import AppState
 from spark_gateway.domain.urls import render
 from spark_gateway.services.gateway import GatewayRuntime
+from spark_gateway.services.session_launch import prepare_launch
 from spark_gateway.services.spec_checks import enforce_spec_policy
 from spark_gateway.services.stored import application_record, tracked_application
 from spark_gateway.services.transitions import apply_update
 from spark_gateway.services.webhooks.targets import TargetPolicy
 from spark_gateway.settings import ClusterConfig
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
 log = logging.getLogger(__name__)
+
+InsertHook = Callable[["AsyncSession", ApplicationRow, SparkApplication], Awaitable[SparkApplication]]
 
 KILLED_MESSAGE = "killed by user"
 # One log page (Livy `size`, v1 `lines`) never holds more lines than this; a larger size is clamped.
@@ -94,7 +102,10 @@ async def create_application(
     livy: bool = False,
     idempotency_key: str | None = None,
     callback_url: str | None = None,
+    on_insert: InsertHook | None = None,
 ) -> ApplicationRecord:
+    """`on_insert` runs in the creating transaction (e.g. to add a session row) and may change the
+    application before it is stored and submitted; its exceptions roll the creation back."""
     namespace = app.metadata.namespace
     if not namespace:
         raise BadRequest("submitted SparkApplication must have a Namespace")
@@ -114,7 +125,7 @@ async def create_application(
         cluster = await gateway.routing.choose(namespace, unreachable)
         try:
             return await _place(
-                gateway, caller, app, cluster, source, livy, proxy_user, scoped_key, callback_url
+                gateway, caller, app, cluster, source, livy, proxy_user, scoped_key, callback_url, on_insert
             )
         except Unreachable as exc:
             # Nothing reached that cluster's SparkManager (it died within healthCacheSeconds): the
@@ -136,6 +147,7 @@ async def _place(
     proxy_user: str | None,
     scoped_key: str | None,
     callback_url: str | None,
+    on_insert: InsertHook | None,
 ) -> ApplicationRecord:
     """Store the application for `cluster`, then queue it (self-run cluster) or hand it over now."""
     namespace = app.metadata.namespace or ""
@@ -185,6 +197,10 @@ async def _place(
                 final = stamped(batch_id)
                 row.spec = final.to_k8s()
                 await session.flush()
+            if on_insert is not None:
+                final = await on_insert(session, row, final)
+                row.spec = final.to_k8s()
+                await session.flush()
             record = application_record(row, batch_id)
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key committed first (the unique key refused
@@ -216,7 +232,7 @@ async def _submit_now(
     """Hand the stored application to its SparkManager; a refusal removes it again."""
     backend = gateway.backend(record.cluster_id)
     try:
-        result = await backend.submit(app)
+        result = await backend.submit(await prepare_launch(gateway, app))
     except Unreachable:
         # Nothing was sent: withdraw the attempt without an end of its own (no webhook, and a retry
         # with the same Idempotency-Key starts afresh); the caller may try another cluster.

@@ -24,6 +24,8 @@ from spark_gateway.domain.states import AppState, can_transition
 
 log = logging.getLogger(__name__)
 
+RUNNING_TIME_KEY = "firstRunningTime"
+
 
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -58,6 +60,8 @@ async def apply_update(session: AsyncSession, row: ApplicationRow, update: Statu
     if update.state == AppState.SUBMITTED and row.submitted_at is None:
         changes["submitted_at"] = now
         status.setdefault("lastSubmissionAttemptTime", _iso(now))
+    if update.state == AppState.RUNNING:
+        status.setdefault(RUNNING_TIME_KEY, _iso(now))  # when it first ran, for the console's timeline
     finished = update.state.is_terminal and row.terminated_at is None
     if finished:
         terminated = now

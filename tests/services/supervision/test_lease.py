@@ -209,6 +209,7 @@ async def test_background_work_supervises_in_exactly_one_process(db_url: str, tm
         dataDir=str(tmp_path),
         database={"url": db_url},
         lease={"ttlSeconds": TTL, "renewIntervalSeconds": RENEW},
+        webhooks={"enable": False},  # its own lease is tested in tests/e2e/test_webhooks.py
     )
     runtimes = [build_runtime(settings) for _ in range(2)]
     await migrate.upgrade(runtimes[0].db)

@@ -129,15 +129,13 @@ def expand_env(text: str, where: str) -> str:
 
 
 def read_secret_source(
-    file_value: str | None,
-    env_value: str | None,
-    *,
-    file_key: str,
-    env_key: str,
-    where: str,
-    default_file: str | None = None,
+    conf: object, file_key: str, env_key: str, where: str, default_file: str | None = None
 ) -> tuple[str, str]:
-    """The content of the secret file (or env variable) and a description of where it came from."""
+    """The content of the secret file (or env variable) named by `conf`'s fields `file_key` / `env_key`,
+    and a description of where it came from. `where` names the entry (its `conf` in messages)."""
+    file_value: str | None = getattr(conf, file_key)
+    env_value: str | None = getattr(conf, env_key)
+    where = f"{where}.conf"
     if env_value is not None:
         if not env_value:
             raise ConfigError(f"{where}.{env_key}: must be the name of an environment variable")

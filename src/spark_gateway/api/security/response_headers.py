@@ -1,12 +1,13 @@
 """Livy's security headers on every response, with a CSP that leaves the Swagger UI and ReDoc pages
-(which load their scripts from a CDN) alone, and HSTS when served over HTTPS."""
+(which start them with inline scripts) alone, and HSTS when served over HTTPS."""
 
 from __future__ import annotations
 
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from spark_gateway.api.errors import app_path
+from spark_gateway.api.response_start import HttpMiddleware, editing_headers
 from spark_gateway.api.security.scope_info import DOCS_PATHS
 
 CONTENT_SECURITY_POLICY = (
@@ -20,29 +21,20 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
 HSTS = ("strict-transport-security", "max-age=31536000")
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeadersMiddleware(HttpMiddleware):
     """Adds the security headers to every HTTP response unless the route already set them."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         extra = list(SECURITY_HEADERS)
         if app_path(scope) not in DOCS_PATHS:
-            # Swagger UI and ReDoc pull scripts and styles from a CDN and use inline scripts.
+            # Swagger UI's and ReDoc's pages start them with inline scripts.
             extra.append(("content-security-policy", CONTENT_SECURITY_POLICY))
         if scope.get("scheme") == "https":
             extra.append(HSTS)
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for key, value in extra:
-                    if key not in headers:
-                        headers.append(key, value)
-            await send(message)
+        def add_missing(headers: MutableHeaders) -> None:
+            for key, value in extra:
+                if key not in headers:
+                    headers.append(key, value)
 
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, editing_headers(send, add_missing))

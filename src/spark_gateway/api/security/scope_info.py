@@ -11,7 +11,13 @@ STATE_KEY = "state"
 
 #: Paths open without authentication unless `gateway.authorization.protect*` says otherwise.
 HEALTH_PATHS = frozenset({"/health", "/ready"})  # liveness and readiness probes carry no credentials
-DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+#: Swagger UI's and ReDoc's scripts and styles, served by the gateway (see `spark_gateway.api.docs`).
+DOCS_ASSETS_PREFIX = "/docs/assets/"
+DOCS_ASSETS = ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js", "favicon.png")
+DOCS_PATHS = frozenset(
+    {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+    | {DOCS_ASSETS_PREFIX + name for name in DOCS_ASSETS}
+)
 METRICS_PATHS = frozenset({"/metrics"})
 
 

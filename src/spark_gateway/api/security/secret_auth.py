@@ -51,12 +51,7 @@ class ServiceTokenAuth(Authenticator):
     def __init__(self, conf: ServiceTokenConf, where: str) -> None:
         super().__init__(where)
         text, source = read_secret_source(
-            conf.serviceTokenMapFile,
-            conf.serviceTokenMapEnv,
-            file_key="serviceTokenMapFile",
-            env_key="serviceTokenMapEnv",
-            where=f"{where}.conf",
-            default_file=DEFAULT_TOKEN_MAP_FILE,
+            conf, "serviceTokenMapFile", "serviceTokenMapEnv", where, DEFAULT_TOKEN_MAP_FILE
         )
         self.tokens = parse_token_map(text, f"{where} ({source})")
 
@@ -99,13 +94,7 @@ class BasicAuth(Authenticator):
 
     def __init__(self, conf: BasicAuthConf, where: str) -> None:
         super().__init__(where)
-        text, source = read_secret_source(
-            conf.htpasswdFile,
-            conf.htpasswdEnv,
-            file_key="htpasswdFile",
-            env_key="htpasswdEnv",
-            where=f"{where}.conf",
-        )
+        text, source = read_secret_source(conf, "htpasswdFile", "htpasswdEnv", where)
         self.verifier = HtpasswdVerifier(parse_htpasswd(text, f"{where} ({source})"))
 
     async def identify(self, creds: RequestCredentials) -> Identity | None:

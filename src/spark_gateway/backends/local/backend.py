@@ -26,12 +26,15 @@ from spark_gateway.backends.local.command import SubmitCommand, build_command, c
 from spark_gateway.backends.local.driverlog import query_app_id, tail_lines
 from spark_gateway.backends.local.paths import AllowedDirs
 from spark_gateway.domain.errors import BadRequest, ConfigError, Unavailable
+from spark_gateway.domain.sessions import SECRET_ENV, secret_from_env
 from spark_gateway.domain.sparkapp import SparkApplication
 from spark_gateway.domain.states import AppState
 from spark_gateway.domain.status import DriverInfo, SparkApplicationStatus
 from spark_gateway.settings import ClusterConfig
 
 log = logging.getLogger(__name__)
+
+SESSION_RUNNER_FILE = Path(__file__).resolve().parents[2] / "session_runner" / "runner.py"
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _APP_ID_LOOKUP_SECONDS = 120.0  # how long after its start a job's UI is asked for the app id
@@ -82,6 +85,8 @@ class LocalBackend:
             dirs = [examples] if examples is not None else []
         # The database, job logs and job records are never a job's input, whatever allowedDirs says.
         self.allowed_dirs = AllowedDirs(dirs, denied=[self._data_dir])
+        # Livy sessions run the gateway's own statement runner as their main file.
+        self._session_dirs = AllowedDirs([*dirs, SESSION_RUNNER_FILE.parent], denied=[self._data_dir])
         self._pass_proxy_user = pass_proxy_user
         self._checkpoint_seconds = checkpoint_seconds
         self._jobs: dict[str, jobs.TrackedJob] = {}
@@ -99,7 +104,9 @@ class LocalBackend:
             app,
             spark_submit=spark_submit,
             master=self._conf.sparkMaster,
-            allowed=self.allowed_dirs,
+            allowed=self._session_dirs
+            if app.spec.mainApplicationFile == str(SESSION_RUNNER_FILE)
+            else self.allowed_dirs,
             cluster_conf=self._conf.sparkConf,
             pass_proxy_user=self._pass_proxy_user,
         )
@@ -144,6 +151,8 @@ class LocalBackend:
         ref = await asyncio.to_thread(self._launcher.adopt, job_dir)
         if ref is None:
             env = self._launcher.environment(spark_home)
+            if (secret := secret_from_env(app)) is not None:
+                env[SECRET_ENV] = secret  # a session's driver: its secret, never on the command line
             ref = await asyncio.to_thread(self._launcher.launch, job_dir, command.argv, env, extra)
             log.info("local job %s started: pid %d, log %s", gateway_id, ref.pid, ref.log_path)
         else:

@@ -21,6 +21,7 @@ from spark_gateway.backends.base import SupervisedBackend
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
 from spark_gateway.services.gateway import GatewayRuntime, build_backend
+from spark_gateway.services.session_reaper import SessionReaper
 from spark_gateway.services.supervision.lease import LeaseGuard, LeaseLost, LeaseTerm, new_holder_id
 from spark_gateway.services.supervision.supervisor import ClusterSupervisor
 from spark_gateway.services.supervision.tasks import cancel_all, spawn
@@ -108,6 +109,7 @@ class BackgroundWork:
     async def start(self) -> None:
         for guard in self.guards:
             self.tasks.append(spawn(guard.run(self.stop_event), name=f"lease:{guard.name}"))
+        self.tasks.append(spawn(SessionReaper(self.gateway).run(self.stop_event), name="session-reaper"))
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop every supervisor (local jobs keep running) and release the leases."""

@@ -16,6 +16,7 @@ from spark_gateway.db import repository as repo
 from spark_gateway.domain.errors import GatewayError
 from spark_gateway.domain.states import AppState
 from spark_gateway.services.gateway import GatewayRuntime
+from spark_gateway.services.session_launch import prepare_launch
 from spark_gateway.services.stored import tracked_application
 from spark_gateway.services.supervision.loops import Periodic
 from spark_gateway.settings import ClusterConfig
@@ -74,7 +75,7 @@ class ClusterSupervisor:
         # A launch whose record is refused is adopted by the successor (same job directory).
         await self.gateway.sink.check()
         try:
-            result = await self.backend.submit(app.app)
+            result = await self.backend.submit(await prepare_launch(self.gateway, app.app))
         except GatewayError as exc:
             await self.gateway.sink.update(
                 StatusUpdate(app.gateway_id, AppState.FAILED, error_message=f"submission failed: {exc}")
