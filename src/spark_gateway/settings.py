@@ -251,6 +251,12 @@ class SessionsConfig(_Strict):
     longPollSeconds: float = Field(default=20.0, gt=0, le=60)
 
 
+class RetentionConfig(_Strict):
+    finishedDays: float | None = Field(default=None, gt=0)  # None: keep everything
+    intervalSeconds: float = Field(default=3600.0, gt=0)
+    batchSize: int = Field(default=1000, ge=1, le=10_000)
+
+
 class LeaseConfig(_Strict):
     ttlSeconds: float = Field(default=10.0, gt=0)
     renewIntervalSeconds: float = Field(default=3.0, gt=0)
@@ -286,6 +292,7 @@ class Settings(BaseSettings):
     sparkManager: SparkManagerConfig = Field(default_factory=SparkManagerConfig)
     debugPorts: dict[str, DebugPorts] = Field(default_factory=dict)
     lease: LeaseConfig = Field(default_factory=LeaseConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)
 
