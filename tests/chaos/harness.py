@@ -5,9 +5,10 @@ seeded random schedule submits batches (each with an Idempotency-Key, retried on
 request fails, as a careful client does) to two gateway replicas sharing one PostgreSQL database with a
 local cluster whose `spark-submit` is a stand-in script, and injects one fault per round at a random
 moment: `kill -9` of a replica that does not hold the supervisor lease, of the lease holder, or of a
-running job's runner; a cut of every replica's PostgreSQL connections; or nothing. After the round every
-acknowledged batch must end, and the invariants are checked (see `check_round`). A failure prints its
-seed, and `--seed S --rounds 1` replays it.
+running job's runner; a cut of every replica's PostgreSQL connections; or nothing (and, only when asked
+for with `--faults`, a restart of the machine's PostgreSQL, which every user of it notices). After the
+round every acknowledged batch must end, and the invariants are checked (see `check_round`). A failure
+prints its seed, and `--seed S --rounds 1` replays it.
 
 Run it: `PYTHONPATH=src .venv/bin/python -m tests.chaos.harness --rounds 200 --seed 1` (prints figures);
 a short form with fixed seeds runs in `make test` (tests/chaos/test_chaos.py).
@@ -41,6 +42,8 @@ from tests.e2e.processes import GatewayProcess, env_with_this_source, free_port
 
 PG_BASE = os.environ.get("CHAOS_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 FAULTS = ("none", "kill_replica", "kill_holder", "kill_runner", "cut_database")
+# Restarts the machine's PostgreSQL for everyone using it: only when asked for (`--faults ...,restart_postgres`).
+OPT_IN_FAULTS = ("restart_postgres",)
 LEASE = {"ttlSeconds": 2.0, "renewIntervalSeconds": 0.4}
 TERMINAL_TIMEOUT = 60.0
 
@@ -188,6 +191,11 @@ async def inject(cluster: Cluster, kind: str, rng: random.Random, figures: Figur
             figures.killed_jobs.add(gateway_id)  # its end is the runner's death, whatever the driver did
             with contextlib.suppress(ProcessLookupError):  # it may have ended meanwhile
                 os.kill(pid, signal.SIGKILL)
+    elif kind == "restart_postgres":
+        version = sorted(os.listdir("/etc/postgresql"))[-1]
+        command = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"]
+        proc = await asyncio.create_subprocess_exec(*command)
+        await proc.wait()
     elif kind == "cut_database":
         conn = await pg_connect(cluster.db_url)
         try:
@@ -392,12 +400,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--seed", type=int, default=None, help="first round's seed (default: random)")
-    parser.add_argument("--faults", default=",".join(FAULTS), help=f"kinds to draw from: {','.join(FAULTS)}")
+    parser.add_argument(
+        "--faults", default=",".join(FAULTS), help=f"kinds to draw from: {','.join(FAULTS + OPT_IN_FAULTS)}"
+    )
     args = parser.parse_args(argv)
     first = args.seed if args.seed is not None else random.randrange(1_000_000)
     print(f"chaos: seeds {first}..{first + args.rounds - 1}", flush=True)
     kinds = tuple(k for k in args.faults.split(",") if k)
-    unknown = set(kinds) - set(FAULTS)
+    unknown = set(kinds) - set(FAULTS) - set(OPT_IN_FAULTS)
     if unknown:
         parser.error(f"unknown fault kinds: {sorted(unknown)}")
     figures = asyncio.run(run(list(range(first, first + args.rounds)), kinds, progress=True))
