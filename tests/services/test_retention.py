@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
@@ -91,6 +91,13 @@ async def test_retention_at_100k_rows_deletes_only_what_ended_long_ago(database:
     assert await count(database, WebhookEventRow.id) == len(kept_logs)
     assert await count(database, LivyBatchRow.batch_id) == len(kept_logs)
     assert took < 120, f"purging {purged} applications took {took:.0f}s"
+    async with database.transaction() as session:  # the maintained counts (triggers) follow the deletes
+        counted = (await session.execute(text("SELECT sum(live) FROM application_counts"))).scalar_one()
+        batches = (
+            await session.execute(text("SELECT live FROM livy_batch_counts WHERE principal = ''"))
+        ).scalar()
+    assert counted == ROWS - purged
+    assert batches == len(kept_logs)
 
     assert await purge_once(database, finished_days=30, batch_size=1000) == 0
     async with database.transaction() as session:  # batch ids of deleted rows are never handed out again

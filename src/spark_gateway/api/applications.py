@@ -24,6 +24,7 @@ from spark_gateway.domain.errors import BadRequest, Invalid
 from spark_gateway.domain.records import ApplicationRecord
 from spark_gateway.domain.sparkapp import LABEL_CLUSTER, SparkApplication, namespace_problem
 from spark_gateway.services import applications as application_service
+from spark_gateway.services import pages
 
 router = APIRouter(prefix="/api/v1/applications", tags=["applications"])
 
@@ -43,7 +44,9 @@ GatewayIdParam = Annotated[
     ),
 ]
 
+CONTINUE_HEADER = "X-Continue"  # the next page's token on an unpaged (array) list
 TRUNCATED_HEADER = "X-Spark-Gateway-Truncated"
+
 # Every route may answer these (request checks, authentication, deny lists, database down).
 COMMON_ERRORS = (400, 401, 403, 503)
 
@@ -130,13 +133,22 @@ def size_problem(app: SparkApplication) -> str | None:
 @router.get(
     "",
     summary=(
-        f"List the newest {application_service.V1_LIST_LIMIT} applications "
-        "(filters: cluster name or id, namespace); "
-        f"{TRUNCATED_HEADER}: true when more exist"
+        f"List applications, newest first, {application_service.V1_LIST_LIMIT} at most per page "
+        "(filters: cluster, namespace; paging: limit, continue)"
     ),
     response_model=None,
     responses={
-        **documented(200, ApplicationList, "The applications the caller may see"),
+        **documented(
+            200,
+            ApplicationList,
+            "The applications the caller may see: without `limit` and `continue`, a JSON array of at "
+            f"most {pages.DEFAULT_LIMIT} ({TRUNCATED_HEADER}: true and {CONTINUE_HEADER}: the next page's "
+            "token when more exist); with either, `{items, metadata: {continue}}` as in Kubernetes lists",
+            headers={
+                CONTINUE_HEADER: {"schema": {"type": "string"}},
+                TRUNCATED_HEADER: {"schema": {"type": "string", "enum": ["true"]}},
+            },
+        ),
         **api_errors(*COMMON_ERRORS),
     },
 )
@@ -146,13 +158,25 @@ async def list_applications(
     caller: CurrentCaller,
     cluster: str | None = None,
     namespace: Annotated[str | None, Query(json_schema_extra={"pattern": NAMESPACE_PATTERN})] = None,
-) -> list[dict[str, Any]]:
+    limit: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description=f"page size (at most {pages.MAX_LIMIT} served)")
+    ] = None,
+    continue_: Annotated[
+        str | None, Query(alias="continue", max_length=2000, description="the token of the previous page")
+    ] = None,
+) -> JSONResponse:
     if namespace is not None and (problem := namespace_problem(namespace)):
         raise BadRequest(problem)
-    found = await application_service.list_applications(gateway, caller, cluster=cluster, namespace=namespace)
-    if found.truncated:
-        response.headers[TRUNCATED_HEADER] = "true"
-    return [summary(r) for r in found.records]
+    page = await pages.list_applications(
+        gateway, caller, cluster=cluster, namespace=namespace, limit=limit, token=continue_
+    )
+    items = [summary(r) for r in page.records]
+    if limit is None and continue_ is None:
+        headers = {}
+        if page.continue_token:
+            headers = {TRUNCATED_HEADER: "true", CONTINUE_HEADER: page.continue_token}
+        return JSONResponse(items, headers=headers)
+    return JSONResponse({"items": items, "metadata": {"continue": page.continue_token}})
 
 
 @router.post(
@@ -191,8 +215,10 @@ async def create_application(
 )
 async def get_application(
     gateway_id: GatewayIdParam, gateway: CurrentGateway, caller: CurrentCaller
-) -> dict[str, Any]:
-    return gateway_application(await application_service.get_application(gateway, caller, gateway_id))
+) -> JSONResponse:
+    return JSONResponse(
+        gateway_application(await application_service.get_application(gateway, caller, gateway_id))
+    )
 
 
 @router.get(
@@ -203,8 +229,8 @@ async def get_application(
 )
 async def application_status(
     gateway_id: GatewayIdParam, gateway: CurrentGateway, caller: CurrentCaller
-) -> dict[str, Any]:
-    return public_status(await application_service.get_application(gateway, caller, gateway_id))
+) -> JSONResponse:
+    return JSONResponse(public_status(await application_service.get_application(gateway, caller, gateway_id)))
 
 
 @router.get(

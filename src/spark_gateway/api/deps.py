@@ -10,13 +10,19 @@ from spark_gateway.services.applications import Caller
 from spark_gateway.services.gateway import GatewayRuntime
 
 
-def get_gateway(request: Request) -> GatewayRuntime:
+# Async, though they do not await: FastAPI runs a sync dependency in a worker thread, a thread
+# handoff per request on the hottest paths.
+async def get_gateway(request: Request) -> GatewayRuntime:
     runtime: GatewayRuntime = request.app.state.runtime
     return runtime
 
 
-def get_caller(request: Request) -> Caller:
+def caller_of(request: Request) -> Caller:
     return Caller(user=getattr(request.state, "user", None))
+
+
+async def get_caller(request: Request) -> Caller:
+    return caller_of(request)
 
 
 def set_audit(request: Request, **fields: object) -> None:

@@ -29,6 +29,9 @@ from spark_gateway.services.gateway import GatewayRuntime
 
 router = APIRouter(prefix="/api/livy", tags=["livy"])
 
+# Read routes answer a JSONResponse themselves: the bodies are plain JSON already, and FastAPI would
+# otherwise walk them through jsonable_encoder on every poll.
+
 # Every Livy route may answer these (request checks, authentication, deny lists, database down).
 COMMON_ERRORS = (400, 401, 403, 503)
 
@@ -91,10 +94,10 @@ async def list_batches(
     caller: CurrentCaller,
     from_: Annotated[int, Query(alias="from")] = 0,
     size: int = 100,
-) -> dict[str, Any]:
+) -> JSONResponse:
     page = await livy.list_batches(gateway, caller, offset=from_, size=size)
     sessions = [batch_json(gateway, r, r.recent_log) for r in page.batches]
-    return {"from": from_, "total": page.total, "sessions": sessions}
+    return JSONResponse({"from": from_, "total": page.total, "sessions": sessions})
 
 
 @router.post(
@@ -146,9 +149,9 @@ async def create_batch(
     response_model=None,
     responses={**documented(200, LivyBatch, "The batch"), **livy_errors(*COMMON_ERRORS, 404)},
 )
-async def get_batch(batch_id: str, gateway: CurrentGateway, caller: CurrentCaller) -> dict[str, Any]:
+async def get_batch(batch_id: str, gateway: CurrentGateway, caller: CurrentCaller) -> JSONResponse:
     record = await livy.get_batch(gateway, caller, batch_id)
-    return batch_json(gateway, record, record.recent_log)
+    return JSONResponse(batch_json(gateway, record, record.recent_log))
 
 
 @router.get(
@@ -157,9 +160,9 @@ async def get_batch(batch_id: str, gateway: CurrentGateway, caller: CurrentCalle
     response_model=None,
     responses={**documented(200, LivyBatchState, "The batch's state"), **livy_errors(*COMMON_ERRORS, 404)},
 )
-async def batch_state(batch_id: str, gateway: CurrentGateway, caller: CurrentCaller) -> dict[str, Any]:
+async def batch_state(batch_id: str, gateway: CurrentGateway, caller: CurrentCaller) -> JSONResponse:
     record = await livy.get_batch(gateway, caller, batch_id, with_log=False)
-    return {"id": record.batch_id, "state": livy_state(record.state, dialect(gateway))}
+    return JSONResponse({"id": record.batch_id, "state": livy_state(record.state, dialect(gateway))})
 
 
 @router.get(
@@ -174,16 +177,18 @@ async def batch_log(
     caller: CurrentCaller,
     from_: Annotated[int | None, Query(alias="from")] = None,
     size: int = 100,
-) -> dict[str, Any]:
+) -> JSONResponse:
     record, page = await livy.batch_log(gateway, caller, batch_id, offset=from_, size=size)
     shown_from = -1 if dialect(gateway) is LivyDialect.SPARK_GATEWAY else page.offset
-    return {
-        "id": record.batch_id,
-        "from": shown_from,
-        "size": len(page.lines),
-        "total": page.total,
-        "log": page.lines,
-    }
+    return JSONResponse(
+        {
+            "id": record.batch_id,
+            "from": shown_from,
+            "size": len(page.lines),
+            "total": page.total,
+            "log": page.lines,
+        }
+    )
 
 
 @router.delete(

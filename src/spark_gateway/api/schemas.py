@@ -215,7 +215,18 @@ class ApplicationSummary(_Closed):
     user: str | None
 
 
-class ApplicationList(RootModel[list[ApplicationSummary]]):
+class ListMeta(_Closed):
+    continue_: str | None = Field(alias="continue")
+
+
+class ApplicationPage(_Closed):
+    """The paged form (`limit` or `continue` given): Kubernetes' list shape."""
+
+    items: list[ApplicationSummary]
+    metadata: ListMeta
+
+
+class ApplicationList(RootModel[list[ApplicationSummary] | ApplicationPage]):
     pass
 
 

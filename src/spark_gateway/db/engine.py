@@ -6,14 +6,25 @@ statement timeout so a stuck query cannot hang a request forever.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Database:
@@ -43,6 +54,11 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            self.read_engine = self.engine
+        else:
+            # Reads on their own pool without the ping (a round trip per checkout): `read` retries
+            # once on a fresh connection instead, which is safe because a read changes nothing.
+            self.read_engine = create_async_engine(self.url, **{**kwargs, "pool_pre_ping": False})
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager
@@ -51,8 +67,26 @@ class Database:
         async with self.sessions() as session, session.begin():
             yield session
 
+    async def read(self, reads: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run `reads` (statements that change nothing) on a connection outside any transaction: no
+        ORM session, no BEGIN/COMMIT round trips (autocommit on PostgreSQL; SQLite's driver begins
+        transactions only for writes). The hot path: single-object reads and list pages."""
+        for attempt in (1, 2):
+            try:
+                async with self.read_engine.connect() as conn:
+                    if not self.is_sqlite:
+                        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    return await reads(conn)
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+                log.info("a pooled read connection was dead (%s); reading on a fresh one", exc.orig)
+        raise AssertionError("unreachable")
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

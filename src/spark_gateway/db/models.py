@@ -101,6 +101,41 @@ class LogLineRow(Base):
     line: Mapped[str] = mapped_column(Text)
 
 
+ALL_PRINCIPALS = ""  # the livy_batch_counts row counting every live batch
+
+
+class ApplicationCountRow(Base):
+    """Live applications per (cluster name, state); kept exact by triggers (migration 0004)."""
+
+    __tablename__ = "application_counts"
+
+    cluster_name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    state: Mapped[str] = mapped_column(String(32), primary_key=True)
+    live: Mapped[int] = mapped_column(BigInteger)
+
+
+class LivyBatchCountRow(Base):
+    """Live Livy batches per principal ('' = all; a user = owner or proxy user); kept by triggers."""
+
+    __tablename__ = "livy_batch_counts"
+
+    principal: Mapped[str] = mapped_column(String(253), primary_key=True)
+    live: Mapped[int] = mapped_column(BigInteger)
+
+
+class LivyBatchBlockRow(Base):
+    """Live Livy batches per principal and block of LIVY_BLOCK batch ids; kept by triggers (0005)."""
+
+    __tablename__ = "livy_batch_blocks"
+
+    principal: Mapped[str] = mapped_column(String(253), primary_key=True)
+    block: Mapped[int] = mapped_column(Integer, primary_key=True)
+    live: Mapped[int] = mapped_column(BigInteger)
+
+
+LIVY_BLOCK = 256  # batch ids per block (migration 0005 computes blocks as batch_id / 256)
+
+
 class LeaseRow(Base):
     """Work that must run in exactly one process at a time (per cluster) is guarded by a lease."""
 

@@ -2,18 +2,52 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import delete, func, insert, literal, or_, select, text, union_all, update
+from sqlalchemy import (
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from spark_gateway.db.models import ApplicationRow, LeaseRow, LivyBatchRow, LogLineRow
+from spark_gateway.db.models import (
+    ALL_PRINCIPALS,
+    LIVY_BLOCK,
+    ApplicationCountRow,
+    ApplicationRow,
+    LeaseRow,
+    LivyBatchBlockRow,
+    LivyBatchCountRow,
+    LivyBatchRow,
+    LogLineRow,
+)
 from spark_gateway.domain.states import TERMINAL_STATES, AppState
+
+# Read-only queries run in a session (inside a unit of work) or on a bare autocommit connection.
+Reader = AsyncSession | AsyncConnection
+
+
+def _dialect(session: Reader) -> str:
+    bind = session.get_bind() if isinstance(session, AsyncSession) else session
+    return bind.dialect.name
 
 
 def utcnow() -> datetime:
@@ -61,14 +95,66 @@ async def get_by_idempotency_key(session: AsyncSession, key: str) -> Application
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def get_batch(session: AsyncSession, batch_id: int) -> tuple[int, ApplicationRow] | None:
-    stmt = (
-        select(LivyBatchRow.batch_id, ApplicationRow)
+# The application's columns as a plain row (attribute access like ApplicationRow): reads that only
+# turn rows into records skip the ORM's identity map and instance bookkeeping.
+APPLICATION_COLUMNS = tuple(ApplicationRow.__table__.columns)
+
+
+async def get_batch(session: Reader, batch_id: int, *, recent_lines: int = 0) -> tuple[int, Row[Any]] | None:
+    """A live batch; with `recent_lines`, also its last log lines as `row.recent_log` (use
+    `recent_log_of(row)`), in the same statement: a status poll is one round trip."""
+    stmt = _batch_statement(_dialect(session), recent_lines)
+    row = (await session.execute(stmt, {"batch_id": batch_id})).first()
+    return (row.batch_id, row) if row else None
+
+
+@functools.cache
+def _batch_statement(dialect: str, recent_lines: int) -> Select[Any]:
+    """Built once per (dialect, lines): building a statement costs more than running it here."""
+    columns: list[Any] = [LivyBatchRow.batch_id, *APPLICATION_COLUMNS]
+    if recent_lines > 0:
+        columns.append(_recent_log_column(dialect, recent_lines))
+    return (
+        select(*columns)
         .join(ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id)
-        .where(LivyBatchRow.batch_id == batch_id, ApplicationRow.deleted_at.is_(None))
+        .where(LivyBatchRow.batch_id == bindparam("batch_id"), ApplicationRow.deleted_at.is_(None))
     )
-    row = (await session.execute(stmt)).first()
-    return (row[0], row[1]) if row else None
+
+
+def _recent_log_column(dialect: str, lines: int) -> Any:
+    """A correlated subquery: the application's last `lines` log lines as a JSON array of [seq, line]."""
+    last = (
+        select(LogLineRow.seq, LogLineRow.line)
+        .where(LogLineRow.gateway_id == ApplicationRow.gateway_id)
+        .order_by(LogLineRow.seq.desc())
+        .limit(lines)
+        .correlate(ApplicationRow)
+        .subquery()
+    )
+    if dialect == "postgresql":
+        pairs = func.json_agg(func.json_build_array(last.c.seq, last.c.line))
+    else:
+        pairs = func.json_group_array(func.json_array(last.c.seq, last.c.line))
+    return select(pairs).scalar_subquery().label("recent_log")
+
+
+def recent_log_of(row: Row[Any]) -> list[str]:
+    """The lines `get_batch(..., recent_lines=n)` fetched, oldest first."""
+    raw = row.recent_log
+    pairs = json.loads(raw) if isinstance(raw, str) else raw
+    return [line for _, line in sorted(pairs or [])]
+
+
+async def read_application(session: Reader, gateway_id: str) -> Row[Any] | None:
+    """A live application with its Livy batch id (None when it is not a batch), in one statement."""
+    return (await session.execute(_APPLICATION_READ, {"gateway_id": gateway_id})).first()
+
+
+_APPLICATION_READ = (
+    select(LivyBatchRow.batch_id, *APPLICATION_COLUMNS)
+    .outerjoin(LivyBatchRow, LivyBatchRow.gateway_id == ApplicationRow.gateway_id)
+    .where(ApplicationRow.gateway_id == bindparam("gateway_id"), ApplicationRow.deleted_at.is_(None))
+)
 
 
 async def batch_id_for(session: AsyncSession, gateway_id: str) -> int | None:
@@ -83,25 +169,70 @@ def _visible(stmt: Any, owner: str | None) -> Any:
     return stmt
 
 
+async def count_livy_batches(session: Reader, owner: str | None = None) -> int:
+    """Live Livy batches the caller may see (`owner=None`: all), from the maintained counts (O(1))."""
+    found = await session.execute(_LIVY_COUNT, {"principal": owner or ALL_PRINCIPALS})
+    return int(found.scalar_one_or_none() or 0)
+
+
+_LIVY_COUNT = select(LivyBatchCountRow.live).where(LivyBatchCountRow.principal == bindparam("principal"))
+
+
 async def list_batches(
-    session: AsyncSession, *, offset: int, limit: int, owner: str | None = None
-) -> tuple[list[tuple[int, ApplicationRow]], int]:
-    """A page of Livy batches in id order, and the total the caller may see (`owner=None`: all)."""
-    base = select(LivyBatchRow.batch_id, ApplicationRow).join(
-        ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id
-    )
-    base = _visible(base, owner)
-    total_stmt = _visible(
-        select(func.count())
-        .select_from(LivyBatchRow)
-        .join(ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id),
-        owner,
-    )
-    total = int((await session.execute(total_stmt)).scalar_one())
+    session: Reader, *, offset: int, limit: int, owner: str | None = None
+) -> tuple[list[tuple[int, Row[Any]]], int]:
+    """A page of Livy batches in id order, and the total the caller may see (`owner=None`: all).
+
+    The total comes from the maintained counts. Near either end the page is one short index walk
+    (from the start, or from the end for the last pages); elsewhere the block counts say in which
+    block of LIVY_BLOCK ids the page starts, so no page walks more than a block of rows.
+    """
+    total = await count_livy_batches(session, owner)
+    if owner is not None and owner == ALL_PRINCIPALS:
+        total = 0  # no user has an empty name; '' is the all-batches counter
     if limit <= 0 or offset >= total:
         return [], total
-    page = await session.execute(base.order_by(LivyBatchRow.batch_id).offset(offset).limit(limit))
-    return [(r[0], r[1]) for r in page.all()], total
+    base = _visible(
+        select(LivyBatchRow.batch_id, *APPLICATION_COLUMNS).join(
+            ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id
+        ),
+        owner,
+    )
+    if total - offset <= LIVY_BLOCK:
+        end = min(offset + limit, total)
+        stmt = base.order_by(LivyBatchRow.batch_id.desc()).offset(total - end).limit(end - offset)
+        rows = list(reversed((await session.execute(stmt)).all()))
+        return [(r.batch_id, r) for r in rows], total
+    if offset >= LIVY_BLOCK:
+        first_id, skipped = await _block_of(session, owner, offset, total)
+        base = base.where(LivyBatchRow.batch_id >= first_id)
+        offset -= skipped
+    stmt = base.order_by(LivyBatchRow.batch_id).offset(offset).limit(limit)
+    return [(r.batch_id, r) for r in (await session.execute(stmt)).all()], total
+
+
+async def _block_of(session: Reader, owner: str | None, position: int, total: int) -> tuple[int, int]:
+    """The first batch id of the block holding the caller's `position`-th visible batch, and how
+    many visible batches come before that block: a running sum over the principal's blocks, taken
+    from whichever end of the list is nearer (one index range, at most total/2/LIVY_BLOCK rows)."""
+    blocks = LivyBatchBlockRow
+    from_end = position >= total // 2
+    order = blocks.block.desc() if from_end else blocks.block
+    running = (
+        select(blocks.block, blocks.live, func.sum(blocks.live).over(order_by=order).label("upto"))
+        .where(blocks.principal == (owner or ALL_PRINCIPALS), blocks.live > 0)
+        .subquery()
+    )
+    # From the end, the batch `position` is number total - 1 - position counting back from the last.
+    target = total - 1 - position if from_end else position
+    stmt = select(running.c.block, running.c.live, running.c.upto).where(running.c.upto > target)
+    stmt = stmt.order_by(running.c.block.desc() if from_end else running.c.block).limit(1)
+    found = (await session.execute(stmt)).first()
+    if found is None:  # a write committed between reading `total` and the blocks: walk from the start
+        return 0, 0
+    block, live, upto = found
+    before = total - int(upto) if from_end else int(upto) - int(live)
+    return int(block) * LIVY_BLOCK, max(before, 0)
 
 
 async def list_applications(
@@ -110,15 +241,20 @@ async def list_applications(
     cluster_id: str | None = None,
     namespace: str | None = None,
     owner: str | None = None,
-    limit: int = 1000,
+    limit: int = 100,
+    after: tuple[datetime, str] | None = None,
 ) -> Sequence[ApplicationRow]:
+    """Newest first (created_at, then gateway id, descending); `after`: the (created_at, gateway id)
+    of the last row of the previous page, so any page is one index range (keyset pagination)."""
     stmt = _visible(select(ApplicationRow), owner)
     if cluster_id is not None:
         stmt = stmt.where(ApplicationRow.cluster_id == cluster_id)
     if namespace is not None:
         stmt = stmt.where(ApplicationRow.namespace == namespace)
-    stmt = stmt.order_by(ApplicationRow.created_at.desc()).limit(limit)
-    return (await session.execute(stmt)).scalars().all()
+    if after is not None:
+        stmt = stmt.where(tuple_(ApplicationRow.created_at, ApplicationRow.gateway_id) < tuple_(*after))
+    order = (ApplicationRow.created_at.desc(), ApplicationRow.gateway_id.desc())
+    return (await session.execute(stmt.order_by(*order).limit(limit))).scalars().all()
 
 
 async def queued_applications(session: AsyncSession, cluster_id: str, limit: int) -> Sequence[ApplicationRow]:
@@ -165,12 +301,25 @@ async def mark_deleted(session: AsyncSession, gateway_id: str) -> None:
 # Logs ------------------------------------------------------------------------------------------
 
 
-async def _log_bounds(session: AsyncSession, gateway_id: str) -> tuple[int, int] | None:
-    stmt = select(func.min(LogLineRow.seq), func.max(LogLineRow.seq)).where(
-        LogLineRow.gateway_id == gateway_id
-    )
-    low, high = (await session.execute(stmt)).one()
+async def log_bounds(session: Reader, gateway_id: str) -> tuple[int, int] | None:
+    """The first and last stored `seq` of an application's log (None: no log); one index probe each."""
+    low, high = (await session.execute(_LOG_BOUNDS, {"gateway_id": gateway_id})).one()
     return None if low is None else (int(low), int(high))
+
+
+# Hot statements built once (building one costs more than running it): bound at execution.
+_LOG_BOUNDS = select(func.min(LogLineRow.seq), func.max(LogLineRow.seq)).where(
+    LogLineRow.gateway_id == bindparam("gateway_id")
+)
+_LOG_RANGE = (
+    select(LogLineRow.line)
+    .where(
+        LogLineRow.gateway_id == bindparam("gateway_id"),
+        LogLineRow.seq >= bindparam("low"),
+        LogLineRow.seq < bindparam("high"),
+    )
+    .order_by(LogLineRow.seq)
+)
 
 
 async def append_log_lines(
@@ -180,7 +329,7 @@ async def append_log_lines(
     if not lines:
         return
     lines = list(lines)[-keep:]
-    bounds = await _log_bounds(session, gateway_id)
+    bounds = await log_bounds(session, gateway_id)
     start = bounds[1] + 1 if bounds else 0
     await session.execute(
         insert(LogLineRow),
@@ -193,47 +342,52 @@ async def append_log_lines(
         )
 
 
-async def count_log_lines(session: AsyncSession, gateway_id: str) -> int:
-    bounds = await _log_bounds(session, gateway_id)
+async def count_log_lines(session: Reader, gateway_id: str) -> int:
+    bounds = await log_bounds(session, gateway_id)
     return 0 if bounds is None else bounds[1] - bounds[0] + 1
 
 
-async def read_log(session: AsyncSession, gateway_id: str, *, offset: int, size: int) -> list[str]:
-    """Lines [offset, offset+size) of the stored log (offset 0 = oldest line kept)."""
-    bounds = await _log_bounds(session, gateway_id)
+async def read_log(
+    session: Reader,
+    gateway_id: str,
+    *,
+    offset: int,
+    size: int,
+    bounds: tuple[int, int] | Literal["unknown"] | None = "unknown",
+) -> list[str]:
+    """Lines [offset, offset+size) of the stored log (offset 0 = oldest line kept); pass `bounds`
+    when the caller has just read them."""
+    if bounds == "unknown":
+        bounds = await log_bounds(session, gateway_id)
     if bounds is None or size <= 0:
         return []
     low = bounds[0] + max(offset, 0)
-    stmt = (
-        select(LogLineRow.line)
-        .where(LogLineRow.gateway_id == gateway_id, LogLineRow.seq >= low, LogLineRow.seq < low + size)
-        .order_by(LogLineRow.seq)
-    )
-    return list((await session.execute(stmt)).scalars().all())
+    params = {"gateway_id": gateway_id, "low": low, "high": low + size}
+    return list((await session.execute(_LOG_RANGE, params)).scalars().all())
 
 
 async def get_batch_by_name(
-    session: AsyncSession, name: str, owner: str | None = None
-) -> tuple[int, ApplicationRow] | None:
+    session: Reader, name: str, owner: str | None = None
+) -> tuple[int, Row[Any]] | None:
     """The newest live batch named `name` whose owner or proxy user is `owner` (None: anyone's).
 
     Livy resolves non-numeric path ids as names; another user's batch of the same name neither hides
     the caller's own nor reveals that it exists.
     """
     stmt = (
-        select(LivyBatchRow.batch_id, ApplicationRow)
+        select(LivyBatchRow.batch_id, *APPLICATION_COLUMNS)
         .join(ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id)
         .where(ApplicationRow.name == name)
     )
     stmt = _visible(stmt, owner).order_by(LivyBatchRow.batch_id.desc()).limit(1)
     row = (await session.execute(stmt)).first()
-    return (row[0], row[1]) if row else None
+    return (row.batch_id, row) if row else None
 
 
 _UNION_CHUNK = 200
 
 
-async def recent_logs(session: AsyncSession, gateway_ids: Sequence[str], lines: int) -> dict[str, list[str]]:
+async def recent_logs(session: Reader, gateway_ids: Sequence[str], lines: int) -> dict[str, list[str]]:
     """The last `lines` log lines of each application, one index range each, in as few round trips as
     SQLite allows (at most 500 terms in one compound SELECT; chunks of `_UNION_CHUNK`)."""
     found: dict[str, list[tuple[int, str]]] = {gid: [] for gid in gateway_ids}
@@ -379,10 +533,8 @@ async def ping(session: AsyncSession) -> None:
 
 
 async def count_by_cluster_and_state(session: AsyncSession) -> list[tuple[str, str, int]]:
-    """Live applications per (cluster name, state), for the gateway's metrics."""
-    stmt = (
-        select(ApplicationRow.cluster_name, ApplicationRow.state, func.count())
-        .where(ApplicationRow.deleted_at.is_(None))
-        .group_by(ApplicationRow.cluster_name, ApplicationRow.state)
-    )
+    """Live applications per (cluster name, state), for the gateway's metrics (maintained counts)."""
+    stmt = select(
+        ApplicationCountRow.cluster_name, ApplicationCountRow.state, ApplicationCountRow.live
+    ).where(ApplicationCountRow.live > 0)
     return [(c, s, int(n)) for c, s, n in (await session.execute(stmt)).all()]

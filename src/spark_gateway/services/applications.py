@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spark_gateway.backends.base import StatusUpdate, SupervisedBackend
 from spark_gateway.db import repository as repo
@@ -42,8 +43,8 @@ InsertHook = Callable[["AsyncSession", ApplicationRow, SparkApplication], Awaita
 KILLED_MESSAGE = "killed by user"
 # One log page (Livy `size`, v1 `lines`) never holds more lines than this; a larger size is clamped.
 MAX_LOG_LINES = 10_000
-# The v1 list answers the newest applications up to this many (a later `limit`/`continue` pagination
-# can page past it); `ApplicationList.truncated` says whether more exist.
+# A v1 list page holds at most this many applications; `limit` + `continue` page past it
+# (services/pages.py).
 V1_LIST_LIMIT = 100
 MAX_STORED_KEY = 300  # the size of the idempotency_key column
 
@@ -270,11 +271,10 @@ async def _submit_now(
 async def _load(gateway: GatewayRuntime, gateway_id: str) -> ApplicationRecord:
     parsed = parse_gateway_id(gateway_id)
     gateway.cluster(parsed.cluster_id)
-    async with gateway.db.transaction() as session:
-        row = await repo.get_application(session, gateway_id)
-        if row is None:
-            raise NotFound(f"application '{gateway_id}' not found")
-        return application_record(row, await repo.batch_id_for(session, gateway_id))
+    row = await gateway.db.read(lambda conn: repo.read_application(conn, gateway_id))
+    if row is None:
+        raise NotFound(f"application '{gateway_id}' not found")
+    return application_record(row, row.batch_id)
 
 
 def ensure_can_view(gateway: GatewayRuntime, caller: Caller, record: ApplicationRecord) -> None:
@@ -293,39 +293,6 @@ async def get_application(gateway: GatewayRuntime, caller: Caller, gateway_id: s
     record = await _load(gateway, gateway_id)
     ensure_can_view(gateway, caller, record)
     return with_urls(gateway, record)
-
-
-@dataclass
-class ApplicationList:
-    records: list[ApplicationRecord]
-    truncated: bool  # more applications match than were returned
-
-
-async def list_applications(
-    gateway: GatewayRuntime,
-    caller: Caller,
-    *,
-    cluster: str | None,
-    namespace: str | None,
-    limit: int = V1_LIST_LIMIT,
-) -> ApplicationList:
-    """The newest `limit` applications the caller may see (limit at most `V1_LIST_LIMIT`)."""
-    limit = max(1, min(limit, V1_LIST_LIMIT))
-    cluster_id = None
-    if cluster is not None:
-        config = gateway.settings.cluster_by_name(cluster) or gateway.settings.cluster_by_id(cluster)
-        if config is None:
-            raise BadRequest(f"cluster '{cluster}' is not configured")
-        cluster_id = config.id
-    async with gateway.db.transaction() as session:
-        rows = await repo.list_applications(
-            session,
-            cluster_id=cluster_id,
-            namespace=namespace,
-            owner=gateway.access.visible_owner_filter(caller.user),
-            limit=limit + 1,
-        )
-        return ApplicationList([application_record(r) for r in rows[:limit]], truncated=len(rows) > limit)
 
 
 async def application_logs(gateway: GatewayRuntime, caller: Caller, gateway_id: str, lines: int) -> list[str]:
@@ -361,14 +328,16 @@ async def read_log_page(
 ) -> LogPage:
     """Livy log semantics over the stored log: no offset (or < 0) means the last `size` lines; a
     negative size means all of them; at most `MAX_LOG_LINES` either way."""
-    async with gateway.db.transaction() as session:
-        total = await repo.count_log_lines(session, gateway_id)
-        if size < 0:
-            size = total
-        size = min(size, MAX_LOG_LINES)
-        start = max(0, total - size) if offset is None or offset < 0 else offset
-        lines = await repo.read_log(session, gateway_id, offset=start, size=size)
-    return LogPage(offset=start, total=total, lines=lines)
+
+    async def reads(conn: AsyncConnection) -> LogPage:
+        bounds = await repo.log_bounds(conn, gateway_id)
+        total = 0 if bounds is None else bounds[1] - bounds[0] + 1
+        page_size = min(total if size < 0 else size, MAX_LOG_LINES)
+        start = max(0, total - page_size) if offset is None or offset < 0 else offset
+        lines = await repo.read_log(conn, gateway_id, offset=start, size=page_size, bounds=bounds)
+        return LogPage(offset=start, total=total, lines=lines)
+
+    return await gateway.db.read(reads)
 
 
 async def delete_application(gateway: GatewayRuntime, caller: Caller, gateway_id: str) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib.metadata
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spark_gateway.db import repository as repo
 from spark_gateway.domain.errors import BadRequest, NotFound
@@ -17,10 +19,6 @@ from spark_gateway.services import applications
 from spark_gateway.services.applications import Caller
 from spark_gateway.services.gateway import GatewayRuntime
 from spark_gateway.services.stored import application_record
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
 
 # Batch ids are a 32-bit integer column; names and users are stored in columns of 253 characters.
 MAX_BATCH_ID = 2**31 - 1
@@ -124,16 +122,17 @@ RECENT_LOG_LINES = 10  # Livy's batch view shows the last 10 log lines
 
 
 async def _resolve(
-    gateway: GatewayRuntime, session: AsyncSession, caller: Caller, batch_ref: str
-) -> ApplicationRecord:
-    """A batch by id, or (as Livy allows) by name when the reference is not all digits."""
+    gateway: GatewayRuntime, session: repo.Reader, caller: Caller, batch_ref: str, *, recent_lines: int = 0
+) -> tuple[ApplicationRecord, list[str] | None]:
+    """A batch by id, or (as Livy allows) by name when the reference is not all digits; with
+    `recent_lines`, a batch found by id comes with its last log lines (None: not read)."""
     number = batch_number(batch_ref)
     if number is not None and number > MAX_BATCH_ID:
         raise not_found(batch_ref)
     if number is None and (len(batch_ref) > MAX_NAME_LENGTH or "\x00" in batch_ref):
         raise not_found(batch_ref)  # no stored name can look like that
     if number is not None:
-        found = await repo.get_batch(session, number)
+        found = await repo.get_batch(session, number, recent_lines=recent_lines)
     else:
         found = await repo.get_batch_by_name(
             session, batch_ref, gateway.access.visible_owner_filter(caller.user)
@@ -141,34 +140,44 @@ async def _resolve(
     if found is None:
         raise not_found(batch_ref)
     batch_id, row = found
-    return application_record(row, batch_id)
+    return application_record(row, batch_id), repo.recent_log_of(
+        row
+    ) if number is not None and recent_lines else None
 
 
 async def get_batch(
     gateway: GatewayRuntime, caller: Caller, batch_ref: str, *, with_log: bool = True
 ) -> ApplicationRecord:
-    """One batch (and its last log lines), read in one transaction."""
-    async with gateway.db.transaction() as session:
-        record = await _resolve(gateway, session, caller, batch_ref)
+    """One batch (and its last log lines): one statement outside any transaction."""
+    lines = RECENT_LOG_LINES if with_log else 0
+
+    async def reads(conn: AsyncConnection) -> ApplicationRecord:
+        record, recent = await _resolve(gateway, conn, caller, batch_ref, recent_lines=lines)
         try:
             applications.ensure_can_view(gateway, caller, record)
         except NotFound:
             raise not_found(batch_ref) from None  # another user's batch: as if it did not exist
-        if with_log:
-            logs = await repo.recent_logs(session, [record.gateway_id], RECENT_LOG_LINES)
+        if recent is not None:
+            record.recent_log = recent
+        elif with_log:  # found by name: one more statement
+            logs = await repo.recent_logs(conn, [record.gateway_id], RECENT_LOG_LINES)
             record.recent_log = logs[record.gateway_id]
-    return applications.with_urls(gateway, record)
+        return record
+
+    return applications.with_urls(gateway, await gateway.db.read(reads))
 
 
 async def list_batches(gateway: GatewayRuntime, caller: Caller, *, offset: int, size: int) -> BatchPage:
-    async with gateway.db.transaction() as session:
+    owner = gateway.access.visible_owner_filter(caller.user)
+
+    async def reads(conn: AsyncConnection) -> tuple[list[tuple[int, Row[Any]]], int, dict[str, list[str]]]:
         rows, total = await repo.list_batches(
-            session,
-            offset=min(max(offset, 0), MAX_PAGE),
-            limit=min(size, MAX_LIST_SIZE),
-            owner=gateway.access.visible_owner_filter(caller.user),
+            conn, offset=min(max(offset, 0), MAX_PAGE), limit=min(size, MAX_LIST_SIZE), owner=owner
         )
-        logs = await repo.recent_logs(session, [r.gateway_id for _, r in rows], RECENT_LOG_LINES)
+        logs = await repo.recent_logs(conn, [r.gateway_id for _, r in rows], RECENT_LOG_LINES)
+        return rows, total, logs
+
+    rows, total, logs = await gateway.db.read(reads)
     records = [application_record(r, b) for b, r in rows]
     for record in records:
         record.recent_log = logs[record.gateway_id]
@@ -187,7 +196,7 @@ async def batch_log(
 
 async def delete_batch(gateway: GatewayRuntime, caller: Caller, batch_ref: str) -> None:
     async with gateway.db.transaction() as session:
-        record = await _resolve(gateway, session, caller, batch_ref)
+        record, _ = await _resolve(gateway, session, caller, batch_ref)
     try:
         await applications.delete_application(gateway, caller, record.gateway_id)
     except NotFound:

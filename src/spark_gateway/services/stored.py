@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
+
+from sqlalchemy.engine import Row
 
 from spark_gateway.backends.base import TrackedApplication
 from spark_gateway.db.models import ApplicationRow
@@ -13,7 +15,9 @@ from spark_gateway.domain.states import AppState
 from spark_gateway.domain.status import SparkApplicationStatus
 
 
-def application_record(row: ApplicationRow, batch_id: int | None = None) -> ApplicationRecord:
+def application_record(row: ApplicationRow | Row[Any], batch_id: int | None = None) -> ApplicationRecord:
+    """From an ORM row, or a plain row of the application's columns (`repo.APPLICATION_COLUMNS`,
+    the hot read path's Core statements)."""
     return ApplicationRecord(
         gateway_id=row.gateway_id,
         cluster_id=row.cluster_id,

@@ -10,7 +10,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from spark_gateway.api.deps import get_caller
+from spark_gateway.api.deps import caller_of
 from spark_gateway.api.errors import status_of
 from spark_gateway.domain.errors import GatewayError
 from spark_gateway.domain.states import AppState
@@ -101,7 +101,7 @@ def page(request: Request, template: str, status_code: int = 200, **context: Any
     context.update(
         base=f"{request.scope.get('root_path', '')}{CONSOLE_PREFIX}",
         api=request.scope.get("root_path", ""),
-        user=get_caller(request).user,
+        user=caller_of(request).user,
         livy_enabled=request.app.state.settings.livy.enable,
     )
     return templates.TemplateResponse(request, template, context, status_code=status_code)
