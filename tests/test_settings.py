@@ -89,7 +89,6 @@ def test_reference_style_file_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ),
         ("clusters: [{name: a, id: a, namespaces: []}]", "clusters.0.namespaces"),
         ("defaultLogLines: many", "defaultLogLines"),
-        ("livy: {defaultNamespace: nowhere}", "livy.defaultNamespace"),
         ("clusterRouter: {type: roundRobin}", "clusterRouter.type"),
     ],
 )

@@ -71,6 +71,8 @@ def serve(
         gateway["gatewayPort"] = port
     settings = load_settings(conf, gateway=gateway or None)
     setup_logging(log_level)
+    for warning in settings.warnings():
+        logging.getLogger("spark_gateway").warning("configuration: %s", warning)
     try:
         settings.manager_api_token()  # an unreadable token file stops start-up with one line
         gateway_app = create_app(settings)
@@ -161,6 +163,8 @@ def check_config(conf: ConfOption = None) -> None:
     except ConfigError as exc:
         typer.echo(f"spark-gateway: {exc}", err=True)
         raise typer.Exit(code=2) from exc
+    for warning in settings.warnings():
+        typer.echo(f"spark-gateway: warning: {warning}", err=True)
     for cluster in settings.clusters:
         namespaces = ", ".join(f"{ns.name} ({ns.id})" for ns in cluster.namespaces)
         typer.echo(f"{cluster.name} [{cluster.id}, {cluster.type}]: {namespaces}")

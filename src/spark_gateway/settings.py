@@ -16,6 +16,7 @@ from urllib.parse import quote
 import yaml
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -199,7 +200,8 @@ class DatabaseConfig(_Strict):
 
 
 class LivyConfig(_Strict):
-    enable: bool = True
+    # `enabled` is the reference Helm chart's spelling of the same key.
+    enable: bool = Field(default=True, validation_alias=AliasChoices("enable", "enabled"))
     defaultNamespace: str = "default"
     dialect: Literal["livy", "spark-gateway"] = "livy"
     csrfProtection: bool = False
@@ -249,6 +251,12 @@ class SessionsConfig(_Strict):
     longPollSeconds: float = Field(default=20.0, gt=0, le=60)
 
 
+class RetentionConfig(_Strict):
+    finishedDays: float | None = Field(default=None, gt=0)  # None: keep everything
+    intervalSeconds: float = Field(default=3600.0, gt=0)
+    batchSize: int = Field(default=1000, ge=1, le=10_000)
+
+
 class LeaseConfig(_Strict):
     ttlSeconds: float = Field(default=10.0, gt=0)
     renewIntervalSeconds: float = Field(default=3.0, gt=0)
@@ -284,6 +292,7 @@ class Settings(BaseSettings):
     sparkManager: SparkManagerConfig = Field(default_factory=SparkManagerConfig)
     debugPorts: dict[str, DebugPorts] = Field(default_factory=dict)
     lease: LeaseConfig = Field(default_factory=LeaseConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)
 
@@ -295,13 +304,20 @@ class Settings(BaseSettings):
         names = [c.name for c in self.clusters]
         if len(set(names)) != len(names):
             raise ValueError("clusters: cluster names must be unique")
-        if self.livy.enable and not any(
-            c.namespace_by_name(self.livy.defaultNamespace) for c in self.clusters
-        ):
-            raise ValueError(
-                f"livy.defaultNamespace: no cluster offers namespace '{self.livy.defaultNamespace}'"
-            )
         return self
+
+    def warnings(self) -> list[str]:
+        """What loads but will not work as written: said at start-up and by `check-config`."""
+        found = []
+        if self.livy.enable and not self.offers_namespace(self.livy.defaultNamespace):
+            found.append(
+                f"livy.defaultNamespace: no cluster offers namespace '{self.livy.defaultNamespace}': "
+                "Livy requests that name no namespace will be refused with 400"
+            )
+        return found
+
+    def offers_namespace(self, namespace: str) -> bool:
+        return any(c.namespace_by_name(namespace) for c in self.clusters)
 
     @classmethod
     def settings_customise_sources(

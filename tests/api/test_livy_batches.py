@@ -177,3 +177,14 @@ async def test_idempotency_key_returns_the_original_batch(gateway: Gateway) -> N
     assert first.status_code == 201 and again.status_code == 201
     assert again.json()["id"] == first.json()["id"]
     assert (await gateway.client.get("/api/livy/batches")).json()["total"] == 1
+
+
+async def test_a_default_namespace_no_cluster_offers_is_a_clear_400(make_gateway: GatewayFactory) -> None:
+    gw = await make_gateway(livy={"defaultNamespace": "livy-namespace"})  # loads, with a warning
+    refused = await gw.client.post("/api/livy/batches", json={"file": PI})
+    assert refused.status_code == 400
+    assert "livy.defaultNamespace 'livy-namespace' is offered by no cluster" in refused.json()["msg"]
+    named = await gw.client.post(
+        "/api/livy/batches", json={"file": PI}, headers={"X-Spark-Gateway-Livy-Namespace": "default"}
+    )
+    assert named.status_code == 201, named.text

@@ -9,17 +9,20 @@ pod logs honour `container` and `tailLines`. Tests can also make it fail request
 from __future__ import annotations
 
 import asyncio
+import bisect
 import copy
 import json
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -36,6 +39,7 @@ from tests.fakes.k8s_store import (
     Watcher,
     not_found,
     parse_selector,
+    rfc3339_nano,
     selector_matches,
 )
 
@@ -88,6 +92,7 @@ class FakeApiServer(K8sStore):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.requests: list[RecordedRequest] = []
+        self.log_requests: list[dict[str, str]] = []  # query and response size of every pod log read
         routes = [
             Route(f"{_APPS}/sparkapplications", self._collection, methods=["GET"]),
             Route(f"{_APPS}/namespaces/{{ns}}/sparkapplications", self._collection, methods=["GET", "POST"]),
@@ -237,6 +242,14 @@ class FakeApiServer(K8sStore):
             message = f'container "{container}" in pod "{name}" is waiting to start: {reason}'
             raise K8sError(400, "BadRequest", message)
         lines = self.logs.get((ns, name), []) if container == DRIVER_CONTAINER else []
+        times = self._log_times((ns, name), len(lines))
+        first = 0
+        if (since := request.query_params.get("sinceTime")) is not None:
+            try:
+                moment = datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            except ValueError:
+                raise K8sError(400, "BadRequest", f'parsing time "{since}" as RFC3339 failed') from None
+            first = bisect.bisect_left(times, int(moment.timestamp()) * 10**9)
         tail = request.query_params.get("tailLines")
         if tail is not None:
             if not tail.lstrip("-").isdigit():
@@ -244,5 +257,37 @@ class FakeApiServer(K8sStore):
             if int(tail) < 0:
                 message = f'PodLogOptions "{name}" is invalid: tailLines: Invalid value: {tail}: must be >= 0'
                 raise K8sError(422, "Invalid", message)
-            lines = lines[len(lines) - int(tail) :] if int(tail) else []
-        return PlainTextResponse("".join(line + "\n" for line in lines))
+            first = max(first, len(lines) - int(tail))
+        stamps = self._flag(request, "timestamps")
+        limit = request.query_params.get("limitBytes")
+        self.log_requests.append(dict(request.query_params))
+
+        def body() -> Iterator[bytes]:  # lazily, as a kubelet streams it
+            left = int(limit) if limit is not None else None
+            for start in range(first, len(lines), 1000):
+                end = min(start + 1000, len(lines))
+                chunk = "".join(
+                    f"{rfc3339_nano(times[i])} {lines[i]}\n" if stamps else f"{lines[i]}\n"
+                    for i in range(start, end)
+                ).encode()
+                if left is not None:  # cut mid-line, as a kubelet does
+                    chunk = chunk[:left]
+                    left -= len(chunk)
+                yield chunk
+                if left == 0:
+                    return
+
+        return StreamingResponse(body(), media_type="text/plain")
+
+    def _log_times(self, key: tuple[str, str], count: int) -> list[int]:
+        """A time per line, given when a line is first served (a shorter log restarts the times)."""
+        times = self.log_times.setdefault(key, [])
+        if len(times) > count:
+            times.clear()
+        while len(times) < count:
+            times.append(max(time.time_ns(), times[-1] + 1 if times else 0))
+        return times
+
+    @staticmethod
+    def _flag(request: Request, name: str) -> bool:
+        return request.query_params.get(name, "false").lower() == "true"

@@ -36,6 +36,14 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def rfc3339_nano(ns: int) -> str:
+    """Go's RFC3339Nano, as the kubelet stamps log lines: nanoseconds, trailing zeros dropped."""
+    seconds, fraction = divmod(ns, 10**9)
+    base = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    digits = f"{fraction:09d}".rstrip("0")
+    return f"{base}.{digits}Z" if digits else f"{base}Z"
+
+
 class K8sError(Exception):
     """An API error, rendered as a `Status` body."""
 
@@ -119,6 +127,7 @@ class K8sStore:
         self.apps: dict[Key, dict[str, Any]] = {}
         self.pods: dict[Key, dict[str, Any]] = {}
         self.logs: dict[Key, list[str]] = {}
+        self.log_times: dict[Key, list[int]] = {}  # ns since the epoch per line, given when first served
         self.rv = 1000
         self.history: deque[tuple[int, str, dict[str, Any]]] = deque()
         self.compacted_rv = self.rv  # a watch from an older resourceVersion gets 410 Expired
@@ -229,6 +238,7 @@ class K8sStore:
         if pod is None:
             raise not_found(key[1], "pods", "")
         self.logs.pop(key, None)
+        self.log_times.pop(key, None)
         self.next_rv()
         return pod
 

@@ -190,3 +190,28 @@ def test_gauge_value_reads_the_reference_metric_shape() -> None:
         gauge_value(text, "requests", {})
     with pytest.raises(ValueError, match="no metric"):
         gauge_value(text, "cpu_allocated", {"cluster": "c1", "namespace": ""})
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_manager_that_died_within_the_health_cache_gets_its_submissions_rerouted(
+    kube_env: KubeEnvFactory,
+) -> None:
+    """Readiness is cached for healthCacheSeconds: a manager that dies within it is still "ready" to
+    routing. A submission that cannot connect to it goes to another cluster instead of a 503."""
+    env = await kube_env([("c1", "c1", 1.0), ("c2", "c2", 1.0)], clusterRouter={"healthCacheSeconds": 600})
+    gw = await env.gateway()
+    assert set(await submit(gw, 10)) == {"c1", "c2"}  # both ready, and cached so for ten minutes
+    dead = env.cluster("c2")
+    assert dead.manager is not None
+    await asyncio.to_thread(dead.manager.stop)
+    livy = {"file": "local:///opt/spark/examples/src/main/python/pi.py"}
+    ids = []
+    for _ in range(10):
+        response = await gw.client.post("/api/livy/batches", json=livy)
+        assert response.status_code == 201, response.text
+        assert response.json()["appInfo"]["Cluster"] == "c1"
+        ids.append(response.json()["id"])
+    assert (await submit(gw, 10)) == {"c1": 10}
+    assert len(set(ids)) == 10
+    listed = (await gw.client.get("/api/livy/batches", params={"size": 100})).json()
+    assert sorted(s["id"] for s in listed["sessions"]) == sorted(ids)  # withdrawn attempts are not shown

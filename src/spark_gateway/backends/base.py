@@ -36,8 +36,12 @@ class StatusSink(Protocol):
     async def update(self, update: StatusUpdate) -> None:
         """Record an observed status (applied through the state machine)."""
 
-    async def append_logs(self, gateway_id: str, lines: list[str]) -> None:
-        """Record driver log lines as they are produced."""
+    async def append_logs(
+        self, gateway_id: str, lines: list[str], *, ref_update: dict[str, Any] | None = None
+    ) -> None:
+        """Record driver log lines as they are produced; `ref_update` (how far the log was read) is
+        merged into the stored `backend_ref` in the same transaction, so a successor resuming from it
+        neither repeats nor skips a line."""
 
 
 @dataclass

@@ -63,5 +63,9 @@ class Unavailable(GatewayError):
         self.retry_after = retry_after
 
 
+class Unreachable(Unavailable):
+    """The dependency could not even be connected to: nothing was sent, so another one may be tried."""
+
+
 class ConfigError(Exception):
     """Invalid configuration; stops start-up with a message naming the bad key."""

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from spark_gateway.backends.base import StatusUpdate, SupervisedBackend
 from spark_gateway.db import repository as repo
 from spark_gateway.db.models import ApplicationRow
-from spark_gateway.domain.errors import BadRequest, Forbidden, GatewayError, NotFound
+from spark_gateway.domain.errors import BadRequest, Forbidden, GatewayError, NotFound, Unreachable
 from spark_gateway.domain.ids import new_gateway_id, parse_gateway_id
 from spark_gateway.domain.records import ApplicationRecord, LogPage
 from spark_gateway.domain.sparkapp import SparkApplication, metadata_problems, stamp
@@ -31,6 +31,7 @@ from spark_gateway.services.spec_checks import enforce_spec_policy
 from spark_gateway.services.stored import application_record, tracked_application
 from spark_gateway.services.transitions import apply_update
 from spark_gateway.services.webhooks.targets import TargetPolicy
+from spark_gateway.settings import ClusterConfig
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -120,7 +121,37 @@ async def create_application(
     if scoped_key and (original := await _original(gateway, scoped_key)) is not None:
         return original
 
-    cluster = await gateway.routing.choose(namespace)
+    unreachable: frozenset[str] = frozenset()
+    while True:
+        cluster = await gateway.routing.choose(namespace, unreachable)
+        try:
+            return await _place(
+                gateway, caller, app, cluster, source, livy, proxy_user, scoped_key, callback_url, on_insert
+            )
+        except Unreachable as exc:
+            # Nothing reached that cluster's SparkManager (it died within healthCacheSeconds): the
+            # stored attempt is withdrawn, and another cluster offering the namespace is tried.
+            gateway.routing.mark_down(cluster)
+            unreachable |= {cluster.id}
+            if all(c.id in unreachable for c in gateway.routing.candidates(namespace)):
+                raise
+            log.warning("cluster %s unreachable (%s): trying another one", cluster.name, exc)
+
+
+async def _place(
+    gateway: GatewayRuntime,
+    caller: Caller,
+    app: SparkApplication,
+    cluster: ClusterConfig,
+    source: str,
+    livy: bool,
+    proxy_user: str | None,
+    scoped_key: str | None,
+    callback_url: str | None,
+    on_insert: InsertHook | None,
+) -> ApplicationRecord:
+    """Store the application for `cluster`, then queue it (self-run cluster) or hand it over now."""
+    namespace = app.metadata.namespace or ""
     ns_config = cluster.namespace_by_name(namespace)
     assert ns_config is not None  # the router only offers clusters with this namespace
     backend = gateway.backend(cluster.id)
@@ -203,6 +234,15 @@ async def _submit_now(
     backend = gateway.backend(record.cluster_id)
     try:
         result = await backend.submit(await prepare_launch(gateway, app))
+    except Unreachable:
+        # Nothing was sent: withdraw the attempt without an end of its own (no webhook, and a retry
+        # with the same Idempotency-Key starts afresh); the caller may try another cluster.
+        async with gateway.db.transaction() as session:
+            row = await repo.get_application(session, record.gateway_id, for_update=True)
+            if row is not None:
+                row.idempotency_key = None
+                await repo.mark_deleted(session, record.gateway_id)
+        raise
     except GatewayError as exc:
         async with gateway.db.transaction() as session:
             row = await repo.get_application(session, record.gateway_id, for_update=True)

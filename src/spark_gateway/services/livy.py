@@ -88,7 +88,13 @@ async def create_batch(
     callback_url: str | None = None,
 ) -> ApplicationRecord:
     request = parse_request(payload)
-    namespace = namespace or gateway.settings.livy.defaultNamespace
+    if not namespace:
+        namespace = gateway.settings.livy.defaultNamespace
+        if not gateway.settings.offers_namespace(namespace):
+            raise BadRequest(
+                f"no namespace given and livy.defaultNamespace '{namespace}' is offered by no cluster: "
+                "send the X-Spark-Gateway-Livy-Namespace header"
+            )
     if problem := namespace_problem(namespace):
         raise BadRequest(problem)
     app = to_spark_application(

@@ -125,6 +125,14 @@ class ManagerProbe:
         self._health[cluster.id] = (time.monotonic(), ok)
         return ok
 
+    def mark_down(self, cluster: ClusterConfig) -> None:
+        """A call found the manager unreachable: treat it as not ready until the cache says otherwise."""
+        if self._health.get(cluster.id, (0.0, True))[1]:
+            log.warning(
+                "SparkManager of cluster %s is unreachable: no traffic until it is ready", cluster.name
+            )
+        self._health[cluster.id] = (time.monotonic(), False)
+
     async def metrics_text(self, cluster: ClusterConfig) -> str:
         async with self._client() as client:
             resp = await client.get(metrics_url(self.settings, cluster))
@@ -206,19 +214,27 @@ class RoutingService:
         primary: ClusterRouter,
         fallback: ClusterRouter,
         health: HealthCheck | None = None,
+        mark_down: Callable[[ClusterConfig], None] | None = None,
     ) -> None:
         self.settings = settings
         self.primary = primary
         self.fallback = fallback
         self.health = health
+        self.mark_down = mark_down or (lambda cluster: None)
 
     def candidates(self, namespace: str) -> list[ClusterConfig]:
         return [c for c in self.settings.clusters if c.namespace_by_name(namespace) is not None]
 
-    async def healthy_candidates(self, namespace: str) -> list[ClusterConfig]:
+    async def healthy_candidates(
+        self, namespace: str, exclude: frozenset[str] = frozenset()
+    ) -> list[ClusterConfig]:
         candidates = self.candidates(namespace)
         if not candidates:
             raise BadRequest(f"no configured cluster offers namespace '{namespace}'")
+        if exclude:
+            candidates = [c for c in candidates if c.id not in exclude]
+            if not candidates:
+                raise Unavailable(f"no reachable cluster offers namespace '{namespace}'")
         if self.health is None or len(candidates) == 1:
             return candidates
         checks = await asyncio.gather(*(self.health(c) for c in candidates))
@@ -227,8 +243,9 @@ class RoutingService:
             raise Unavailable(f"no healthy cluster offers namespace '{namespace}'")
         return healthy
 
-    async def choose(self, namespace: str) -> ClusterConfig:
-        candidates = await self.healthy_candidates(namespace)
+    async def choose(self, namespace: str, exclude: frozenset[str] = frozenset()) -> ClusterConfig:
+        """A cluster for `namespace`, never one of `exclude` (ids found unreachable by this request)."""
+        candidates = await self.healthy_candidates(namespace, exclude)
         if len(candidates) == 1:
             return candidates[0]
         try:
@@ -251,4 +268,10 @@ def build_routing(
         return factory(settings, probe)
 
     router = settings.clusterRouter
-    return RoutingService(settings, make(router.type), make(router.fallbackType), health or probe.healthy)
+    return RoutingService(
+        settings,
+        make(router.type),
+        make(router.fallbackType),
+        health or probe.healthy,
+        mark_down=probe.mark_down,
+    )

@@ -97,11 +97,33 @@ class DatabaseSink:
                 return
             await apply_update(session, row, update)
 
-    async def append_logs(self, gateway_id: str, lines: list[str]) -> None:
-        if not lines:
+    async def check(self) -> None:
+        """The fence alone (a stale writer is refused here), e.g. right before launching a job."""
+        async with self.db.transaction() as session:
+            await self._fence(session)
+
+    async def record_launch(self, update: StatusUpdate) -> bool:
+        """A launch's first status, fenced like every write; False when the application was deleted
+        meanwhile (the caller then kills what it launched)."""
+        async with self.db.transaction() as session:
+            await self._fence(session)
+            row = await repo.get_application(
+                session, update.gateway_id, include_deleted=True, for_update=True
+            )
+            return row is not None and row.deleted_at is None and await apply_update(session, row, update)
+
+    async def append_logs(
+        self, gateway_id: str, lines: list[str], *, ref_update: dict[str, Any] | None = None
+    ) -> None:
+        if not lines and not ref_update:
             return
         async with self.db.transaction() as session:
             await self._fence(session)
-            if await repo.get_application(session, gateway_id, include_deleted=True) is None:
+            row = await repo.get_application(
+                session, gateway_id, include_deleted=True, for_update=ref_update is not None
+            )
+            if row is None:
                 return
             await repo.append_log_lines(session, gateway_id, lines, keep=self.keep)
+            if ref_update:
+                await repo.save(session, row, backend_ref={**(row.backend_ref or {}), **ref_update})

@@ -30,7 +30,9 @@ class RecordingSink:
     async def update(self, update: StatusUpdate) -> None:
         self.updates.append((time.monotonic(), update))
 
-    async def append_logs(self, gateway_id: str, lines: list[str]) -> None:
+    async def append_logs(
+        self, gateway_id: str, lines: list[str], *, ref_update: dict[str, Any] | None = None
+    ) -> None:
         self.lines[gateway_id].extend(lines)
 
     def of(self, gateway_id: str) -> list[StatusUpdate]:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from spark_gateway.services.supervision.supervisor import ClusterSupervisor
-from tests.api.conftest import GatewayFactory
+from tests.api.conftest import Gateway, GatewayFactory
 from tests.backends.local.test_local_backend import FAKE_SPARK_SUBMIT
 
 
@@ -19,9 +19,8 @@ async def states(client, ids: list[int]) -> list[str]:  # type: ignore[no-untype
     return [(await client.get(f"/api/livy/batches/{i}/state")).json()["state"] for i in ids]
 
 
-async def test_queue_admits_in_submission_order_up_to_the_limit(
-    make_gateway: GatewayFactory, tmp_path: Path
-) -> None:
+async def stand_in_gateway(make_gateway: GatewayFactory, tmp_path: Path) -> tuple[Gateway, Path]:
+    """A gateway whose local cluster runs the stand-in spark-submit (two jobs at a time); its job file."""
     script = tmp_path / "fake-spark-submit"
     script.write_text(FAKE_SPARK_SUBMIT.format(python=sys.executable))
     script.chmod(0o755)
@@ -45,6 +44,13 @@ async def test_queue_admits_in_submission_order_up_to_the_limit(
             }
         ]
     )
+    return gw, main
+
+
+async def test_queue_admits_in_submission_order_up_to_the_limit(
+    make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    gw, main = await stand_in_gateway(make_gateway, tmp_path)
     ids = []
     for seconds in ("1", "30", "30", "30"):
         response = await gw.client.post(

@@ -259,6 +259,55 @@ class K8sApi:
             return None
         return await self.pod_log(namespace, pod_name, tail_lines=tail_lines)
 
+    async def driver_pod(self, app: dict[str, Any]) -> dict[str, Any] | None:
+        """The application's own driver pod (`driver_pod.pod_belongs_to`), or None."""
+        pod = await self.get_pod(app["metadata"]["namespace"], driver_pod_name(app))
+        return pod if pod is not None and pod_belongs_to(pod, app) else None
+
+    async def pod_log_stream(
+        self, namespace: str, pod: str, *, since_time: str | None, max_line_bytes: int
+    ) -> AsyncGenerator[str, None]:
+        """The driver container's log lines, kubelet-timestamped, from `since_time` (an RFC3339 second),
+        read as a stream: memory holds one line, cut at `max_line_bytes`. Nothing while there is no log."""
+        params = {"container": DRIVER_CONTAINER, "timestamps": "true"}
+        if since_time is not None:
+            params["sinceTime"] = since_time
+        path = f"api/v1/namespaces/{quote(namespace, safe='')}/pods/{quote(pod, safe='')}/log"
+        try:
+            async with self._client.stream("GET", path, params=params) as resp:
+                if resp.is_error:
+                    await resp.aread()
+                    error = self._error(resp)
+                    if isinstance(error, NotFound):
+                        return
+                    if isinstance(error, BadRequest) and any(m in error.message for m in _NO_LOG_YET):
+                        return
+                    raise error
+                pending, cutting = bytearray(), False  # cutting: dropping the rest of a long line
+                async for chunk in resp.aiter_bytes():
+                    pending += chunk
+                    while True:
+                        end = pending.find(b"\n")
+                        if cutting:
+                            if end < 0:
+                                pending.clear()
+                                break
+                            del pending[: end + 1]
+                            cutting = False
+                        elif end >= 0:
+                            yield pending[: min(end, max_line_bytes)].decode("utf-8", errors="replace")
+                            del pending[: end + 1]
+                        elif len(pending) > max_line_bytes:  # a line longer than the cap: keep its start
+                            yield pending[:max_line_bytes].decode("utf-8", errors="replace")
+                            pending.clear()
+                            cutting = True
+                        else:
+                            break
+                if pending and not cutting:
+                    yield pending.decode("utf-8", errors="replace")
+        except (httpx2.TransportError, LightkubeConfigError, OSError) as exc:
+            raise Unavailable(f"reading a driver log from {self.server} failed: {exc!r}") from exc
+
     async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             return await self._json(

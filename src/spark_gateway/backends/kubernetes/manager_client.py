@@ -28,6 +28,7 @@ from spark_gateway.domain.errors import (
     Invalid,
     NotFound,
     Unavailable,
+    Unreachable,
 )
 from spark_gateway.domain.sparkapp import SparkApplication
 from spark_gateway.domain.status import state_of
@@ -150,6 +151,10 @@ class SparkManagerBackend:
     async def _call(self, method: str, path: str, what: str, **kwargs: Any) -> httpx.Response:
         try:
             resp = await self._http().request(method, path, **kwargs)
+        except httpx.ConnectError as exc:  # no connection: the request was never sent
+            raise Unreachable(
+                f"SparkManager of cluster '{self.cluster.name}' at {self.base_url} is unreachable: {exc!r}"
+            ) from exc
         except httpx.HTTPError as exc:
             raise Unavailable(
                 f"SparkManager of cluster '{self.cluster.name}' at {self.base_url} is unreachable: {exc!r}"

@@ -200,8 +200,9 @@ class LocalBackend:
             if job.done:
                 return
             obs = await asyncio.to_thread(jobs.observe, job.ref, snapshot)
-            if obs.lines:
-                await sink.append_logs(job.gateway_id, obs.lines)
+            if obs.lines:  # the lines and how far they reach, in one transaction (no repeat on takeover)
+                await sink.append_logs(job.gateway_id, obs.lines, ref_update={"log_offset": obs.new_offset})
+                job.persisted_offset = obs.new_offset
             job.ref.log_offset = obs.new_offset
             job.facts.scan(obs.lines)
             if obs.ended:

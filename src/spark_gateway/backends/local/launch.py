@@ -85,14 +85,21 @@ class Launcher:
     ) -> jobs.JobRef:
         """Start `argv` under the runner in a new session; blocking (run it in a thread)."""
         self.jobs_root.mkdir(parents=True, exist_ok=True)
+        log_path, exit_path = job_dir / jobs.LOG_FILE, job_dir / jobs.EXIT_FILE
         try:
             job_dir.mkdir(mode=0o750)
         except FileExistsError:
-            raise Conflict(
-                f"job directory {job_dir} exists without {jobs.REF_FILE}: an earlier launch of this "
-                "application was interrupted; remove the directory to retry"
-            ) from None
-        log_path, exit_path = job_dir / jobs.LOG_FILE, job_dir / jobs.EXIT_FILE
+            # An earlier launch was interrupted before it wrote job.json: adopt its process if it
+            # started, else start afresh in the same directory (nothing of it ran).
+            found = self._interrupted(job_dir, extra)
+            if found is not None:
+                return found
+            if exit_path.exists():
+                raise Conflict(
+                    f"job directory {job_dir} holds a job that ran and ended without {jobs.REF_FILE}: "
+                    "remove the directory to run the application again"
+                ) from None
+            log.warning("job directory %s was left by an interrupted launch: launching again", job_dir)
         # By file path and isolated (-I): the runner needs only the standard library.
         wrapper = [sys.executable, "-I", _RUNNER, "--exit-file", str(exit_path), "--", *argv]
         try:
@@ -123,6 +130,34 @@ class Launcher:
         )
         jobs.write_ref_file(ref)
         return ref
+
+    def _interrupted(self, job_dir: Path, extra: dict[str, Any]) -> jobs.JobRef | None:
+        """The runner an interrupted launch started in `job_dir` (a group leader working there), now
+        recorded in its job.json; None when no such process is alive."""
+        target = str(job_dir.resolve())
+        for leaders in procs.snapshot().values():
+            for info in leaders:
+                if info.pid != info.pgid:
+                    continue
+                try:
+                    cwd = os.readlink(f"/proc/{info.pid}/cwd")
+                except OSError:
+                    continue
+                if cwd == target:
+                    ref = jobs.JobRef(
+                        pid=info.pid,
+                        pgid=info.pgid,
+                        start_time=info.start_time,
+                        boot_id=procs.boot_id(),
+                        job_dir=str(job_dir),
+                        log_path=str(job_dir / jobs.LOG_FILE),
+                        exit_path=str(job_dir / jobs.EXIT_FILE),
+                        extra=extra,
+                    )
+                    jobs.write_ref_file(ref)
+                    log.warning("job %s: adopting pid %d from an interrupted launch", job_dir.name, info.pid)
+                    return ref
+        return None
 
     async def terminate(self, gateway_id: str, ref: jobs.JobRef) -> None:
         """SIGTERM the group, SIGKILL what is left after the grace period; return once none is left."""

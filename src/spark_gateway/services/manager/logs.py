@@ -9,13 +9,22 @@ terminal state is written. How far a pod's log has been copied is kept in the ro
 restarted SparkManager neither loses nor duplicates lines. A rerun (new `submissionID`) starts a new
 section of the stored log.
 
-A copy reads the pod's whole log (the API offers no offset); stored lines are trimmed to
-`logRetentionLines` as for every backend.
+A copy reads only what is new, as a stream, so a driver printing gigabytes costs the manager a bounded
+amount of memory: lines are read with their kubelet timestamps (`timestamps=true`) from the second of
+the last copied line (`sinceTime`, which has whole seconds), lines up to and including the last copied
+one (its time, and how many lines carried exactly that time) are skipped, and the new ones are stored in
+batches of at most `BATCH_BYTES` (`BATCH_LINES`), each with the progress in one transaction. A running
+driver's round copies at most `ROUND_BYTES`; the final copy reads to the end. Lines are cut at
+`MAX_LINE_BYTES`.
+Stored lines are trimmed to `logRetentionLines` as for every backend.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import aclosing
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from spark_gateway.backends.kubernetes.driver_pod import driver_pod_name
@@ -30,13 +39,71 @@ REF_KEY = "driverLog"
 PREFIX = "spark-gateway: "  # lines of the gateway's own in a stored log
 
 
+BATCH_BYTES = 1 << 20  # new lines held before they are stored (at most BATCH_LINES of them)
+BATCH_LINES = 2000
+ROUND_BYTES = 64 << 20  # copied per round while the driver runs; the rest in the next round
+MAX_LINE_BYTES = 64 << 10  # a longer line is cut
+
+
+def timestamp_ns(stamp: str) -> int | None:
+    """Nanoseconds since the epoch of a kubelet log timestamp (RFC3339Nano), None if it is not one."""
+    seconds, _, rest = stamp.partition(".")
+    fraction = rest.removesuffix("Z") if rest else ""
+    if fraction and not fraction.isdigit():
+        return None
+    try:
+        base = datetime.fromisoformat(seconds.removesuffix("Z") + "+00:00")
+    except ValueError:
+        return None
+    return int(base.timestamp()) * 10**9 + int((fraction or "0").ljust(9, "0")[:9])
+
+
+def since_second(ns: int) -> str:
+    return datetime.fromtimestamp(ns // 10**9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Cursor:
+    """Where a copy stands in one pod's log: the last copied line's time, how many lines carried it."""
+
+    at: int | None = None
+    at_count: int = 0
+    skip: int = 0  # lines to skip from the start (progress stored before cursors existed)
+    _seen_at: int = 0  # lines read this round with time == `at` as it was when the round started
+
+    def feed(self, line: str) -> str | None:
+        """The line's text when it is new (the cursor moves past it), else None."""
+        stamp, _, content = line.partition(" ")
+        ns = timestamp_ns(stamp)
+        if ns is None:
+            return line  # not timestamped (an odd runtime): kept as it is
+        if self.at is not None and ns < self.at:
+            return None
+        if ns == self.at:
+            self._seen_at += 1
+            if self._seen_at <= self.at_count:
+                return None
+            self.at_count += 1
+            self._seen_at = self.at_count
+            return content
+        self.at, self.at_count, self._seen_at = ns, 1, 1
+        if self.skip > 0:
+            self.skip -= 1
+            return None
+        return content
+
+    def state(self) -> dict[str, Any]:
+        return {"since": self.at, "atSince": self.at_count}
+
+
 class DriverLogCopier:
     """Copies new driver log lines of one cluster's applications into the database."""
 
-    def __init__(self, k8s: K8sApi, db: Database, *, keep: int) -> None:
+    def __init__(self, k8s: K8sApi, db: Database, *, keep: int, round_bytes: int = ROUND_BYTES) -> None:
         self.k8s = k8s
         self.db = db
         self.keep = keep
+        self.round_bytes = round_bytes
         self.lines_copied = 0
 
     async def _progress(self, gateway_id: str) -> dict[str, Any] | None:
@@ -55,37 +122,90 @@ class DriverLogCopier:
             return True  # not an application of this gateway's database
         if progress.get("submission") == submission and progress.get("complete"):
             return True
-        lines = await self.k8s.driver_log(app)  # Unavailable propagates: the caller retries later
+        pod = await self.k8s.driver_pod(app)  # Unavailable propagates: the caller retries later
+        uid = str(((pod or {}).get("metadata") or {}).get("uid") or "") if pod else progress.get("pod")
+        same = progress.get("submission") == submission
+        notes: list[str] = []
+        if not same and progress.get("lines"):
+            attempt = status.get("submissionAttempts", "?")
+            notes.append(f"{PREFIX}--- driver log of submission attempt {attempt} ({submission}) ---")
+        restarted = same and pod is not None and progress.get("pod") not in (None, uid)
+        if restarted:  # a different pod under the same submission: its log from the start
+            notes.append(f"{PREFIX}--- the driver log restarted ---")
+        if same and not restarted:
+            legacy = progress.get("lines") and "pod" not in progress  # stored before cursors existed
+            cursor = Cursor(progress.get("since"), int(progress.get("atSince", 0)))
+            cursor.skip = int(progress.get("lines", 0)) if legacy else 0
+        else:
+            cursor = Cursor()
+        total = int(progress.get("lines", 0)) if same else 0
+        expected = progress  # what a batch finds stored, else another writer moved on: stop
+        if pod is None:
+            if final and total == 0:
+                notes.append(
+                    f"{PREFIX}the driver log is not available (pod {driver_pod_name(app)} has no log)"
+                )
+            stored = await self._store(gateway_id, expected, notes, submission, total, cursor, uid, final)
+            return stored is not None and final
+        since = since_second(cursor.at) if cursor.at is not None else None
+        batch, size, read, more = notes, 0, 0, False
+        lines = self.k8s.pod_log_stream(
+            app["metadata"]["namespace"],
+            driver_pod_name(app),
+            since_time=since,
+            max_line_bytes=MAX_LINE_BYTES,
+        )
+        async with aclosing(lines):
+            async for line in lines:
+                text = cursor.feed(line)
+                if text is None:
+                    continue  # copied before (skipping costs reading, never memory)
+                batch.append(text)
+                size += len(text)
+                read += len(text)
+                total += 1
+                if size >= BATCH_BYTES or len(batch) >= BATCH_LINES:
+                    stored = await self._store(
+                        gateway_id, expected, batch, submission, total, cursor, uid, False
+                    )
+                    if stored is None:
+                        return False
+                    expected, batch, size = stored, [], 0
+                if not final and read >= self.round_bytes:
+                    more = True
+                    break
+        done = final and not more
+        stored = await self._store(gateway_id, expected, batch, submission, total, cursor, uid, done)
+        return stored is not None and done
+
+    async def _store(
+        self,
+        gateway_id: str,
+        expected: dict[str, Any],
+        lines: list[str],
+        submission: str,
+        total: int,
+        cursor: Cursor,
+        uid: str | None,
+        complete: bool,
+    ) -> dict[str, Any] | None:
+        """Store lines with the progress they reach, if the stored progress is still `expected`; the new
+        progress, or None when another writer moved on (or the application is gone)."""
         async with self.db.transaction() as session:
             row = await repo.get_application(session, gateway_id, include_deleted=True, for_update=True)
             if row is None:
-                return True
+                return None
             ref = dict(row.backend_ref or {})
-            progress = dict(ref.get(REF_KEY) or {})
-            if progress.get("submission") == submission and progress.get("complete"):
-                return True  # another writer finished it meanwhile
-            same = progress.get("submission") == submission
-            start = int(progress.get("lines", 0)) if same else 0
-            new: list[str] = []
-            if not same and progress.get("lines"):
-                attempt = status.get("submissionAttempts", "?")
-                new.append(f"{PREFIX}--- driver log of submission attempt {attempt} ({submission}) ---")
-            if lines is None:
-                if final and start == 0:
-                    pod = driver_pod_name(app)
-                    new.append(f"{PREFIX}the driver log is not available (pod {pod} has no log)")
-                total = start
-            else:
-                if len(lines) < start:  # a different log under the same submission: copy it again
-                    new.append(f"{PREFIX}--- the driver log restarted ---")
-                    start = 0
-                new += lines[start:]
-                total = len(lines)
-            await repo.append_log_lines(session, gateway_id, new, keep=self.keep)
-            ref[REF_KEY] = {"submission": submission, "lines": total, "complete": final}
+            if dict(ref.get(REF_KEY) or {}) != expected:
+                log.info("driver log of %s was copied meanwhile by another writer", gateway_id)
+                return None
+            progress = {"submission": submission, "lines": total, "complete": complete, "pod": uid}
+            progress |= cursor.state()
+            await repo.append_log_lines(session, gateway_id, lines, keep=self.keep)
+            ref[REF_KEY] = progress
             await repo.save(session, row, backend_ref=ref)
-        self.lines_copied += len(new)
-        return final
+        self.lines_copied += len(lines)
+        return progress
 
     async def read(self, namespace: str, name: str, lines: int) -> list[str]:
         """The last `lines` lines: live from the driver pod, else as saved; 404 if neither knows it."""

@@ -21,6 +21,7 @@ from spark_gateway.backends.base import SupervisedBackend
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
 from spark_gateway.services.gateway import GatewayRuntime, build_backend
+from spark_gateway.services.retention import retention_guard
 from spark_gateway.services.session_reaper import SessionReaper
 from spark_gateway.services.supervision.lease import LeaseGuard, LeaseLost, LeaseTerm, new_holder_id
 from spark_gateway.services.supervision.supervisor import ClusterSupervisor
@@ -77,6 +78,8 @@ class BackgroundWork:
         ]
         if gateway.settings.webhooks.enable:
             self.guards.append(webhook_guard(gateway, self.holder))
+        if gateway.settings.retention.finishedDays is not None:
+            self.guards.append(retention_guard(gateway, self.holder))
 
     def _guard(self, cluster: ClusterConfig) -> LeaseGuard:
         lease = self.gateway.settings.lease

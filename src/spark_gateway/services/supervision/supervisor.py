@@ -19,7 +19,6 @@ from spark_gateway.services.gateway import GatewayRuntime
 from spark_gateway.services.session_launch import prepare_launch
 from spark_gateway.services.stored import tracked_application
 from spark_gateway.services.supervision.loops import Periodic
-from spark_gateway.services.transitions import apply_update
 from spark_gateway.settings import ClusterConfig
 
 log = logging.getLogger(__name__)
@@ -37,6 +36,9 @@ class ClusterSupervisor:
             f"admission:{cluster.id}", max(cluster.local.pollIntervalSeconds, 0.2), self.admit_once
         )
         self.polling = Periodic(f"watch:{cluster.id}", cluster.local.pollIntervalSeconds, self.poll_once)
+        # A poll between a launch and its record would store log lines and their offset, which the
+        # launch record (offset 0) then overwrites: a successor would store those lines again.
+        self._launching = asyncio.Lock()
 
     async def reconcile(self) -> int:
         """Re-attach to (or settle) every application an earlier process left non-terminal."""
@@ -63,10 +65,15 @@ class ClusterSupervisor:
             queued = [tracked_application(r) for r in rows]
         launched = 0
         for app in queued:
-            launched += await self._launch(app)
+            async with self._launching:
+                launched += await self._launch(app)
         return launched
 
     async def _launch(self, app: TrackedApplication) -> int:
+        # A holder paused past its lease must not launch: the fence is checked right before the
+        # launch and again in the transaction recording it (the sink raises LeaseLost when stale).
+        # A launch whose record is refused is adopted by the successor (same job directory).
+        await self.gateway.sink.check()
         try:
             result = await self.backend.submit(await prepare_launch(self.gateway, app.app))
         except GatewayError as exc:
@@ -77,10 +84,7 @@ class ClusterSupervisor:
             return 0
         update = result.update
         update.backend_ref = result.backend_ref
-        async with self.gateway.db.transaction() as session:
-            row = await repo.get_application(session, app.gateway_id, include_deleted=True, for_update=True)
-            applied = row is not None and row.deleted_at is None and await apply_update(session, row, update)
-        if not applied:
+        if not await self.gateway.sink.record_launch(update):
             # Deleted while it was being launched: do not leave it running.
             app.backend_ref = result.backend_ref
             await self.backend.kill(app)
@@ -88,7 +92,8 @@ class ClusterSupervisor:
         return 1
 
     async def poll_once(self) -> None:
-        await self.backend.poll(self.gateway.sink)
+        async with self._launching:
+            await self.backend.poll(self.gateway.sink)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Reconcile, then admit and poll until cancelled or `stop` is set."""
