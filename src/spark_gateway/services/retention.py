@@ -28,7 +28,7 @@ from spark_gateway.db.models import (
 from spark_gateway.db.repository import utcnow
 from spark_gateway.domain.states import TERMINAL_STATES
 from spark_gateway.services.gateway import GatewayRuntime
-from spark_gateway.services.supervision.lease import LeaseGuard, LeaseTerm
+from spark_gateway.services.supervision.lease import LeaseGuard, LeaseTerm, configured_guard
 from spark_gateway.services.supervision.loops import Periodic
 
 log = logging.getLogger(__name__)
@@ -86,13 +86,6 @@ def retention_guard(gateway: GatewayRuntime, holder: str) -> LeaseGuard:
     async def work(term: LeaseTerm) -> None:
         await Periodic("retention", conf.intervalSeconds, purge).run(term.stop)
 
-    lease = gateway.settings.lease
-    return LeaseGuard(
-        gateway.db,
-        LEASE_NAME,
-        work,
-        holder=holder,
-        ttl=lease.ttlSeconds,
-        renew_interval=lease.renewIntervalSeconds,
-        work_name="retention",
+    return configured_guard(
+        gateway.db, gateway.settings.lease, LEASE_NAME, work, holder=holder, work_name="retention"
     )

@@ -23,7 +23,13 @@ from spark_gateway.db.engine import Database
 from spark_gateway.services.gateway import GatewayRuntime, build_backend
 from spark_gateway.services.retention import retention_guard
 from spark_gateway.services.session_reaper import SessionReaper
-from spark_gateway.services.supervision.lease import LeaseGuard, LeaseLost, LeaseTerm, new_holder_id
+from spark_gateway.services.supervision.lease import (
+    LeaseGuard,
+    LeaseLost,
+    LeaseTerm,
+    configured_guard,
+    new_holder_id,
+)
 from spark_gateway.services.supervision.supervisor import ClusterSupervisor
 from spark_gateway.services.supervision.tasks import cancel_all, spawn
 from spark_gateway.services.transitions import DatabaseSink
@@ -82,14 +88,12 @@ class BackgroundWork:
             self.guards.append(retention_guard(gateway, self.holder))
 
     def _guard(self, cluster: ClusterConfig) -> LeaseGuard:
-        lease = self.gateway.settings.lease
-        return LeaseGuard(
+        return configured_guard(
             self.gateway.db,
+            self.gateway.settings.lease,
             lease_name(cluster.id),
             partial(self._supervise, cluster),
             holder=self.holder,
-            ttl=lease.ttlSeconds,
-            renew_interval=lease.renewIntervalSeconds,
             work_name=f"supervisor:{cluster.id}",
         )
 

@@ -41,6 +41,7 @@ from spark_gateway.domain.backoff import Backoff
 from spark_gateway.domain.errors import ConfigError
 from spark_gateway.services.supervision.loops import LoopService
 from spark_gateway.services.supervision.tasks import spawn
+from spark_gateway.settings import LeaseConfig
 
 log = logging.getLogger(__name__)
 
@@ -277,3 +278,18 @@ class LeaseGuard(LoopService):
             log.warning("lease %s: release failed (%s); it expires by itself", self.name, describe(exc))
             return
         log.info("lease %s released by %s (token %d)", self.name, self.holder, term.token)
+
+
+def configured_guard(
+    db: Database, lease: LeaseConfig, name: str, work: Work, *, holder: str, work_name: str
+) -> LeaseGuard:
+    """A guard with the configured `lease.ttlSeconds` and `lease.renewIntervalSeconds`."""
+    return LeaseGuard(
+        db,
+        name,
+        work,
+        holder=holder,
+        ttl=lease.ttlSeconds,
+        renew_interval=lease.renewIntervalSeconds,
+        work_name=work_name,
+    )

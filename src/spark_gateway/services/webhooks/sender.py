@@ -28,7 +28,7 @@ from spark_gateway.domain.states import LivyDialect
 from spark_gateway.services.applications import with_urls
 from spark_gateway.services.gateway import GatewayRuntime
 from spark_gateway.services.stored import application_record
-from spark_gateway.services.supervision.lease import LeaseGuard, LeaseTerm
+from spark_gateway.services.supervision.lease import LeaseGuard, LeaseTerm, configured_guard
 from spark_gateway.services.webhooks.payload import (
     SIGNATURE_HEADER,
     application_view,
@@ -251,13 +251,6 @@ def webhook_guard(gateway: GatewayRuntime, holder: str) -> LeaseGuard:
         finally:
             await sender.close()
 
-    lease = gateway.settings.lease
-    return LeaseGuard(
-        gateway.db,
-        LEASE_NAME,
-        work,
-        holder=holder,
-        ttl=lease.ttlSeconds,
-        renew_interval=lease.renewIntervalSeconds,
-        work_name="webhooks",
+    return configured_guard(
+        gateway.db, gateway.settings.lease, LEASE_NAME, work, holder=holder, work_name="webhooks"
     )
