@@ -241,7 +241,8 @@ class FakeApiServer(K8sStore):
             reason = state["waiting"].get("reason", "ContainerCreating")
             message = f'container "{container}" in pod "{name}" is waiting to start: {reason}'
             raise K8sError(400, "BadRequest", message)
-        lines = self.logs.get((ns, name), []) if container == DRIVER_CONTAINER else []
+        # A copy: the body is streamed from a worker thread while the operator may append lines.
+        lines = list(self.logs.get((ns, name), [])) if container == DRIVER_CONTAINER else []
         times = self._log_times((ns, name), len(lines))
         first = 0
         if (since := request.query_params.get("sinceTime")) is not None:
