@@ -1,7 +1,7 @@
 """The system under fault: two gateway replicas, a local and a Kubernetes cluster, one PostgreSQL database.
 
 Both replicas and the SparkManager read one configuration file and reach PostgreSQL through the
-`SlowProxy` (db_proxy.py), so the slow-database fault reaches all of them; the harness reads the database
+`PgProxy` (tests/support/pg_proxy.py), so the slow-database fault reaches all of them; the harness reads the database
 directly. `full_service` is what recovery means: every replica answers, a live replica holds the local
 cluster's supervisor lease, the SparkManager is ready and watching.
 """
@@ -20,8 +20,8 @@ import yaml
 
 from tests.chaos import cluster_k8s, cluster_local
 from tests.chaos.cluster_k8s import KubeCluster
-from tests.chaos.db_proxy import SlowProxy
 from tests.e2e.processes import GatewayProcess, env_with_this_source, free_port
+from tests.support.pg_proxy import PgProxy
 
 LEASE = {"ttlSeconds": 2.0, "renewIntervalSeconds": 0.4}
 RECOVERY_TIMEOUT = 60.0
@@ -48,7 +48,7 @@ class System:
 
     def __init__(self, root: Path, db_url: str) -> None:
         self.root, self.db_url = root, db_url
-        self.proxy = SlowProxy()
+        self.proxy = PgProxy()
         self.kube = KubeCluster(root)
         config = {
             "dataDir": str(root / "data"),
@@ -78,7 +78,7 @@ class System:
         for gw in self.replicas:
             await asyncio.to_thread(gw.stop, signal.SIGTERM, 15)
         await asyncio.to_thread(self.kube.stop)
-        await self.proxy.stop()
+        await self.proxy.cut()
 
     def alive(self) -> list[GatewayProcess]:
         return [gw for gw in self.replicas if gw.proc is not None and gw.proc.poll() is None]

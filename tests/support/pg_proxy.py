@@ -1,11 +1,10 @@
-"""A TCP proxy between the harness's processes and PostgreSQL that can turn slow on demand.
+"""A TCP proxy in front of PostgreSQL that can cut every connection or turn slow, on demand.
 
-The `slow_database` fault: a database that answers, but late (an overloaded server, a saturated link).
-Every byte the gateways and the SparkManager exchange with PostgreSQL passes through here; while `delay`
-is set, each chunk waits that long before it is forwarded, in both directions and in order, so every
-round trip (a statement, a lease renewal, a COMMIT) takes at least twice the delay. Nothing is dropped:
-the processes must ride it out with 503 + Retry-After at worst, never a 500, and the invariants must hold.
-The harness's own connections go straight to PostgreSQL, so its checks are never slowed.
+`cut()` is a database gone away: open connections are aborted and new ones refused until `start()`
+(tests/e2e/test_faults.py). `delay` is a database that answers, but late (an overloaded server, a
+saturated link; the fault harness's `slow_database`): while it is set, each chunk waits that long before
+it is forwarded, in both directions and in order, so every round trip (a statement, a lease renewal, a
+COMMIT) takes at least twice the delay, and nothing is dropped.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from tests.conftest import PG_HOST, PG_PORT
 from tests.e2e.processes import free_port
 
 
-class SlowProxy:
+class PgProxy:
     """Forwards 127.0.0.1:`port` to PostgreSQL; `delay` seconds (0: none) hold back every chunk."""
 
     def __init__(self) -> None:
@@ -29,7 +28,7 @@ class SlowProxy:
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
 
-    async def stop(self) -> None:
+    async def cut(self) -> None:
         if self._server is not None:
             self._server.close()
             self._server = None
