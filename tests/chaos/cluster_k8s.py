@@ -110,9 +110,9 @@ class KubeCluster:
         os.kill(self.manager.proc.pid, signal.SIGKILL)
         self.manager.proc.wait(10)
 
-    def restart_manager(self) -> None:
+    def restart_manager(self, timeout: float = 60.0) -> None:
         if self.manager is not None and not self.manager_alive():
-            self.manager.start()
+            self.manager.start(timeout)
 
     def requests_seen(self) -> int:
         return len(self.fake.requests)

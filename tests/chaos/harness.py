@@ -32,7 +32,7 @@ import httpx
 from tests.chaos import cluster_k8s, cluster_local
 from tests.chaos.faults import FAULTS, OPT_IN_FAULTS, inject
 from tests.chaos.invariants import Figures, Submission, check_round
-from tests.chaos.system import System
+from tests.chaos.system import RECOVERY_TIMEOUT, System
 
 PG_BASE = os.environ.get("CHAOS_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 SUBMIT_PATIENCE = 120.0  # how long a careful client keeps retrying one submission
@@ -127,7 +127,9 @@ async def one_round(
             injected.ended, since_request=injected.since_request, relisted=injected.relisted
         )
         if recovery is None:
-            figures.violations.append(f"seed {seed} ({kind}): service did not come back within 60 s")
+            figures.violations.append(
+                f"seed {seed} ({kind}): service did not come back within {RECOVERY_TIMEOUT:.0f} s"
+            )
         else:
             figures.recovery.append(recovery)
 

@@ -23,7 +23,7 @@ from tests.chaos import cluster_k8s, cluster_local
 from tests.chaos.system import System, pg_connect
 from tests.e2e.local_replicas import TERMINAL as LIVY_TERMINAL
 
-TERMINAL_TIMEOUT = 60.0
+TERMINAL_TIMEOUT = 120.0  # generous: the machine these run on is often loaded
 V1_TERMINAL = {"COMPLETED", "FAILED"}
 
 
