@@ -2,7 +2,8 @@
 
 The sync and async clients only differ in how they send a `Call` and how they sleep, so the requests,
 the parsing, the retry rules and the operations of several calls (`wait`, `follow`, `iter_all`, as
-`Plan`s: generators that yield Calls, Sleeps and Emits, run by `steps.Stepper`) live here once.
+`Plan`s: generators that yield Calls, Sleeps and Emits, run by `steps.Stepper`) live here once, with the
+signatures and docstrings that `client.batches` and `client.applications` show (see `resources`).
 `retry_delay` decides whether (and after how long) a failed attempt is retried: only calls that are
 safe to repeat, i.e. reads, deletes, and creates that carry an `Idempotency-Key` (the gateway then
 answers a repeat with the original result) - which is every call here, since creates always get a key.
@@ -112,15 +113,18 @@ class LivyCalls:
 
     def submit(
         self,
+        /,
         file: str,
-        args: Sequence[str],
-        conf: Mapping[str, str] | None,
-        name: str | None,
-        namespace: str | None,
-        callback_url: str | None,
-        idempotency_key: str | None,
-        fields: Mapping[str, Any],
+        args: Sequence[str] = (),
+        *,
+        conf: Mapping[str, str] | None = None,
+        name: str | None = None,
+        namespace: str | None = None,
+        callback_url: str | None = None,
+        idempotency_key: str | None = None,
+        **fields: Any,
     ) -> Call[Batch]:
+        """Submit `file` (other Livy fields, e.g. `className`, `driverMemory`, as keyword arguments)."""
         body: dict[str, Any] = {"file": file, **fields}
         if args:
             body["args"] = list(args)
@@ -142,6 +146,7 @@ class LivyCalls:
         return Call("GET", f"{self.prefix}/batches/{batch_id}/state", lambda r: str(_json(r)["state"]))
 
     def logs(self, batch_id: int | str, offset: int | None = None, size: int = 100) -> Call[LogPage]:
+        """A page of the driver log; without `offset`, the last `size` lines."""
         params: dict[str, Any] = {"size": size}
         if offset is not None:
             params["from"] = offset
@@ -154,18 +159,21 @@ class LivyCalls:
         return Call("GET", f"{self.prefix}/batches", lambda r: BatchPage.from_json(_json(r)), params)
 
     def kill(self, batch_id: int | str) -> Call[None]:
+        """Kill the batch if it runs and remove it (Livy's DELETE)."""
         return Call("DELETE", f"{self.prefix}/batches/{batch_id}", _nothing, gone_is_done=True)
 
     def wait(
         self,
         batch_id: int | str,
-        timeout: float | None,
-        poll: float,
-        on_update: Callable[[Batch], None] | None,
+        timeout: float | None = None,
+        poll: float = 1.0,
+        on_update: Callable[[Batch], None] | None = None,
     ) -> Plan[str]:
+        """Poll until the batch ends; returns its final state. WaitTimeout after `timeout` seconds."""
         return waiting(self.get(batch_id), f"batch {batch_id}", timeout, poll, on_update)
 
-    def iter_all(self, page_size: int) -> Plan[None]:
+    def iter_all(self, page_size: int = 100) -> Plan[None]:
+        """Every batch the caller may see, oldest first, page by page."""
         offset = 0
         while True:
             page: BatchPage = yield self.list(offset, page_size)
@@ -175,7 +183,8 @@ class LivyCalls:
             if not page.batches or offset >= page.total:
                 return
 
-    def follow(self, batch_id: int | str, offset: int, poll: float) -> Plan[None]:
+    def follow(self, batch_id: int | str, offset: int = 0, poll: float = 1.0) -> Plan[None]:
+        """The driver log from line `offset` on, new lines as they come; ends after the batch ends."""
         while True:
             state = yield self.state(batch_id)  # before reading, so the last read sees every line
             while (page := (yield self.logs(batch_id, offset, 1000))).lines:
@@ -205,6 +214,7 @@ class ApplicationCalls:
         callback_url: str | None = None,
         idempotency_key: str | None = None,
     ) -> Call[Application]:
+        """Submit a SparkApplication (`metadata.namespace` required)."""
         body = dict(application)
         if callback_url:
             body["callbackUrl"] = callback_url
@@ -221,6 +231,7 @@ class ApplicationCalls:
         return Call("GET", f"{V1}/{gateway_id}/status", parse)
 
     def logs(self, gateway_id: str, lines: int | None = None) -> Call[list[str]]:
+        """The last `lines` driver log lines (the gateway's `defaultLogLines` when None)."""
         params = {} if lines is None else {"lines": lines}
 
         def parse(response: httpx.Response) -> list[str]:
@@ -239,13 +250,15 @@ class ApplicationCalls:
     def wait(
         self,
         gateway_id: str,
-        timeout: float | None,
-        poll: float,
-        on_update: Callable[[Application], None] | None,
+        timeout: float | None = None,
+        poll: float = 1.0,
+        on_update: Callable[[Application], None] | None = None,
     ) -> Plan[str]:
+        """Poll until the application ends; returns COMPLETED or FAILED. WaitTimeout after `timeout` s."""
         return waiting(self.get(gateway_id), f"application {gateway_id}", timeout, poll, on_update)
 
-    def follow(self, gateway_id: str, poll: float, window: int) -> Plan[None]:
+    def follow(self, gateway_id: str, poll: float = 1.0, window: int = 500) -> Plan[None]:
+        """The driver log's new lines as they come (from the last `window` lines); ends with the app."""
         seen: list[str] = []
         while True:
             state = yield self.state(gateway_id)
