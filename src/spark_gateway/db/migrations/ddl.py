@@ -4,7 +4,10 @@ The fragments are part of released migrations and of the trigger and function te
 store: a migration must emit the same SQL forever, so never edit one; add a new name instead.
 """
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -47,3 +50,14 @@ def pg_move(
     RETURN NULL;
 END
 $$"""
+
+
+def pg_row_trigger(name: str, events: str, table: str) -> str:
+    """PostgreSQL: run the trigger function `name()` after `events` on each row of `table`."""
+    return f"CREATE TRIGGER {name} AFTER {events}\n    ON {table} FOR EACH ROW EXECUTE FUNCTION {name}()"
+
+
+def execute_per_dialect(sqlite: Sequence[str], postgresql: Sequence[str]) -> None:
+    """Execute the statements written for the database being migrated, in order."""
+    for statement in sqlite if op.get_bind().dialect.name == "sqlite" else postgresql:
+        op.execute(statement)

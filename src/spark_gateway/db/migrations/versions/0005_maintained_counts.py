@@ -17,7 +17,13 @@ Revises: 0004_sessions
 import sqlalchemy as sa
 from alembic import op
 
-from spark_gateway.db.migrations.ddl import PG_UNLESS_LIVY_VISIBILITY, pg_move, sqlite_on_livy_visibility
+from spark_gateway.db.migrations.ddl import (
+    PG_UNLESS_LIVY_VISIBILITY,
+    execute_per_dialect,
+    pg_move,
+    pg_row_trigger,
+    sqlite_on_livy_visibility,
+)
 
 revision = "0005_maintained_counts"
 down_revision = "0004_sessions"
@@ -136,12 +142,11 @@ BEGIN
     RETURN NULL;
 END
 $$""",
-    """CREATE TRIGGER sg_app_counts AFTER INSERT OR DELETE OR UPDATE OF cluster_name, state, deleted_at
-    ON applications FOR EACH ROW EXECUTE FUNCTION sg_app_counts()""",
-    """CREATE TRIGGER sg_livy_counts_app AFTER UPDATE OF owner, proxy_user, deleted_at
-    ON applications FOR EACH ROW EXECUTE FUNCTION sg_livy_counts_app()""",
-    """CREATE TRIGGER sg_livy_counts_batch AFTER INSERT OR DELETE
-    ON livy_batches FOR EACH ROW EXECUTE FUNCTION sg_livy_counts_batch()""",
+    pg_row_trigger(
+        "sg_app_counts", "INSERT OR DELETE OR UPDATE OF cluster_name, state, deleted_at", "applications"
+    ),
+    pg_row_trigger("sg_livy_counts_app", "UPDATE OF owner, proxy_user, deleted_at", "applications"),
+    pg_row_trigger("sg_livy_counts_batch", "INSERT OR DELETE", "livy_batches"),
 ]
 
 FILL_APPLICATION_COUNTS = """
@@ -181,29 +186,23 @@ def upgrade() -> None:
     )
     op.execute(FILL_APPLICATION_COUNTS)
     op.execute(FILL_LIVY_COUNTS)
-    statements = SQLITE_TRIGGERS if op.get_bind().dialect.name == "sqlite" else PG_FUNCTIONS
-    for statement in statements:
-        op.execute(statement)
+    execute_per_dialect(SQLITE_TRIGGERS, PG_FUNCTIONS)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
-        for name in (
-            "app_counts_insert",
-            "app_counts_update",
-            "app_counts_delete",
-            "livy_counts_insert",
-            "livy_counts_delete",
-            "livy_counts_update",
-        ):
-            op.execute(f"DROP TRIGGER sg_{name}")
-    else:
-        op.execute("DROP TRIGGER sg_app_counts ON applications")
-        op.execute("DROP TRIGGER sg_livy_counts_app ON applications")
-        op.execute("DROP TRIGGER sg_livy_counts_batch ON livy_batches")
-        for name in ("app_counts", "livy_counts_app", "livy_counts_batch"):
-            op.execute(f"DROP FUNCTION sg_{name}()")
-        op.execute("DROP FUNCTION sg_bump_app(TEXT, TEXT, BIGINT)")
-        op.execute("DROP FUNCTION sg_bump_livy(TEXT, TEXT, BIGINT)")
+    sqlite_triggers = ["app_counts_insert", "app_counts_update", "app_counts_delete"]
+    sqlite_triggers += ["livy_counts_insert", "livy_counts_delete", "livy_counts_update"]
+    pg_functions = ("app_counts", "livy_counts_app", "livy_counts_batch")
+    execute_per_dialect(
+        [f"DROP TRIGGER sg_{name}" for name in sqlite_triggers],
+        [
+            "DROP TRIGGER sg_app_counts ON applications",
+            "DROP TRIGGER sg_livy_counts_app ON applications",
+            "DROP TRIGGER sg_livy_counts_batch ON livy_batches",
+            *(f"DROP FUNCTION sg_{name}()" for name in pg_functions),
+            "DROP FUNCTION sg_bump_app(TEXT, TEXT, BIGINT)",
+            "DROP FUNCTION sg_bump_livy(TEXT, TEXT, BIGINT)",
+        ],
+    )
     op.drop_table("livy_batch_counts")
     op.drop_table("application_counts")

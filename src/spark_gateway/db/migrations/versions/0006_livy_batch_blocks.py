@@ -13,7 +13,13 @@ Revises: 0005_maintained_counts
 import sqlalchemy as sa
 from alembic import op
 
-from spark_gateway.db.migrations.ddl import PG_UNLESS_LIVY_VISIBILITY, pg_move, sqlite_on_livy_visibility
+from spark_gateway.db.migrations.ddl import (
+    PG_UNLESS_LIVY_VISIBILITY,
+    execute_per_dialect,
+    pg_move,
+    pg_row_trigger,
+    sqlite_on_livy_visibility,
+)
 
 revision = "0006_livy_batch_blocks"
 down_revision = "0005_maintained_counts"
@@ -108,10 +114,8 @@ BEGIN
     RETURN NULL;
 END
 $$""",
-    """CREATE TRIGGER sg_livy_blocks_app AFTER UPDATE OF owner, proxy_user, deleted_at
-    ON applications FOR EACH ROW EXECUTE FUNCTION sg_livy_blocks_app()""",
-    """CREATE TRIGGER sg_livy_blocks_batch AFTER INSERT OR DELETE
-    ON livy_batches FOR EACH ROW EXECUTE FUNCTION sg_livy_blocks_batch()""",
+    pg_row_trigger("sg_livy_blocks_app", "UPDATE OF owner, proxy_user, deleted_at", "applications"),
+    pg_row_trigger("sg_livy_blocks_batch", "INSERT OR DELETE", "livy_batches"),
 ]
 
 FILL = f"""
@@ -139,19 +143,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("principal", "block", name="pk_livy_batch_blocks"),
     )
     op.execute(FILL)
-    statements = SQLITE_TRIGGERS if op.get_bind().dialect.name == "sqlite" else PG_STATEMENTS
-    for statement in statements:
-        op.execute(statement)
+    execute_per_dialect(SQLITE_TRIGGERS, PG_STATEMENTS)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
-        for name in ("insert", "delete", "update"):
-            op.execute(f"DROP TRIGGER sg_livy_blocks_{name}")
-    else:
-        op.execute("DROP TRIGGER sg_livy_blocks_app ON applications")
-        op.execute("DROP TRIGGER sg_livy_blocks_batch ON livy_batches")
-        op.execute("DROP FUNCTION sg_livy_blocks_app()")
-        op.execute("DROP FUNCTION sg_livy_blocks_batch()")
-        op.execute("DROP FUNCTION sg_bump_livy_block(TEXT, TEXT, INTEGER, BIGINT)")
+    execute_per_dialect(
+        [f"DROP TRIGGER sg_livy_blocks_{name}" for name in ("insert", "delete", "update")],
+        [
+            "DROP TRIGGER sg_livy_blocks_app ON applications",
+            "DROP TRIGGER sg_livy_blocks_batch ON livy_batches",
+            "DROP FUNCTION sg_livy_blocks_app()",
+            "DROP FUNCTION sg_livy_blocks_batch()",
+            "DROP FUNCTION sg_bump_livy_block(TEXT, TEXT, INTEGER, BIGINT)",
+        ],
+    )
     op.drop_table("livy_batch_blocks")
