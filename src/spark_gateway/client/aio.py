@@ -18,10 +18,9 @@ from typing import Any, TypeVar
 
 import httpx
 
-from spark_gateway.client import resources
 from spark_gateway.client.calls import ApplicationCalls, Call, Emit, LivyCalls, Plan, Sleep
 from spark_gateway.client.core import ClientCore
-from spark_gateway.client.resources import Awaiting
+from spark_gateway.client.resources import Awaiting, Resource
 from spark_gateway.client.steps import Attempt, Step
 
 T = TypeVar("T")
@@ -71,9 +70,9 @@ class AsyncSparkGatewayClient(ClientCore[httpx.AsyncBaseTransport]):
         return None  # an Emit: `stream` hands it out (`send` runs plans that emit nothing)
 
 
-class AsyncBatches(resources.Batches[Awaiting]):
+class AsyncBatches(Resource[Awaiting], LivyCalls):
     """Livy batches: submit, get, state, wait, logs, follow, list, kill."""
 
 
-class AsyncApplications(resources.Applications[Awaiting]):
+class AsyncApplications(Resource[Awaiting], ApplicationCalls):
     """Native (v1) applications: submit, get, state, wait, logs, follow, list, kill."""

@@ -1,25 +1,26 @@
-"""`client.batches` and `client.applications`, written once for the blocking and the asyncio client.
+"""How `client.batches` and `client.applications` perform the operations `calls` builds, for both clients.
 
-A resource method only builds a `calls.Call` or `calls.Plan` and hands it to its client, so each one is
-an entry of a call table: `get = sends(LivyCalls.get)` takes the signature and docstring of the
-`LivyCalls` method. What the call returns depends on the client: the result for the blocking one, a
-coroutine for the asyncio one. The type checker learns which from the mode a resource is declared with
-(`Batches[Blocking]`, `Batches[Awaiting]`); at run time the client's own `send` and `stream` decide.
+Each method of `calls.LivyCalls` and `calls.ApplicationCalls` is decorated with `@sends` (one call or
+plan) or `@streams(item)` (a plan that emits items). On a plain calls object the method builds its
+`Call` or `Plan`; on a `Resource` (the client's `batches` and `applications`, declared as
+`class Batches(Resource[Blocking], LivyCalls)`) the same method, with the same signature and docstring,
+hands what it builds to the client. What that returns depends on the client: the result for the
+blocking one, a coroutine (or an async iterator) for the asyncio one. The type checker learns which
+from the resource's mode (`Blocking`, `Awaiting`); at run time the client's own `send` and `stream` decide.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
-from spark_gateway.client.calls import ApplicationCalls, Call, LivyCalls, Plan
-from spark_gateway.client.models import Batch
+if TYPE_CHECKING:
+    from spark_gateway.client.calls import Call, Plan
 
 P = ParamSpec("P")
 T = TypeVar("T")
 ModeT = TypeVar("ModeT")
-CallsT = TypeVar("CallsT")
 
 
 class Blocking:
@@ -36,10 +37,11 @@ class Client(Protocol):
     def stream(self, plan: Plan[None]) -> Any: ...
 
 
-class Resource(Generic[ModeT, CallsT]):
-    """Performs what `calls` builds, through `client` (a `SparkGatewayClient` or its asyncio twin)."""
+class Resource(Generic[ModeT]):
+    """Performs what `calls` (a plain calls object) builds, through `client` (a `SparkGatewayClient` or
+    its asyncio twin). Its operations are those of the calls class it is declared with."""
 
-    def __init__(self, client: Client, calls: CallsT) -> None:
+    def __init__(self, client: Client, calls: Any) -> None:
         self._client = client
         self._calls = calls
 
@@ -57,7 +59,14 @@ class _Operation(Generic[P]):
             parameters=list(signature.parameters.values())[1:], return_annotation=inspect.Signature.empty
         )
 
-    def _method(self, resource: Resource[Any, Any]) -> Callable[..., Any]:
+    def _bind(self, resource: object, owner: type) -> Any:
+        if resource is None:
+            return self
+        if not isinstance(resource, Resource):  # a plain calls object: the method builds
+            return self._build.__get__(resource, owner)
+        return self._method(resource)
+
+    def _method(self, resource: Resource[Any]) -> Callable[..., Any]:
         method = self._perform(resource._client, resource._calls)
         method.__name__ = self._build.__name__
         method.__qualname__ = f"{type(resource).__qualname__}.{self._build.__name__}"
@@ -87,13 +96,13 @@ class sends(_Operation[P], Generic[P, T]):
     @overload
     def __get__(self, resource: None, owner: type) -> sends[P, T]: ...
     @overload
-    def __get__(self, resource: Resource[Blocking, Any], owner: type) -> Callable[P, T]: ...
+    def __get__(self, resource: Resource[Blocking], owner: type) -> Callable[P, T]: ...
     @overload
-    def __get__(
-        self, resource: Resource[Awaiting, Any], owner: type
-    ) -> Callable[P, Coroutine[Any, Any, T]]: ...
-    def __get__(self, resource: Resource[Any, Any] | None, owner: type) -> Any:
-        return self if resource is None else self._method(resource)
+    def __get__(self, resource: Resource[Awaiting], owner: type) -> Callable[P, Coroutine[Any, Any, T]]: ...
+    @overload
+    def __get__(self, resource: object, owner: type) -> Callable[P, Any]: ...  # a plain calls object
+    def __get__(self, resource: object, owner: type) -> Any:
+        return self._bind(resource, owner)
 
 
 class streams(_Operation[P], Generic[P, T]):
@@ -104,38 +113,18 @@ class streams(_Operation[P], Generic[P, T]):
     def __init__(self, build: Callable[Concatenate[Any, P], Plan[None]], item: type[T]) -> None:
         super().__init__(build)
 
+    @classmethod
+    def of(cls, item: type[T]) -> Callable[[Callable[Concatenate[Any, P], Plan[None]]], streams[P, T]]:
+        """The decorator for a plan that emits `item`s."""
+        return lambda build: cls(build, item)
+
     @overload
     def __get__(self, resource: None, owner: type) -> streams[P, T]: ...
     @overload
-    def __get__(self, resource: Resource[Blocking, Any], owner: type) -> Callable[P, Iterator[T]]: ...
+    def __get__(self, resource: Resource[Blocking], owner: type) -> Callable[P, Iterator[T]]: ...
     @overload
-    def __get__(self, resource: Resource[Awaiting, Any], owner: type) -> Callable[P, AsyncIterator[T]]: ...
-    def __get__(self, resource: Resource[Any, Any] | None, owner: type) -> Any:
-        return self if resource is None else self._method(resource)
-
-
-class Batches(Resource[ModeT, LivyCalls]):
-    """Livy batches: submit, get, state, wait, logs, follow, list, kill."""
-
-    submit = sends(LivyCalls.submit)
-    get = sends(LivyCalls.get)
-    state = sends(LivyCalls.state)
-    logs = sends(LivyCalls.logs)
-    list = sends(LivyCalls.list)
-    iter_all = streams(LivyCalls.iter_all, Batch)
-    kill = sends(LivyCalls.kill)
-    wait = sends(LivyCalls.wait)
-    follow = streams(LivyCalls.follow, str)
-
-
-class Applications(Resource[ModeT, ApplicationCalls]):
-    """Native (v1) applications: submit, get, state, wait, logs, follow, list, kill."""
-
-    submit = sends(ApplicationCalls.submit)
-    get = sends(ApplicationCalls.get)
-    state = sends(ApplicationCalls.state)
-    logs = sends(ApplicationCalls.logs)
-    list = sends(ApplicationCalls.list)
-    kill = sends(ApplicationCalls.kill)
-    wait = sends(ApplicationCalls.wait)
-    follow = streams(ApplicationCalls.follow, str)
+    def __get__(self, resource: Resource[Awaiting], owner: type) -> Callable[P, AsyncIterator[T]]: ...
+    @overload
+    def __get__(self, resource: object, owner: type) -> Callable[P, Any]: ...  # a plain calls object
+    def __get__(self, resource: object, owner: type) -> Any:
+        return self._bind(resource, owner)

@@ -17,10 +17,9 @@ from typing import Any, TypeVar
 
 import httpx
 
-from spark_gateway.client import resources
 from spark_gateway.client.calls import ApplicationCalls, Call, Emit, LivyCalls, Plan, Sleep
 from spark_gateway.client.core import ClientCore
-from spark_gateway.client.resources import Blocking
+from spark_gateway.client.resources import Blocking, Resource
 from spark_gateway.client.steps import Attempt, Step
 
 T = TypeVar("T")
@@ -70,9 +69,9 @@ class SparkGatewayClient(ClientCore[httpx.BaseTransport]):
         return None  # an Emit: `stream` hands it out (`send` runs plans that emit nothing)
 
 
-class Batches(resources.Batches[Blocking]):
+class Batches(Resource[Blocking], LivyCalls):
     """Livy batches: submit, get, state, wait, logs, follow, list, kill."""
 
 
-class Applications(resources.Applications[Blocking]):
+class Applications(Resource[Blocking], ApplicationCalls):
     """Native (v1) applications: submit, get, state, wait, logs, follow, list, kill."""
