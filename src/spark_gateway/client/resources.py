@@ -1,7 +1,7 @@
 """How `client.batches` and `client.applications` perform the operations `calls` builds, for both clients.
 
 Each method of `calls.LivyCalls` and `calls.ApplicationCalls` is decorated with `@sends` (one call or
-plan) or `@streams(item)` (a plan that emits items). On a plain calls object the method builds its
+plan) or `@streams.of(item)` (a plan that emits items). On a plain calls object the method builds its
 `Call` or `Plan`; on a `Resource` (the client's `batches` and `applications`, declared as
 `class Batches(Resource[Blocking], LivyCalls)`) the same method, with the same signature and docstring,
 hands what it builds to the client. What that returns depends on the client: the result for the
