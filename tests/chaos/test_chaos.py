@@ -13,6 +13,7 @@ import pytest
 from tests.chaos.harness import FAULTS, run
 
 
+@pytest.mark.timeout(600)  # nine rounds, three of them restart a process: minutes on a loaded machine
 @pytest.mark.usefixtures("pg_url")
 async def test_random_faults_leave_no_violation(tmp_path: Path) -> None:
     seeds = list(range(100, 100 + len(FAULTS)))
