@@ -6,17 +6,12 @@ from typing import Any
 
 from pydantic import Field
 
-from spark_gateway.api.schemas import _Closed, _Open
+from spark_gateway.api.schemas import LivyAppInfo, LivyPage, _Closed, _Open
 from spark_gateway.domain.sessions import SessionState, StatementState
 
 
-class LivySessionAppInfo(_Closed):
-    driverLogUrl: str | None
-    sparkUiUrl: str | None
-    sparkHistoryUrl: str | None
-    executorLogUrls: dict[str, str] | None
-    GatewayId: str
-    Cluster: str
+class LivySessionAppInfo(LivyAppInfo):
+    pass  # a batch's, under the name the OpenAPI document has always given it
 
 
 class LivySession(_Closed):
@@ -45,9 +40,7 @@ class LivySession(_Closed):
     queue: str | None
 
 
-class LivySessionList(_Closed):
-    from_: int = Field(alias="from")
-    total: int = Field(ge=0)
+class LivySessionList(LivyPage):
     sessions: list[LivySession]
 
 
