@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from spark_gateway.api.schemas import LivyAppInfo, LivyPage, _Closed, _Open
-from spark_gateway.domain.sessions import SessionState, StatementState
+from spark_gateway.domain.sessions import SESSION_STATES, StatementState
 
 
 class LivySessionAppInfo(LivyAppInfo):
@@ -20,7 +20,7 @@ class LivySession(_Closed):
     appId: str | None
     owner: str | None
     proxyUser: str | None
-    state: str = Field(json_schema_extra={"enum": [s.value for s in SessionState]})
+    state: str = Field(json_schema_extra={"enum": [s.value for s in SESSION_STATES]})
     kind: str
     appInfo: LivySessionAppInfo
     log: list[str]
@@ -46,7 +46,7 @@ class LivySessionList(LivyPage):
 
 class LivySessionState(_Closed):
     id: int
-    state: str = Field(json_schema_extra={"enum": [s.value for s in SessionState]})
+    state: str = Field(json_schema_extra={"enum": [s.value for s in SESSION_STATES]})
 
 
 class LivyStatement(_Closed):
