@@ -29,20 +29,9 @@ from spark_gateway.domain.sessions import (
 from spark_gateway.domain.sparkapp import SparkApplication, namespace_problem
 from spark_gateway.domain.states import AppState, LivyState
 from spark_gateway.services import applications as apps
+from spark_gateway.services import livy_common
 from spark_gateway.services.applications import Caller
 from spark_gateway.services.gateway import GatewayRuntime
-from spark_gateway.services.livy_common import (
-    MAX_BATCH_ID,
-    MAX_PAGE,
-    check_length,
-    check_name,
-    default_spark_version,
-    find,
-    log_page,
-    not_found,
-    page_offset,
-    validated,
-)
 from spark_gateway.services.stored import application_record
 from spark_gateway.services.transitions import apply_update
 from spark_gateway.settings import ClusterConfig, Settings
@@ -72,14 +61,14 @@ def ensure_can_view(gateway: GatewayRuntime, caller: Caller, app: ApplicationRow
     try:
         apps.ensure_can_view(gateway, caller, application_record(app))
     except NotFound:
-        raise not_found(ref) from None
+        raise livy_common.not_found(ref) from None
 
 
 def ensure_can_modify(gateway: GatewayRuntime, caller: Caller, app: ApplicationRow, ref: str) -> None:
     try:
         apps.ensure_can_modify(gateway, caller, application_record(app))
     except NotFound:
-        raise not_found(ref) from None
+        raise livy_common.not_found(ref) from None
 
 
 def gateway_url(settings: Settings) -> str:
@@ -117,11 +106,11 @@ def runner_file(cluster: ClusterConfig, settings: Settings) -> str:
 
 
 def parse_request(payload: object) -> LivySessionRequest:
-    request = validated(LivySessionRequest, payload)
+    request = livy_common.validated(LivySessionRequest, payload)
     request.kind = session_kind(request.kind)
-    check_name(request.name)
-    check_length("name", request.name)
-    check_length("proxyUser", request.proxyUser)
+    livy_common.check_name(request.name)
+    livy_common.check_length("name", request.name)
+    livy_common.check_length("proxyUser", request.proxyUser)
     return request
 
 
@@ -145,7 +134,7 @@ async def create_session(
     app = to_spark_application(
         request,
         namespace=namespace,
-        spark_version=gateway.settings.livy.sparkVersion or default_spark_version(),
+        spark_version=gateway.settings.livy.sparkVersion or livy_common.default_spark_version(),
         runner_file=str(RUNNER_FILE),  # replaced per cluster once the cluster is chosen
         arguments=[],
     )
@@ -179,7 +168,7 @@ async def create_session(
                 "last_access_at": now,
             },
         )
-        if session_id > MAX_BATCH_ID:
+        if session_id > livy_common.MAX_BATCH_ID:
             raise BadRequest("no more session ids")
         created["id"] = session_id
         labels = {**final.metadata.labels, LABEL_LIVY_SESSION_ID: str(session_id)}
@@ -224,7 +213,7 @@ async def resolve(
     gateway: GatewayRuntime, session: AsyncSession, caller: Caller, ref: str, *, for_update: bool = False
 ) -> tuple[LivySessionRow, ApplicationRow]:
     """A session by id or (as Livy allows) by name; NotFound in Livy's words."""
-    return await find(
+    return await livy_common.find(
         gateway,
         caller,
         ref,
@@ -260,8 +249,8 @@ async def list_sessions(
     async with gateway.db.transaction() as session:
         rows, total = await srepo.list_sessions(
             session,
-            offset=page_offset(offset),
-            limit=min(size, MAX_PAGE),
+            offset=livy_common.page_offset(offset),
+            limit=min(size, livy_common.MAX_PAGE),
             owner=gateway.access.visible_owner_filter(caller.user),
         )
         busy = await srepo.busy_session_ids(session, [s.session_id for s, _ in rows])
@@ -276,7 +265,7 @@ async def session_log(
     gateway: GatewayRuntime, caller: Caller, ref: str, *, offset: int | None, size: int
 ) -> tuple[SessionView, LogPage]:
     view = await get_session(gateway, caller, ref, with_log=False)
-    return view, await log_page(gateway, view.record.gateway_id, offset=offset, size=size)
+    return view, await livy_common.log_page(gateway, view.record.gateway_id, offset=offset, size=size)
 
 
 async def delete_session(gateway: GatewayRuntime, caller: Caller, ref: str) -> None:
@@ -289,7 +278,7 @@ async def delete_session(gateway: GatewayRuntime, caller: Caller, ref: str) -> N
     try:
         await apps.delete_application(gateway, caller, gateway_id)
     except NotFound:
-        raise not_found(ref) from None
+        raise livy_common.not_found(ref) from None
     await finish(gateway, session_id, LivyState.KILLED, "deleted by user")
 
 
