@@ -3,7 +3,9 @@
 Fills a fresh PostgreSQL database with N applications spread over 30 days, 3 clusters, 4 namespaces,
 50 owners and a mix of states (one INSERT ... SELECT generate_series), then times the service the
 console calls, `browse_applications`, for: the first page, a page a third of the way down (keyset
-cursor), the first page filtered by state, by owner, by a name search, and as a non-admin user.
+cursor), the first page filtered by state, by owner, by name and id searches (rare, common, none),
+and as a non-admin user. Every tenth application is a Livy session's driver (the table joins them).
+`--without-trigram-indexes` drops migration 0007's indexes first, for the figures before them.
 Prints the median of 5 runs of each (a page of 50 rows plus its count, capped at 10000).
 
 Usage: python bench/console_bench.py [--rows 1000000] [--pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/test]
@@ -41,11 +43,19 @@ INSERT INTO applications (gateway_id, cluster_id, cluster_name, namespace, owner
   spec, status, state, backend_ref, created_at, updated_at)
 SELECT 'c' || (g % 3) || '-ns' || (g % 4) || '-' || lpad(to_hex(g), 8, '0') || '-0000-7000-8000-000000000000',
   'c' || (g % 3), 'c' || (g % 3), 'ns' || (g % 4), 'user' || (g % 50), NULL, 'job-' || g,
-  CASE WHEN g % 2 = 0 THEN 'livy' ELSE 'v1' END, '{}'::jsonb, '{}'::jsonb,
+  CASE WHEN g % 10 = 5 THEN 'livy-session' WHEN g % 2 = 0 THEN 'livy' ELSE 'v1' END, '{}'::jsonb, '{}'::jsonb,
   (ARRAY['COMPLETED','COMPLETED','COMPLETED','FAILED','RUNNING','',  'COMPLETED','SUBMITTED'])[1 + g % 8],
   '{}'::jsonb, now() - make_interval(secs => (:rows - g) * 2592000.0 / :rows), now()
 FROM generate_series(1, :rows) AS g
 """
+# Every tenth application is a Livy session's driver, with its livy_sessions row.
+FILL_SESSIONS = """
+INSERT INTO livy_sessions (gateway_id, kind, request, state, heartbeat_timeout_s, next_statement_id,
+  created_at, last_activity_at, last_access_at)
+SELECT gateway_id, 'pyspark', '{}'::jsonb, 'idle', 0, 0, created_at, created_at, created_at
+FROM applications WHERE source = 'livy-session' ORDER BY created_at
+"""
+TRIGRAM_INDEXES = ("ix_applications_name_trgm", "ix_applications_gateway_id_trgm")
 
 
 async def timed(label: str, run: object, repeat: int = 5) -> None:
@@ -58,7 +68,7 @@ async def timed(label: str, run: object, repeat: int = 5) -> None:
     print(f"{label:<34} {statistics.median(times):8.1f} ms   rows={len(page.records):<3} total={total}")
 
 
-async def main(rows: int, pg_url: str) -> None:
+async def main(rows: int, pg_url: str, trigrams: bool) -> None:
     url = await create_pg_database(pg_url)
     try:
         settings = Settings.load(
@@ -72,9 +82,15 @@ async def main(rows: int, pg_url: str) -> None:
         start = time.perf_counter()
         async with rt.db.transaction() as session:
             await session.execute(text(FILL), {"rows": rows})
+            await session.execute(text(FILL_SESSIONS))
+            if not trigrams:  # the "before" figures: the search without migration 0007's indexes
+                for index in TRIGRAM_INDEXES:
+                    await session.execute(text(f"DROP INDEX IF EXISTS {index}"))
         async with rt.db.transaction() as session:
             await session.execute(text("ANALYZE applications"))
-        print(f"filled {rows} applications in {time.perf_counter() - start:.1f} s")
+            await session.execute(text("ANALYZE livy_sessions"))
+        print(f"filled {rows} applications in {time.perf_counter() - start:.1f} s", end="")
+        print("" if trigrams else " (trigram indexes dropped)")
         admin = Caller(None)
         first = await browse_applications(rt, admin, BrowseQuery())
         async with rt.db.transaction() as session:
@@ -108,8 +124,17 @@ async def main(rows: int, pg_url: str) -> None:
             "cluster c1, namespace ns2",
             lambda: browse_applications(rt, admin, BrowseQuery(cluster="c1", namespace="ns2")),
         )
+        for label, needle in (
+            ("name search 'job-4242' (111 hits)", "job-4242"),
+            ("name search 'JOB-99' (11111 hits)", "JOB-99"),
+            ("name search 'job-' (every row)", "job-"),
+            ("id search '-0001e240-' (1 hit)", "-0001e240-"),
+            ("search with no match", "no-such-job"),
+        ):
+            await timed(label, lambda n=needle: browse_applications(rt, admin, BrowseQuery(search=n)))  # type: ignore[misc]
         await timed(
-            "name search 'job-4242'", lambda: browse_applications(rt, admin, BrowseQuery(search="job-4242"))
+            "owner user7, search 'job-42'",
+            lambda: browse_applications(rt, admin, BrowseQuery(owner="user7", search="job-42")),
         )
         await rt.close()
     finally:
@@ -120,5 +145,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--pg-url", default=PG_URL)
+    parser.add_argument(
+        "--without-trigram-indexes", action="store_true", help="drop migration 0007's indexes (before)"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.rows, args.pg_url))
+    asyncio.run(main(args.rows, args.pg_url, not args.without_trigram_indexes))
