@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal, or_, select, tuple_
+from sqlalchemy import func, literal, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spark_gateway.db.models import ApplicationRow, LivyBatchRow, LivySessionRow
@@ -61,11 +61,22 @@ def _browse_where(stmt: Any, filters: BrowseFilter) -> Any:
     return stmt
 
 
-def like_escape(text: str) -> str:
-    """`text` matched literally inside a LIKE pattern (its wildcards and the escape escaped)."""
+def like_escape(needle: str) -> str:
+    """`needle` matched literally inside a LIKE pattern (its wildcards and the escape escaped)."""
     for char in (LIKE_ESCAPE, "%", "_"):
-        text = text.replace(char, LIKE_ESCAPE + char)
-    return text
+        needle = needle.replace(char, LIKE_ESCAPE + char)
+    return needle
+
+
+async def _plan_for_this_search(session: AsyncSession, filters: BrowseFilter) -> None:
+    """On PostgreSQL, plan a search for its own pattern, in this transaction.
+
+    asyncpg prepares statements, and after a few runs PostgreSQL may reuse one generic plan whatever
+    the pattern; that plan cannot tell a rare needle (the trigram indexes, milliseconds) from a common
+    one (the newest-first index, stopping at a page) and walks the whole table for a rare one.
+    """
+    if filters.search and session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,7 @@ async def browse_applications(
     Keyset paging: `before` is the (created_at, gateway_id) of the last row of the previous page, so a
     page costs one range scan of ix_applications_created_at_gateway_id however deep it is.
     """
+    await _plan_for_this_search(session, filters)
     stmt = (
         select(ApplicationRow, LivyBatchRow.batch_id, LivySessionRow.session_id)
         .outerjoin(LivyBatchRow, LivyBatchRow.gateway_id == ApplicationRow.gateway_id)
@@ -106,6 +118,7 @@ async def browse_applications(
 
 async def count_browsed(session: AsyncSession, filters: BrowseFilter, *, cap: int) -> int:
     """How many applications match, counting at most `cap` + 1 rows (a count stays cheap at 1M rows)."""
+    await _plan_for_this_search(session, filters)
     matching = _browse_where(select(literal(1)).select_from(ApplicationRow), filters).limit(cap + 1)
     stmt = select(func.count()).select_from(matching.subquery())
     return int((await session.execute(stmt)).scalar_one())
