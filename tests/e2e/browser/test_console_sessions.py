@@ -25,7 +25,7 @@ from tests.e2e.browser.conftest import (
 from tests.e2e.conftest import GatewayProcess
 from tests.support.livy_sessions import run, start_session, text
 
-pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.timeout(1200)]
 
 PI = str(Path(__file__).resolve().parents[3] / "examples" / "pi.py")
 STUB_NAMESPACE = "stub"  # on the stand-in cluster
@@ -41,7 +41,7 @@ def gateway(
         {
             "clusters": [
                 local_cluster("local", "default"),
-                local_cluster("stand-in", STUB_NAMESPACE, stand_in=True),
+                local_cluster("standin", STUB_NAMESPACE, stand_in=True),
             ],
             "gateway": basic_auth(tmp_path_factory.mktemp("auth")),
             "livy": {"csrfProtection": True},
@@ -62,7 +62,7 @@ def client_for(gw: GatewayProcess, user: str) -> httpx.Client:
 def alices(gateway: GatewayProcess) -> Iterator[dict[str, object]]:
     """Alice's real pyspark session, idle, after three statements (Python, print, SQL)."""
     with client_for(gateway, "alice") as alice:
-        sid = start_session(alice, name="alice-notebook")
+        sid = start_session(alice, timeout=600, name="alice-notebook")  # a loaded machine is slow
         assert text(run(alice, sid, "spark.range(7).count()")) == "7"
         assert text(run(alice, sid, "print('hello from the console')")) == "hello from the console"
         run(alice, sid, "SELECT 42 AS answer", kind="sql")
