@@ -16,7 +16,7 @@ one (its time, and how many lines carried exactly that time) are skipped, and th
 batches of at most `BATCH_BYTES` (`BATCH_LINES`), each with the progress in one transaction. A running
 driver's round copies at most `ROUND_BYTES`; the final copy reads to the end. Lines are cut at
 `MAX_LINE_BYTES`.
-Stored lines are trimmed to `logRetentionLines` as for every backend.
+Stored lines are trimmed to `retention.logLines` as for every backend.
 """
 
 from __future__ import annotations

@@ -75,8 +75,8 @@ class ManagerService:
             watch_timeout_seconds=conf.watchTimeoutSeconds,
             name=f"watch:{cluster.name}",
         )
-        self.logs = DriverLogCopier(k8s, db, keep=settings.logRetentionLines)
-        self.status = StatusRecorder(db, cluster.id, keep=settings.logRetentionLines)
+        self.logs = DriverLogCopier(k8s, db, keep=settings.retention.log_lines)
+        self.status = StatusRecorder(db, cluster.id, keep=settings.retention.log_lines)
         self.cache: dict[Key, dict[str, Any]] = {}
         self.synced = False  # a first list has been received
         self.work: KeyedWorkers[Key] = KeyedWorkers(
