@@ -38,8 +38,7 @@ from spark_gateway.db.models import (
     WebhookEventRow,
 )
 from spark_gateway.db.repository import utcnow
-from spark_gateway.domain.sessions import SessionState
-from spark_gateway.domain.states import TERMINAL_STATES
+from spark_gateway.domain.states import TERMINAL_STATES, LivyState
 from spark_gateway.services.gateway import GatewayRuntime
 from spark_gateway.services.supervision.lease import LeaseGuard, LeaseTerm, configured_guard
 from spark_gateway.services.supervision.loops import Periodic
@@ -49,7 +48,7 @@ log = logging.getLogger(__name__)
 
 LEASE_NAME = "retention"
 FINISHED = [state.value for state in TERMINAL_STATES]
-SESSION_OPEN = [s.value for s in SessionState if s.is_active or s == SessionState.SHUTTING_DOWN]
+SESSION_OPEN = [s.value for s in LivyState if s.is_active or s == LivyState.SHUTTING_DOWN]
 TRIM_LINES = 50_000  # log lines deleted per transaction at most
 
 
