@@ -20,7 +20,7 @@ from spark_gateway.api.console.applications import timeline
 from spark_gateway.api.console.rendering import CONSOLE_PREFIX, error_page, page
 from spark_gateway.api.deps import CurrentCaller, CurrentGateway
 from spark_gateway.domain.errors import GatewayError
-from spark_gateway.domain.sessions import SessionState
+from spark_gateway.domain.states import LivyState
 from spark_gateway.services import sessions, statements
 from spark_gateway.services.statements import StatementView
 
@@ -86,7 +86,7 @@ async def session_page(
     except GatewayError as exc:
         return error_page(request, exc)
     record = view.record
-    active = SessionState(view.state).is_active
+    active = LivyState(view.state).is_active
     return page(
         request,
         "session.html",
