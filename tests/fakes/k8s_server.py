@@ -165,6 +165,18 @@ class FakeKubernetes(FakeApiServer):
         """Answer the next `count` requests with an error Status of this code."""
         await self.call(self.inject_failures, count, code)
 
+    async def hold_logs(self) -> None:
+        """Pod log reads wait (a kubelet that does not answer) until `release_logs`."""
+        await self.call(lambda: setattr(self, "logs_held", asyncio.Event()))
+
+    async def release_logs(self) -> None:
+        def release() -> None:
+            if self.logs_held is not None:
+                self.logs_held.set()
+            self.logs_held = None
+
+        await self.call(release)
+
     async def wait_for_watchers(self, count: int = 1, timeout: float = 5.0) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

@@ -6,6 +6,7 @@ event) gives both: each key is pending at most once and never processed by two w
 time; a key changed again while a worker holds it is queued once more when that worker is done, and
 the worker then reads the newest state. A failed key comes back after an exponential backoff: always
 when the failure is transient (the database or the cluster is unavailable), at most a few times else.
+`KeyedLocks` keeps two such queues (status writes, driver log copies) off the same key at once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 from spark_gateway.domain.backoff import Backoff
@@ -92,6 +93,30 @@ class KeyedQueue(Generic[K]):
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
+
+
+class KeyedLocks(Generic[K]):
+    """One lock per key, held only while in use (memory follows the keys being worked on, not all)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[K, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: K) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
 
 
 class KeyedWorkers(Generic[K]):

@@ -6,10 +6,15 @@ reads; nothing waits for the database), and follows every SparkApplication carry
 bounded backoff). The watch only updates `cache` (the newest object per application, which also feeds
 the metrics) and marks the application in a keyed work queue (`queue`); `statusWorkers` writers
 take keys off it, one worker per key at a time, so a slow database never stalls the watch and never
-reorders one application's updates. A writer copies new driver log lines (`logs`), then records
-the status through the state machine (`status`), walking through states the watch could not see
-(a relist after 410, or updates coalesced while the database was slow). Failures requeue the key with
-backoff; the cache keeps the newest object, so no change is lost.
+reorders one application's updates. A writer records the status through the state machine
+(`status`), walking through states the watch could not see (a relist after 410, or updates coalesced
+while the database was slow); once the driver has finished it first copies the rest of its log
+(`logs`). Failures requeue the key with backoff; the cache keeps the newest object, so no change is lost.
+
+Copying running drivers' logs every `logCaptureSeconds` touches every running application, so it has
+a keyed queue and `logWorkers` workers of its own: with thousands of live applications a round takes
+longer than the interval (rounds then simply follow each other), but status writes never wait behind
+it. A per-key lock keeps a log copy and a status write's final copy of one application apart.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from spark_gateway.domain.ids import parse_gateway_id
 from spark_gateway.domain.states import AppState
 from spark_gateway.domain.status import state_of
 from spark_gateway.services.manager.logs import DriverLogCopier
-from spark_gateway.services.manager.queue import KeyedWorkers
+from spark_gateway.services.manager.queue import KeyedLocks, KeyedWorkers
 from spark_gateway.services.manager.status import DELETED_MESSAGE, KILLED_MESSAGE, StatusRecorder
 from spark_gateway.services.supervision.loops import Periodic
 from spark_gateway.settings import ClusterConfig, Settings
@@ -61,6 +66,10 @@ def _fingerprint(status: dict[str, Any]) -> str:
     return json.dumps({k: status.get(k) for k in TRACKED_FIELDS}, sort_keys=True, default=str)
 
 
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, Unavailable) or is_unavailable(exc)
+
+
 class ManagerService:
     def __init__(self, settings: Settings, cluster: ClusterConfig, k8s: K8sApi, db: Database) -> None:
         conf = settings.sparkManager
@@ -79,16 +88,17 @@ class ManagerService:
         self.status = StatusRecorder(db, cluster.id, keep=settings.logRetentionLines)
         self.cache: dict[Key, dict[str, Any]] = {}
         self.synced = False  # a first list has been received
+        name = cluster.name
         self.work: KeyedWorkers[Key] = KeyedWorkers(
-            self.process,
-            transient=lambda exc: isinstance(exc, Unavailable) or is_unavailable(exc),
-            name=f"status-writer:{cluster.name}",
-            count=conf.statusWorkers,
+            self.process, transient=_transient, name=f"status-writer:{name}", count=conf.statusWorkers
         )
+        self.log_work: KeyedWorkers[Key] = KeyedWorkers(
+            self.copy_running_log, transient=_transient, name=f"log-copier:{name}", count=conf.logWorkers
+        )
+        self._exclusive: KeyedLocks[Key] = KeyedLocks()
         self._gone: dict[Key, dict[str, Any]] = {}  # deleted from the cluster, not yet recorded
         self._written: dict[Key, str] = {}
         self._log_complete: dict[Key, str] = {}
-        self._log_due: set[Key] = set()
         self._deleting: set[Key] = set()  # deleted through the API, not yet recorded
         self._periodic: list[Periodic] = []
 
@@ -197,11 +207,10 @@ class ManagerService:
         status = obj.get("status") or {}
         state = state_of(obj)
         submission = str(status.get("submissionID") or "")
-        finished = state in DRIVER_DONE and self._log_complete.get(key) != submission
-        if finished or (key in self._log_due and state in DRIVER_RUNNING):
-            self._log_due.discard(key)
-            if await self.logs.copy(key[1], obj, final=state in DRIVER_DONE):
-                self._log_complete[key] = submission
+        if state in DRIVER_DONE and self._log_complete.get(key) != submission:
+            async with self._exclusive.hold(key):
+                if await self.logs.copy(key[1], obj, final=True):
+                    self._log_complete[key] = submission
         fingerprint = _fingerprint(status)
         if self._written.get(key) != fingerprint:
             await self.status.observed(key[1], obj)
@@ -217,11 +226,18 @@ class ManagerService:
 
     # Workers and lifecycle ---------------------------------------------------------------------------
 
+    async def copy_running_log(self, key: Key) -> None:
+        """Copy what a running driver printed since the last copy (a log worker's unit of work)."""
+        obj = self.cache.get(key)
+        if obj is None or state_of(obj) not in DRIVER_RUNNING or not self._is_ours(key[1]):
+            return
+        async with self._exclusive.hold(key):
+            await self.logs.copy(key[1], obj, final=False)
+
     def mark_logs_due(self) -> None:
         for key, obj in list(self.cache.items()):
-            if state_of(obj) in DRIVER_RUNNING and key not in self.work.failures:  # else: in backoff
-                self._log_due.add(key)
-                self.work.add(key)
+            if state_of(obj) in DRIVER_RUNNING and key not in self.log_work.failures:  # else: in backoff
+                self.log_work.add(key)
 
     async def run_once(self) -> None:
         """Bounded mode for tests: one watch round (a list first), then every pending key, inline."""
@@ -230,11 +246,13 @@ class ManagerService:
 
     async def drain_inline(self) -> None:
         await self.work.drain_inline()
+        await self.log_work.drain_inline()
 
     async def start(self) -> None:
         conf = self.settings.sparkManager
         name, resync, logs = self.cluster.name, conf.watchResyncSeconds, conf.logCaptureSeconds
         self.work.start()
+        self.log_work.start()
         self._periodic = [Periodic(f"resync:{name}", resync, self.watch.request_relist, initial_delay=resync)]
         if logs > 0:
             self._periodic.append(
@@ -250,6 +268,7 @@ class ManagerService:
         for periodic in self._periodic:
             await periodic.stop(timeout=1.0)
         await self.work.stop(self.settings.sparkManager.shutdownSeconds if timeout is None else timeout)
+        await self.log_work.stop(0)  # a running driver's copy resumes where it stopped, next time
 
 
 def _version(obj: dict[str, Any]) -> int:

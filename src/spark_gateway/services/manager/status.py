@@ -81,6 +81,8 @@ class StatusRecorder:
             if current.is_terminal and state != current:
                 log.info("%s is %s in the database; ignoring %s", gateway_id, current.value, state.value)
                 return False
+            if current == state and row.status == status and row.error_message == error:
+                return True  # stored already (a restarted manager relisting): no write
             for step in transition_path(current, state)[:-1]:
                 await apply_update(session, row, StatusUpdate(gateway_id, step))
             if not await apply_update(session, row, update):
