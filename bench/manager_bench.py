@@ -81,6 +81,8 @@ class Result:
     rss_peak: float
     rss_end: float
     sync_s: float  # from start to settled (list, then N first writes)
+    cpu_s: float  # the manager's CPU time while changes arrived and until the last one was stored
+    wall_s: float  # ... and the wall-clock time of that
 
     def rows(self) -> list[tuple[str, str, str, str, str]]:
         """Rows for scale_bench's table: (what, figure, ceiling / 1k figure, ratio, target)."""
@@ -93,6 +95,13 @@ class Result:
                 f"{self.lag_p50:.2f} s / {self.lag_max:.2f} s",
                 "",
                 "p99 < 2 s",
+            ),
+            (
+                f"SparkManager CPU per status change, {load} (share of a core)",
+                f"{1000 * self.cpu_s / max(1, self.changes):.2f} ms",
+                f"{100 * self.cpu_s / self.wall_s:.0f} %",
+                "",
+                "report",
             ),
             (
                 f"SparkManager RSS, {load} (start / end)",
@@ -190,6 +199,11 @@ def proc_status_mb(pid: int, field: str) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def metric(text: str, name: str) -> float | None:
     match = re.search(rf"^{name}\{{[^}}]*\}} ([0-9.e+-]+)$", text, re.MULTILINE)
     return float(match.group(1)) if match else None
@@ -210,7 +224,7 @@ def wait_settled(url: str, proc: subprocess.Popen[bytes], timeout: float) -> Non
             and metric(text, "spark_manager_pending_updates") == 0
         ):
             return
-        time.sleep(0.5)
+        time.sleep(2.0)  # a scrape walks the manager's cache: not too often
     raise TimeoutError(f"the manager did not settle within {timeout:.0f} s")
 
 
@@ -321,8 +335,10 @@ def run(
             wait_settled(manager_url, proc, timeout=max(120.0, apps / 20))
             sync_s = time.monotonic() - began
             rss_start = proc_status_mb(proc.pid, "VmRSS")
+            cpu_before, wall_before = cpu_seconds(proc.pid), time.monotonic()
             emitted, sent, elapsed = fake.call_sync(emit_changes, fake, keys, rate, seconds)
             lags, missing = asyncio.run(read_lags(url, ids, emitted, timeout=max(60.0, seconds)))
+            cpu_s, wall_s = cpu_seconds(proc.pid) - cpu_before, time.monotonic() - wall_before
             rss_peak = proc_status_mb(proc.pid, "VmHWM")
             rss_end = proc_status_mb(proc.pid, "VmRSS")
         fake.assert_no_rejections()
@@ -343,6 +359,8 @@ def run(
         rss_peak=rss_peak,
         rss_end=rss_end,
         sync_s=sync_s,
+        cpu_s=cpu_s,
+        wall_s=wall_s,
     )
 
 
@@ -354,6 +372,8 @@ def describe(result: Result) -> str:
         f"p99 {r.lag_p99:.3f} s, max {r.lag_max:.3f} s"
         + (f", {r.missing} never arrived" if r.missing else "")
         + f"; manager RSS start {r.rss_start:.0f} MB, peak {r.rss_peak:.0f} MB, end {r.rss_end:.0f} MB"
+        + f"; manager CPU {r.cpu_s:.1f} s over {r.wall_s:.0f} s ({1000 * r.cpu_s / max(1, r.changes):.2f} ms"
+        + f" per change); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
 
 

@@ -6,10 +6,12 @@ reads; nothing waits for the database), and follows every SparkApplication carry
 bounded backoff). The watch only updates `cache` (the newest object per application, which also feeds
 the metrics) and marks the application in a keyed work queue (`queue`); `statusWorkers` writers
 take keys off it, one worker per key at a time, so a slow database never stalls the watch and never
-reorders one application's updates. A writer records the status through the state machine
-(`status`), walking through states the watch could not see (a relist after 410, or updates coalesced
-while the database was slow); once the driver has finished it first copies the rest of its log
-(`logs`). Failures requeue the key with backoff; the cache keeps the newest object, so no change is lost.
+reorders one application's updates. A writer takes every ready key (up to `STATUS_BATCH`) and records
+their statuses in one transaction, so the slower the database, the more each commit carries; it goes
+through the state machine (`status`), walking through states the watch could not see (a relist after
+410, or updates coalesced while the database was slow); once a driver has finished it first copies the
+rest of its log (`logs`). Failures requeue the key with backoff; the cache keeps the newest object, so
+no change is lost.
 
 Copying running drivers' logs every `logCaptureSeconds` touches every running application, so it has
 a keyed queue and `logWorkers` workers of its own: with thousands of live applications a round takes
@@ -55,6 +57,7 @@ TRACKED_FIELDS = (
 DRIVER_RUNNING = frozenset({AppState.RUNNING, AppState.UNKNOWN})
 DRIVER_DONE = frozenset({AppState.SUCCEEDING, AppState.FAILING, AppState.COMPLETED, AppState.FAILED})
 MAX_PERMANENT_FAILURES = 5
+STATUS_BATCH = 100  # status changes written in one transaction, when that many are waiting
 
 
 def key_of(obj: dict[str, Any]) -> Key:
@@ -90,10 +93,14 @@ class ManagerService:
         self.synced = False  # a first list has been received
         name = cluster.name
         self.work: KeyedWorkers[Key] = KeyedWorkers(
-            self.process, transient=_transient, name=f"status-writer:{name}", count=conf.statusWorkers
+            self.process,
+            transient=_transient,
+            name=f"status-writer:{name}",
+            count=conf.statusWorkers,
+            batch=STATUS_BATCH,
         )
         self.log_work: KeyedWorkers[Key] = KeyedWorkers(
-            self.copy_running_log, transient=_transient, name=f"log-copier:{name}", count=conf.logWorkers
+            self.copy_running_logs, transient=_transient, name=f"log-copier:{name}", count=conf.logWorkers
         )
         self._exclusive: KeyedLocks[Key] = KeyedLocks()
         self._gone: dict[Key, dict[str, Any]] = {}  # deleted from the cluster, not yet recorded
@@ -186,35 +193,46 @@ class ManagerService:
         except BadRequest:
             return False  # carries the label, but was not created through the gateway
 
-    async def process(self, key: Key) -> None:
-        """Bring the database up to date with one application (a worker's unit of work)."""
+    async def process(self, keys: list[Key]) -> None:
+        """Bring the database up to date with these applications (a status writer's unit of work):
+        their status changes in one transaction."""
+        due: list[tuple[Key, dict[str, Any], str]] = []
+        for key in keys:
+            obj = await self._prepare(key)
+            fingerprint = _fingerprint((obj or {}).get("status") or {})
+            if obj is not None and self._written.get(key) != fingerprint:
+                due.append((key, obj, fingerprint))
+        if due:
+            await self.status.observed_many([(key[1], obj) for key, obj, _ in due])
+        for key, _, fingerprint in due:
+            self._written[key] = fingerprint
+
+    async def _prepare(self, key: Key) -> dict[str, Any] | None:
+        """The object whose status is to be recorded, once its finished driver's log is saved; None
+        when there is nothing to record (not ours, or gone: recorded here)."""
         if not self._is_ours(key[1]):
             self._gone.pop(key, None)
             self._deleting.discard(key)
-            return
+            return None
         obj = self.cache.get(key)
         if obj is None:
             if key not in self._gone:
-                return
+                return None
             try:  # a list can miss an object created while it ran: ask before declaring it gone
                 obj = await self.k8s.get_app(*key)
             except NotFound:
                 self._gone.pop(key, None)
                 await self._record_gone(key)
-                return
+                return None
             self._gone.pop(key, None)
             await self.on_event("MODIFIED", obj)
         status = obj.get("status") or {}
-        state = state_of(obj)
         submission = str(status.get("submissionID") or "")
-        if state in DRIVER_DONE and self._log_complete.get(key) != submission:
+        if state_of(obj) in DRIVER_DONE and self._log_complete.get(key) != submission:
             async with self._exclusive.hold(key):
                 if await self.logs.copy(key[1], obj, final=True):
                     self._log_complete[key] = submission
-        fingerprint = _fingerprint(status)
-        if self._written.get(key) != fingerprint:
-            await self.status.observed(key[1], obj)
-            self._written[key] = fingerprint
+        return obj
 
     async def _record_gone(self, key: Key) -> None:
         """Deleted from the cluster (kubectl, the operator's TTL, a DELETE through this API)."""
@@ -226,13 +244,14 @@ class ManagerService:
 
     # Workers and lifecycle ---------------------------------------------------------------------------
 
-    async def copy_running_log(self, key: Key) -> None:
-        """Copy what a running driver printed since the last copy (a log worker's unit of work)."""
-        obj = self.cache.get(key)
-        if obj is None or state_of(obj) not in DRIVER_RUNNING or not self._is_ours(key[1]):
-            return
-        async with self._exclusive.hold(key):
-            await self.logs.copy(key[1], obj, final=False)
+    async def copy_running_logs(self, keys: list[Key]) -> None:
+        """Copy what running drivers printed since their last copy (a log worker's unit of work)."""
+        for key in keys:
+            obj = self.cache.get(key)
+            if obj is None or state_of(obj) not in DRIVER_RUNNING or not self._is_ours(key[1]):
+                continue
+            async with self._exclusive.hold(key):
+                await self.logs.copy(key[1], obj, final=False)
 
     def mark_logs_due(self) -> None:
         for key, obj in list(self.cache.items()):
