@@ -336,7 +336,7 @@ def run(
             sync_s = time.monotonic() - began
             rss_start = proc_status_mb(proc.pid, "VmRSS")
             cpu_before, wall_before = cpu_seconds(proc.pid), time.monotonic()
-            emitted, sent, elapsed = fake.call_sync(emit_changes, fake, keys, rate, seconds)
+            emitted, sent, elapsed = asyncio.run(fake.call(emit_changes, fake, keys, rate, seconds))
             lags, missing = asyncio.run(read_lags(url, ids, emitted, timeout=max(60.0, seconds)))
             cpu_s, wall_s = cpu_seconds(proc.pid) - cpu_before, time.monotonic() - wall_before
             rss_peak = proc_status_mb(proc.pid, "VmHWM")

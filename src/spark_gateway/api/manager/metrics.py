@@ -12,7 +12,7 @@ watch and the database writers keep up. A registry per app: several managers can
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -85,14 +85,14 @@ class ManagerCollector(Collector):
         self.service = service
         self._seen: dict[Key, Summary] = {}
 
-    def summarize(self, svc: ManagerService | None) -> tuple[Counter[str], Counter[str], Counter[Key]]:
+    def summarize(self, svc: ManagerService | None) -> tuple[Counter[str], dict[str, float], Counter[Key]]:
         """Active applications and their cores per namespace, and applications per (namespace, state).
 
         What an application adds is worked out once per version of its object (the watch replaces the
         cached object on every change): a scrape of thousands costs lookups, not spec parsing.
         """
         active: Counter[str] = Counter()
-        cores: Counter[str] = Counter()
+        cores: dict[str, float] = defaultdict(float)
         states: Counter[Key] = Counter()
         seen: dict[Key, Summary] = {}
         for key, obj in (svc.cache if svc is not None else {}).items():

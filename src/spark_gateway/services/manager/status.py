@@ -10,6 +10,7 @@ A terminal row never moves again here: the gateway may have recorded "killed by 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
 from typing import Any, cast
@@ -61,6 +62,7 @@ class StatusRecorder:
         self.cluster_id = cluster_id
         self.keep = keep  # logRetentionLines
         self.writes = 0
+        self._one_batch = asyncio.Lock()
 
     async def observed(self, gateway_id: str, obj: dict[str, Any]) -> bool:
         """Record the SparkApplication's status; False if nothing was written (refused or stored already)."""
@@ -70,7 +72,9 @@ class StatusRecorder:
         """Record several applications' statuses in one transaction (one commit, not one each: what
         lets a manager keep up with hundreds of changes a second); for each, whether it was taken."""
         ids = sorted({gateway_id for gateway_id, _ in observed})  # rows locked in one order: no deadlock
-        async with self.db.transaction() as session:
+        # One batch at a time: the count triggers lock a row per (cluster, state), which concurrent
+        # batches would take in different orders; the batches grow instead.
+        async with self._one_batch, self.db.transaction() as session:
             stmt = select(ApplicationRow).where(ApplicationRow.gateway_id.in_(ids))
             found = await session.execute(stmt.order_by(ApplicationRow.gateway_id).with_for_update())
             rows = {row.gateway_id: row for row in found.scalars()}
