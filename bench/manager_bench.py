@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from math import nan
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ from spark_gateway.domain.ids import new_gateway_id  # noqa: E402
 from spark_gateway.domain.sparkapp import SparkApplication, stamp  # noqa: E402
 
 CLUSTER, CLUSTER_ID, NAMESPACE, NAMESPACE_ID = "fake-cluster", "c1", "default", "dflt"
+NAMESPACES = [{"name": NAMESPACE, "id": NAMESPACE_ID}]
 SELECTOR = ("spark-gateway/managed-by", "spark-gateway")
 OWNERS = 100
 PORT_BASE = 4040
@@ -237,14 +239,7 @@ def manager_process(
     conf = {
         "dataDir": str(workdir / "data"),
         "database": {"url": url},
-        "clusters": [
-            {
-                "name": CLUSTER,
-                "id": CLUSTER_ID,
-                "type": "kubernetes",
-                "namespaces": [{"name": NAMESPACE, "id": NAMESPACE_ID}],
-            }
-        ],
+        "clusters": [{"name": CLUSTER, "id": CLUSTER_ID, "type": "kubernetes", "namespaces": NAMESPACES}],
         "selectorKey": SELECTOR[0],
         "selectorValue": SELECTOR[1],
         "debugPorts": {CLUSTER: {"sparkManagerPort": port, "metricsPort": port}},
@@ -344,23 +339,10 @@ def run(
         fake.assert_no_rejections()
     finally:
         fake.stop()
+    p50, p99, worst = (statistics.median(lags), percentile(lags, 0.99), lags[-1]) if lags else (nan, nan, nan)
+    rss = (rss_start, rss_peak, rss_end)
     return Result(
-        db=db,
-        apps=apps,
-        rate_asked=rate,
-        rate=sent / elapsed,
-        changes=sent,
-        measured=len(lags),
-        missing=missing,
-        lag_p50=statistics.median(lags) if lags else float("nan"),
-        lag_p99=percentile(lags, 0.99),
-        lag_max=lags[-1] if lags else float("nan"),
-        rss_start=rss_start,
-        rss_peak=rss_peak,
-        rss_end=rss_end,
-        sync_s=sync_s,
-        cpu_s=cpu_s,
-        wall_s=wall_s,
+        db, apps, rate, sent / elapsed, sent, len(lags), missing, p50, p99, worst, *rss, sync_s, cpu_s, wall_s
     )
 
 
@@ -386,9 +368,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1,000 apps, 50 changes/s, 20 s")
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="postgresql")
-    parser.add_argument("--apps", type=int, help="live SparkApplications (default 10,000)")
-    parser.add_argument("--rate", type=float, help="status changes per second (default 200)")
-    parser.add_argument("--seconds", type=float, help="how long changes arrive (default 60)")
+    for flag, kind, text in (
+        ("--apps", int, "live SparkApplications (default 10,000)"),
+        ("--rate", float, "status changes per second (default 200)"),
+        ("--seconds", float, "how long changes arrive (default 60)"),
+    ):
+        parser.add_argument(flag, type=kind, help=text)
     parser.add_argument(
         "--log-capture", type=float, default=LOG_CAPTURE_SECONDS, help="sparkManager.logCaptureSeconds"
     )
