@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,24 +16,23 @@ from spark_gateway.domain.sparkapp import namespace_problem
 from spark_gateway.services import applications
 from spark_gateway.services.applications import Caller
 from spark_gateway.services.gateway import GatewayRuntime
+from spark_gateway.services.livy_common import (
+    MAX_NAME_LENGTH,
+    check_length,
+    check_name,
+    default_spark_version,
+    find,
+    log_page,
+    not_found,
+    page_offset,
+    ref_number,
+    validated,
+)
 from spark_gateway.services.stored import application_record
 
-# Batch ids are a 32-bit integer column; names and users are stored in columns of 253 characters.
-MAX_BATCH_ID = 2**31 - 1
-MAX_NAME_LENGTH = 253
-# Offsets beyond this are clamped, so no request can overflow the database's integer types.
-MAX_PAGE = 2**31 - 1
 # A list page never holds more batches than this: a larger `size` is clamped (Livy accepts any size;
 # `total` still counts every batch, so a client pages on with `from`). Livy's default page is 100 too.
 MAX_LIST_SIZE = 100
-
-
-def default_spark_version() -> str:
-    """The installed pyspark's version, for batches that do not say (`livy.sparkVersion` empty)."""
-    try:
-        return importlib.metadata.version("pyspark")
-    except importlib.metadata.PackageNotFoundError:
-        return "3.5.0"
 
 
 @dataclass
@@ -45,37 +42,15 @@ class BatchPage:
     batches: list[ApplicationRecord]
 
 
-def not_found(batch_ref: str | int) -> NotFound:
-    return NotFound(f"Session '{batch_ref}' not found.")
-
-
 def parse_request(payload: object) -> LivyBatchRequest:
-    if not isinstance(payload, dict):
-        raise BadRequest("request body must be a JSON object")
-    try:
-        request = LivyBatchRequest.model_validate(payload)
-    except ValidationError as exc:
-        raise BadRequest(describe_validation_error(exc)) from exc
+    request = validated(LivyBatchRequest, payload)
     if not request.file:
         raise BadRequest("File is required.")
-    if request.name is not None and (request.name == "" or request.name.isdigit()):
-        raise BadRequest(f"Rejected, Reason: Invalid session name: {request.name}")
+    check_name(request.name)
     if request.name is not None and len(request.name) > MAX_NAME_LENGTH:
         raise BadRequest(f"Rejected, Reason: session name longer than {MAX_NAME_LENGTH} characters")
-    if request.proxyUser is not None and len(request.proxyUser) > MAX_NAME_LENGTH:
-        raise BadRequest(f"proxyUser: longer than {MAX_NAME_LENGTH} characters")
+    check_length("proxyUser", request.proxyUser)
     return request
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    messages = []
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "body"
-        if err["type"] == "extra_forbidden":
-            messages.append(f'Unrecognized field "{field}"')
-        else:
-            messages.append(f"{field}: {err['msg']}")
-    return "; ".join(messages)
 
 
 async def create_batch(
@@ -113,11 +88,6 @@ async def create_batch(
     )
 
 
-def batch_number(batch_ref: str) -> int | None:
-    """The batch id a path reference names (ASCII digits only), or None when it is a name."""
-    return int(batch_ref) if batch_ref.isascii() and batch_ref.isdigit() else None
-
-
 RECENT_LOG_LINES = 10  # Livy's batch view shows the last 10 log lines
 
 
@@ -126,23 +96,15 @@ async def _resolve(
 ) -> tuple[ApplicationRecord, list[str] | None]:
     """A batch by id, or (as Livy allows) by name when the reference is not all digits; with
     `recent_lines`, a batch found by id comes with its last log lines (None: not read)."""
-    number = batch_number(batch_ref)
-    if number is not None and number > MAX_BATCH_ID:
-        raise not_found(batch_ref)
-    if number is None and (len(batch_ref) > MAX_NAME_LENGTH or "\x00" in batch_ref):
-        raise not_found(batch_ref)  # no stored name can look like that
-    if number is not None:
-        found = await repo.get_batch(session, number, recent_lines=recent_lines)
-    else:
-        found = await repo.get_batch_by_name(
-            session, batch_ref, gateway.access.visible_owner_filter(caller.user)
-        )
-    if found is None:
-        raise not_found(batch_ref)
-    batch_id, row = found
-    return application_record(row, batch_id), repo.recent_log_of(
-        row
-    ) if number is not None and recent_lines else None
+    batch_id, row = await find(
+        gateway,
+        caller,
+        batch_ref,
+        lambda number: repo.get_batch(session, number, recent_lines=recent_lines),
+        lambda name, owner: repo.get_batch_by_name(session, name, owner),
+    )
+    by_id = ref_number(batch_ref) is not None
+    return application_record(row, batch_id), repo.recent_log_of(row) if by_id and recent_lines else None
 
 
 async def get_batch(
@@ -172,7 +134,7 @@ async def list_batches(gateway: GatewayRuntime, caller: Caller, *, offset: int, 
 
     async def reads(conn: AsyncConnection) -> tuple[list[tuple[int, Row[Any]]], int, dict[str, list[str]]]:
         rows, total = await repo.list_batches(
-            conn, offset=min(max(offset, 0), MAX_PAGE), limit=min(size, MAX_LIST_SIZE), owner=owner
+            conn, offset=page_offset(offset), limit=min(size, MAX_LIST_SIZE), owner=owner
         )
         logs = await repo.recent_logs(conn, [r.gateway_id for _, r in rows], RECENT_LOG_LINES)
         return rows, total, logs
@@ -188,10 +150,7 @@ async def batch_log(
     gateway: GatewayRuntime, caller: Caller, batch_ref: str, *, offset: int | None, size: int
 ) -> tuple[ApplicationRecord, LogPage]:
     record = await get_batch(gateway, caller, batch_ref, with_log=False)
-    if offset is not None:
-        offset = min(offset, MAX_PAGE)
-    size = min(size, MAX_PAGE)
-    return record, await applications.read_log_page(gateway, record.gateway_id, offset=offset, size=size)
+    return record, await log_page(gateway, record.gateway_id, offset=offset, size=size)
 
 
 async def delete_batch(gateway: GatewayRuntime, caller: Caller, batch_ref: str) -> None:
