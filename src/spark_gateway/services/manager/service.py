@@ -17,10 +17,16 @@ Copying running drivers' logs every `logCaptureSeconds` touches every running ap
 a keyed queue and `logWorkers` workers of its own: with thousands of live applications a round takes
 longer than the interval (rounds then simply follow each other), but status writes never wait behind
 it. A per-key lock keeps a log copy and a status write's final copy of one application apart.
+
+One thing cannot wait for a writer: an event showing that a driver has ended starts the final copy of
+its log at once (a named task, at most `statusWorkers` at a time), because the operator deletes a
+failed driver pod as soon as its retry is due, and a writer may only get to the key after the rerun.
+The key's writer waits for that copy before anything else, so an attempt's lines precede the next's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -56,6 +62,8 @@ TRACKED_FIELDS = (
 )
 DRIVER_RUNNING = frozenset({AppState.RUNNING, AppState.UNKNOWN})
 DRIVER_DONE = frozenset({AppState.SUCCEEDING, AppState.FAILING, AppState.COMPLETED, AppState.FAILED})
+# PENDING_RERUN keeps the ended attempt's submissionID: its copy is final too (if the pod is still there).
+FINAL_COPY = DRIVER_DONE | {AppState.PENDING_RERUN}
 MAX_PERMANENT_FAILURES = 5
 STATUS_BATCH = 100  # status changes written in one transaction, when that many are waiting
 
@@ -87,8 +95,8 @@ class ManagerService:
             watch_timeout_seconds=conf.watchTimeoutSeconds,
             name=f"watch:{cluster.name}",
         )
-        self.logs = DriverLogCopier(k8s, db, keep=settings.logRetentionLines)
-        self.status = StatusRecorder(db, cluster.id, keep=settings.logRetentionLines)
+        self.logs = DriverLogCopier(k8s, db, keep=settings.retention.log_lines)
+        self.status = StatusRecorder(db, cluster.id, keep=settings.retention.log_lines)
         self.cache: dict[Key, dict[str, Any]] = {}
         self.synced = False  # a first list has been received
         name = cluster.name
@@ -107,6 +115,8 @@ class ManagerService:
         self._written: dict[Key, str] = {}
         self._log_complete: dict[Key, str] = {}
         self._deleting: set[Key] = set()  # deleted through the API, not yet recorded
+        self._finals: dict[Key, asyncio.Task[None]] = {}  # final log copies started by the watch
+        self._final_slots = asyncio.Semaphore(conf.statusWorkers)
         self._periodic: list[Periodic] = []
 
     # The REST API's operations ---------------------------------------------------------------------
@@ -163,7 +173,28 @@ class ManagerService:
             cached = self.cache.get(key)
             if cached is None or _version(obj) >= _version(cached):
                 self.cache[key] = obj
+                self._start_final_copy(key, obj)
         self.work.add(key)
+
+    def _start_final_copy(self, key: Key, obj: dict[str, Any]) -> None:
+        submission = str((obj.get("status") or {}).get("submissionID") or "")
+        if (
+            state_of(obj) not in DRIVER_DONE
+            or key in self._finals
+            or self._log_complete.get(key) == submission
+            or not self._is_ours(key[1])
+        ):
+            return
+        name = f"final-log-copy:{key[1]}"
+        self._finals[key] = asyncio.create_task(self._final_copy(key, obj, submission), name=name)
+
+    async def _final_copy(self, key: Key, obj: dict[str, Any], submission: str) -> None:
+        async with self._final_slots, self._exclusive.hold(key):
+            try:
+                if await self.logs.copy(key[1], obj, final=True):
+                    self._log_complete[key] = submission
+            except Exception as exc:  # the key's writer copies again, with its retries
+                log.warning("final copy of the driver log of %s failed: %s", key[1], exc)
 
     async def on_snapshot(self, items: list[dict[str, Any]]) -> None:
         fresh = {key_of(obj): obj for obj in items}
@@ -214,6 +245,8 @@ class ManagerService:
             self._gone.pop(key, None)
             self._deleting.discard(key)
             return None
+        if (started := self._finals.pop(key, None)) is not None:
+            await started  # the ended attempt's last lines go before anything newer
         obj = self.cache.get(key)
         if obj is None:
             if key not in self._gone:
@@ -228,7 +261,7 @@ class ManagerService:
             await self.on_event("MODIFIED", obj)
         status = obj.get("status") or {}
         submission = str(status.get("submissionID") or "")
-        if state_of(obj) in DRIVER_DONE and self._log_complete.get(key) != submission:
+        if state_of(obj) in FINAL_COPY and self._log_complete.get(key) != submission:
             async with self._exclusive.hold(key):
                 if await self.logs.copy(key[1], obj, final=True):
                     self._log_complete[key] = submission
@@ -288,6 +321,10 @@ class ManagerService:
             await periodic.stop(timeout=1.0)
         await self.work.stop(self.settings.sparkManager.shutdownSeconds if timeout is None else timeout)
         await self.log_work.stop(0)  # a running driver's copy resumes where it stopped, next time
+        finals, self._finals = list(self._finals.values()), {}
+        for task in finals:
+            task.cancel()
+        await asyncio.gather(*finals, return_exceptions=True)
 
 
 def _version(obj: dict[str, Any]) -> int:
