@@ -8,12 +8,15 @@ For each database (SQLite, PostgreSQL) it builds (once, then reuses) a small and
   * measures first page, a deep page, /metrics and the v1 list alone on the small and on the big
     history (ratio big/small: 1.0 means flat in history size);
   * reports the gateway's RSS after the big run, and creates per second (a sleeping spark-submit);
+  * lists as a non-admin user owning one batch in 100 (auth configured), at 1k and big, their totals;
+  * a SparkManager following 10k live SparkApplications with status changes at 200/s (1k at 50/s with
+    --quick; bench/manager_bench.py): status lag p99 and RSS.
 and once, on SQLite with real Spark: POST /batches to `running` against bare spark-submit
 (bench/livy_bench.py's measurement; `--no-spark` skips it).
 Absolute figures depend on the machine and its load; the ratios are the point.
 
 Usage: python bench/scale_bench.py [--quick] [--db sqlite|postgresql|both] [--big N] [--seconds S]
-                                   [--no-spark]
+                                   [--no-spark] [--no-manager]
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(REPO))
-from dataset import LOG_EVERY, Target, build, ensure  # noqa: E402
+from dataset import LOG_EVERY, USERS, Target, build, ensure  # noqa: E402
 from load import WRK, lone_ms, throughput  # noqa: E402
 from tests.e2e.conftest import GatewayProcess, free_port  # noqa: E402
 
@@ -186,6 +189,52 @@ def bench_database(db: str, big: int, seconds: float, report: Report, workdir: P
         report.add(db, what, f"{rss:.0f} MB", f"{small_rss:.0f} MB", rss / small_rss, "flat")
 
 
+OWNER = "user7"  # owns one batch in dataset.USERS (a non-admin: lists are filtered, totals are theirs)
+OWNER_AUTH = {
+    "middleware": [
+        {
+            "type": "HeaderAuthMiddleware",
+            "conf": {"headers": [{"key": "X-Forwarded-User"}], "trustedProxies": ["127.0.0.1/32"]},
+        }
+    ]
+}
+
+
+def owned(batches: int) -> int:
+    return len(range(int(OWNER.removeprefix("user")), batches, USERS))
+
+
+def owner_paths(batches: int) -> dict[str, str]:
+    mine = owned(batches)
+    return {
+        f"GET /api/livy/batches as {OWNER} (first page)": f"/api/livy/batches?size={PAGE}",
+        f"GET /api/livy/batches?from=owned/2 as {OWNER} (deep page)": (
+            f"/api/livy/batches?from={mine // 2}&size={PAGE}"
+        ),
+        f"GET /api/v1/applications as {OWNER} (default page)": "/api/v1/applications",
+    }
+
+
+def bench_owner_lists(db: str, big: int, seconds: float, report: Report, workdir: Path) -> None:
+    """Lists as a non-admin user who owns 1 batch in USERS, at 1k and at `big`: filtered by owner,
+    `total` counting only theirs (checked), first and deep page."""
+    headers = {"X-Forwarded-User": OWNER}
+    small_ms: dict[str, float] = {}
+    for batches in (SMALL, big):
+        with gateway(Target(db, batches), workdir, gateway=OWNER_AUTH) as gw:
+            first = httpx.get(f"{gw.url}/api/livy/batches?size={PAGE}", headers=headers, timeout=60).json()
+            if first.get("total") != owned(batches) or any(b["owner"] != OWNER for b in first["sessions"]):
+                raise RuntimeError(f"{OWNER}'s list at {batches:,} is wrong: total {first.get('total')}")
+            for what, path in owner_paths(batches).items():
+                alone = lone_ms(gw.url + path, count=50, budget_s=seconds, headers=headers)
+                if batches == SMALL:
+                    small_ms[what] = alone
+                    continue
+                label = f"{what} at {big:,} ({owned(big):,} theirs)"
+                ratio = alone / small_ms[what]
+                report.add(db, label, f"{alone:.1f} ms", f"{small_ms[what]:.1f} ms", ratio, "≤ 1.5")
+
+
 FAKE_SUBMIT = """#!/bin/sh
 # A spark-submit that holds its slot without using the CPU: the creates bench measures the gateway.
 exec sleep 600
@@ -298,6 +347,15 @@ def bench_startup(runs: int, report: Report, workdir: Path) -> None:
     )
 
 
+def bench_manager(db: str, quick: bool, report: Report, workdir: Path) -> None:
+    """A SparkManager following N live SparkApplications on the fake API server (bench/manager_bench.py)."""
+    from manager_bench import LOG_CAPTURE_SECONDS, run, sizes
+
+    result = run(db, *sizes(quick), LOG_CAPTURE_SECONDS, workdir / f"manager-{db}")
+    for row in result.rows():
+        report.add(db, *row)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="20k batches instead of 1M, 3 s per load")
@@ -305,6 +363,7 @@ def main() -> None:
     parser.add_argument("--big", type=int, help="batches in the big history (default 1M; 20k with --quick)")
     parser.add_argument("--seconds", type=float, help="seconds per throughput figure (default 10; 3 quick)")
     parser.add_argument("--no-spark", action="store_true", help="skip POST -> running (needs Java)")
+    parser.add_argument("--no-manager", action="store_true", help="skip the SparkManager's status lag")
     args = parser.parse_args()
     big = args.big or (20_000 if args.quick else 1_000_000)
     seconds = args.seconds or (3.0 if args.quick else 10.0)
@@ -313,6 +372,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as tmp:
         for db in databases:
             bench_database(db, big, seconds, report, Path(tmp))
+            bench_owner_lists(db, big, seconds, report, Path(tmp))
+            if not args.no_manager:
+                bench_manager(db, args.quick, report, Path(tmp))
             bench_creates(db, seconds, report, Path(tmp))
         if not args.no_spark:
             bench_startup(1 if args.quick else 3, report, Path(tmp))

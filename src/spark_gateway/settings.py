@@ -227,6 +227,7 @@ class SparkManagerConfig(_Strict):
     watchTimeoutSeconds: int = Field(default=300, ge=1)  # server-side timeout of one watch request
     kubernetesTimeoutSeconds: float = Field(default=10.0, gt=0)
     statusWorkers: int = Field(default=4, ge=1)  # concurrent database writers
+    logWorkers: int = Field(default=2, ge=1)  # concurrent copies of running drivers' logs
     logCaptureSeconds: float = Field(default=10.0, ge=0)  # driver log copy while running; 0: at the end only
     shutdownSeconds: float = Field(default=5.0, ge=0)  # pending status writes get this long on shutdown
     apiTokenFile: Path | None = None  # the bearer token of the manager API (else env SPARK_MANAGER_API_TOKEN)

@@ -3,7 +3,8 @@
 Separate from the state (`k8s_store.py`) and from running the server (`k8s_server.py`): this is where
 requests become store calls and errors become `Status` bodies, where a watch streams JSON lines (with
 bookmarks, `timeoutSeconds`, and the 410 as an ERROR event as the real server sends it), and where
-pod logs honour `container` and `tailLines`. Tests can also make it fail requests or require a token.
+pod logs honour `container` and `tailLines`. Tests can also make it fail requests, require a token, or
+hold pod log reads (a kubelet that does not answer).
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ class FakeApiServer(K8sStore):
         super().__init__(**options)
         self.requests: list[RecordedRequest] = []
         self.log_requests: list[dict[str, str]] = []  # query and response size of every pod log read
+        self.logs_held: asyncio.Event | None = None  # while set and not fired, pod log reads wait
+        self.held_log_reads = 0  # pod log reads waiting now
         routes = [
             Route(f"{_APPS}/sparkapplications", self._collection, methods=["GET"]),
             Route(f"{_APPS}/namespaces/{{ns}}/sparkapplications", self._collection, methods=["GET", "POST"]),
@@ -229,6 +232,12 @@ class FakeApiServer(K8sStore):
 
     async def _log(self, request: Request) -> Response:
         ns, name = request.path_params["ns"], request.path_params["name"]
+        if (held := self.logs_held) is not None:  # a kubelet that does not answer
+            self.held_log_reads += 1
+            try:
+                await held.wait()
+            finally:
+                self.held_log_reads -= 1
         pod = self.pods.get((ns, name))
         if pod is None:
             raise not_found(name, "pods", "")

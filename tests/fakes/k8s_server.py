@@ -165,6 +165,18 @@ class FakeKubernetes(FakeApiServer):
         """Answer the next `count` requests with an error Status of this code."""
         await self.call(self.inject_failures, count, code)
 
+    async def hold_logs(self) -> None:
+        """Pod log reads wait (a kubelet that does not answer) until `release_logs`."""
+        await self.call(lambda: setattr(self, "logs_held", asyncio.Event()))
+
+    async def release_logs(self) -> None:
+        def release() -> None:
+            if self.logs_held is not None:
+                self.logs_held.set()
+            self.logs_held = None
+
+        await self.call(release)
+
     async def lose_create_answers(self, count: int = 1) -> None:
         """The next `count` creates are stored, then answered 504 Timeout (the client cannot tell)."""
         await self.call(setattr, self, "lost_creates", count)

@@ -12,7 +12,7 @@ watch and the database writers keep up. A registry per app: several managers can
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -75,15 +75,46 @@ def cpu_estimate(app: dict[str, Any]) -> float:
     return _cores("driver", spec, conf) + _cores("executor", spec, conf) * executor_count(spec, conf)
 
 
+Key = tuple[str, str]
+Summary = tuple[dict[str, Any], str, str, bool, float]  # (object, namespace, state, active, cores)
+
+
 class ManagerCollector(Collector):
     def __init__(self, cluster: ClusterConfig, service: Callable[[], ManagerService | None]) -> None:
         self.cluster = cluster
         self.service = service
+        self._seen: dict[Key, Summary] = {}
+
+    def summarize(self, svc: ManagerService | None) -> tuple[Counter[str], dict[str, float], Counter[Key]]:
+        """Active applications and their cores per namespace, and applications per (namespace, state).
+
+        What an application adds is worked out once per version of its object (the watch replaces the
+        cached object on every change): a scrape of thousands costs lookups, not spec parsing.
+        """
+        active: Counter[str] = Counter()
+        cores: dict[str, float] = defaultdict(float)
+        states: Counter[Key] = Counter()
+        seen: dict[Key, Summary] = {}
+        for key, obj in (svc.cache if svc is not None else {}).items():
+            summary = self._seen.get(key)
+            if summary is None or summary[0] is not obj:
+                state = state_of(obj)
+                live = state not in INACTIVE
+                cpu = cpu_estimate(obj) if live else 0.0
+                summary = (obj, _namespace(obj), state.value or "NEW", live, cpu)
+            seen[key] = summary
+            _, namespace, state_name, live, cpu = summary
+            states[(namespace, state_name)] += 1
+            if live:
+                active[namespace] += 1
+                cores[namespace] += cpu
+        self._seen = seen
+        return active, cores, states
 
     def collect(self) -> Iterator[Metric]:
         name = self.cluster.name
         svc = self.service()
-        apps = list(svc.cache.values()) if svc is not None else []
+        active, cores, states = self.summarize(svc)
         namespaces = [ns.name for ns in self.cluster.namespaces]
         count = GaugeMetricFamily(
             "spark_application_count", "Active SparkApplications", labels=["cluster", "namespace"]
@@ -96,12 +127,11 @@ class ManagerCollector(Collector):
             "SparkApplications by state (NEW: not yet seen by the operator)",
             labels=["cluster", "namespace", "state"],
         )
-        active = [a for a in apps if state_of(a) not in INACTIVE]
-        for namespace in ["", *namespaces]:
-            mine = [a for a in active if namespace in ("", _namespace(a))]
-            count.add_metric([name, namespace], len(mine))
-            cpu.add_metric([name, namespace], sum(cpu_estimate(a) for a in mine))
-        states = Counter((_namespace(a), state_of(a).value or "NEW") for a in apps)
+        count.add_metric([name, ""], sum(active.values()))
+        cpu.add_metric([name, ""], sum(cores.values()))
+        for namespace in namespaces:
+            count.add_metric([name, namespace], active[namespace])
+            cpu.add_metric([name, namespace], cores[namespace])
         for (namespace, state), n in sorted(states.items()):
             by_state.add_metric([name, namespace, state], n)
         yield from (count, cpu, by_state)
@@ -114,6 +144,10 @@ class ManagerCollector(Collector):
             "spark_manager_pending_updates": (
                 "Applications awaiting a database write",
                 svc.work.queue.pending(),
+            ),
+            "spark_manager_pending_log_copies": (
+                "Running drivers whose log copy is due",
+                svc.log_work.queue.pending(),
             ),
         }
         for metric, (doc, value) in gauges.items():

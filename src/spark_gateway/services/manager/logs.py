@@ -169,6 +169,8 @@ class DriverLogCopier:
         total = int(progress.get("lines", 0)) if same else 0
         expected = progress  # what a batch finds stored, else another writer moved on: stop
         if pod is None:
+            if same and not final and not notes:
+                return False  # no pod (yet, or any more): nothing to copy, nothing to record
             if final and total == 0:
                 notes.append(
                     f"{PREFIX}the driver log is not available (pod {driver_pod_name(app)} has no log)"

@@ -6,6 +6,8 @@ event) gives both: each key is pending at most once and never processed by two w
 time; a key changed again while a worker holds it is queued once more when that worker is done, and
 the worker then reads the newest state. A failed key comes back after an exponential backoff: always
 when the failure is transient (the database or the cluster is unavailable), at most a few times else.
+A worker takes up to `batch` ready keys at once (their writes then share one transaction); a failed
+batch is retried key by key. `KeyedLocks` keeps two queues (status writes, log copies) off one key at once.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 from spark_gateway.domain.backoff import Backoff
@@ -94,19 +96,45 @@ class KeyedQueue(Generic[K]):
         self._timers.clear()
 
 
+class KeyedLocks(Generic[K]):
+    """One lock per key, held only while in use (memory follows the keys being worked on, not all)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[K, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: K) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
 class KeyedWorkers(Generic[K]):
     """`count` workers running `process(key)` for keys marked with `add`; failures retried."""
 
     def __init__(
         self,
-        process: Callable[[K], Awaitable[None]],
+        process: Callable[[list[K]], Awaitable[None]],
         *,
         transient: Callable[[BaseException], bool],
         name: str,
         count: int = 4,
         max_failures: int = 5,
+        batch: int = 1,
     ) -> None:
         self.process, self.transient, self.name, self.count = process, transient, name, count
+        self.batch = batch  # keys a worker takes at once when that many are ready
         self.max_failures = max_failures  # for failures that are not transient
         self.queue: KeyedQueue[K] = KeyedQueue()
         self.failures: dict[K, int] = {}  # consecutive, per key (in backoff while present)
@@ -117,10 +145,38 @@ class KeyedWorkers(Generic[K]):
     def add(self, key: K) -> None:
         self.queue.add(key)
 
+    async def handle_many(self, keys: list[K]) -> None:
+        """Process keys taken off the queue together; if that fails, each one alone (so one bad key
+        only fails itself)."""
+        if len(keys) == 1:
+            await self.handle(keys[0])
+            return
+        try:
+            await self.process(keys)
+        except asyncio.CancelledError:
+            for key in keys:
+                self.queue.done(key)
+            raise
+        except Exception as exc:
+            text = exc.message if isinstance(exc, GatewayError) else repr(exc)
+            log.info("%s: a batch of %d failed (%s); one at a time", self.name, len(keys), text)
+            for key in keys:
+                await self.handle(key)
+            return
+        for key in keys:
+            self.failures.pop(key, None)
+            self.queue.done(key)
+
+    def _take_more(self, first: K) -> list[K]:
+        keys = [first]
+        while len(keys) < self.batch and (key := self.queue.get_nowait()) is not None:
+            keys.append(key)
+        return keys
+
     async def handle(self, key: K) -> None:
         """Process one key taken off the queue; on failure schedule its retry."""
         try:
-            await self.process(key)
+            await self.process([key])
             self.failures.pop(key, None)
         except asyncio.CancelledError:
             raise
@@ -140,12 +196,12 @@ class KeyedWorkers(Generic[K]):
 
     async def _worker(self) -> None:
         while True:
-            await self.handle(await self.queue.get())
+            await self.handle_many(self._take_more(await self.queue.get()))
 
     async def drain_inline(self) -> None:
         """Bounded mode: process every pending key in the caller's task."""
         while (key := self.queue.get_nowait()) is not None:
-            await self.handle(key)
+            await self.handle_many(self._take_more(key))
 
     def start(self) -> None:
         self._tasks = [spawn(self._worker(), name=f"{self.name}:{i}") for i in range(self.count)]

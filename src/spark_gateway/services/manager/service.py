@@ -6,10 +6,17 @@ reads; nothing waits for the database), and follows every SparkApplication carry
 bounded backoff). The watch only updates `cache` (the newest object per application, which also feeds
 the metrics) and marks the application in a keyed work queue (`queue`); `statusWorkers` writers
 take keys off it, one worker per key at a time, so a slow database never stalls the watch and never
-reorders one application's updates. A writer copies new driver log lines (`logs`), then records
-the status through the state machine (`status`), walking through states the watch could not see
-(a relist after 410, or updates coalesced while the database was slow). Failures requeue the key with
-backoff; the cache keeps the newest object, so no change is lost.
+reorders one application's updates. A writer takes every ready key (up to `STATUS_BATCH`) and records
+their statuses in one transaction, so the slower the database, the more each commit carries; it goes
+through the state machine (`status`), walking through states the watch could not see (a relist after
+410, or updates coalesced while the database was slow); once a driver has finished it first copies the
+rest of its log (`logs`). Failures requeue the key with backoff; the cache keeps the newest object, so
+no change is lost.
+
+Copying running drivers' logs every `logCaptureSeconds` touches every running application, so it has
+a keyed queue and `logWorkers` workers of its own: with thousands of live applications a round takes
+longer than the interval (rounds then simply follow each other), but status writes never wait behind
+it. A per-key lock keeps a log copy and a status write's final copy of one application apart.
 
 One thing cannot wait for a writer: an event showing that a driver has ended starts the final copy of
 its log at once (a named task, at most `statusWorkers` at a time), because the operator deletes a
@@ -34,7 +41,7 @@ from spark_gateway.domain.ids import parse_gateway_id
 from spark_gateway.domain.states import AppState
 from spark_gateway.domain.status import state_of
 from spark_gateway.services.manager.logs import DriverLogCopier
-from spark_gateway.services.manager.queue import KeyedWorkers
+from spark_gateway.services.manager.queue import KeyedLocks, KeyedWorkers
 from spark_gateway.services.manager.status import DELETED_MESSAGE, KILLED_MESSAGE, StatusRecorder
 from spark_gateway.services.supervision.loops import Periodic
 from spark_gateway.settings import ClusterConfig, Settings
@@ -58,6 +65,7 @@ DRIVER_DONE = frozenset({AppState.SUCCEEDING, AppState.FAILING, AppState.COMPLET
 # PENDING_RERUN keeps the ended attempt's submissionID: its copy is final too (if the pod is still there).
 FINAL_COPY = DRIVER_DONE | {AppState.PENDING_RERUN}
 MAX_PERMANENT_FAILURES = 5
+STATUS_BATCH = 100  # status changes written in one transaction, when that many are waiting
 
 
 def key_of(obj: dict[str, Any]) -> Key:
@@ -67,6 +75,10 @@ def key_of(obj: dict[str, Any]) -> Key:
 
 def _fingerprint(status: dict[str, Any]) -> str:
     return json.dumps({k: status.get(k) for k in TRACKED_FIELDS}, sort_keys=True, default=str)
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, Unavailable) or is_unavailable(exc)
 
 
 class ManagerService:
@@ -87,16 +99,21 @@ class ManagerService:
         self.status = StatusRecorder(db, cluster.id, keep=settings.retention.log_lines)
         self.cache: dict[Key, dict[str, Any]] = {}
         self.synced = False  # a first list has been received
+        name = cluster.name
         self.work: KeyedWorkers[Key] = KeyedWorkers(
             self.process,
-            transient=lambda exc: isinstance(exc, Unavailable) or is_unavailable(exc),
-            name=f"status-writer:{cluster.name}",
+            transient=_transient,
+            name=f"status-writer:{name}",
             count=conf.statusWorkers,
+            batch=STATUS_BATCH,
         )
+        self.log_work: KeyedWorkers[Key] = KeyedWorkers(
+            self.copy_running_logs, transient=_transient, name=f"log-copier:{name}", count=conf.logWorkers
+        )
+        self._exclusive: KeyedLocks[Key] = KeyedLocks()
         self._gone: dict[Key, dict[str, Any]] = {}  # deleted from the cluster, not yet recorded
         self._written: dict[Key, str] = {}
         self._log_complete: dict[Key, str] = {}
-        self._log_due: set[Key] = set()
         self._deleting: set[Key] = set()  # deleted through the API, not yet recorded
         self._finals: dict[Key, asyncio.Task[None]] = {}  # final log copies started by the watch
         self._final_slots = asyncio.Semaphore(conf.statusWorkers)
@@ -172,7 +189,7 @@ class ManagerService:
         self._finals[key] = asyncio.create_task(self._final_copy(key, obj, submission), name=name)
 
     async def _final_copy(self, key: Key, obj: dict[str, Any], submission: str) -> None:
-        async with self._final_slots:
+        async with self._final_slots, self._exclusive.hold(key):
             try:
                 if await self.logs.copy(key[1], obj, final=True):
                     self._log_complete[key] = submission
@@ -207,38 +224,48 @@ class ManagerService:
         except BadRequest:
             return False  # carries the label, but was not created through the gateway
 
-    async def process(self, key: Key) -> None:
-        """Bring the database up to date with one application (a worker's unit of work)."""
+    async def process(self, keys: list[Key]) -> None:
+        """Bring the database up to date with these applications (a status writer's unit of work):
+        their status changes in one transaction."""
+        due: list[tuple[Key, dict[str, Any], str]] = []
+        for key in keys:
+            obj = await self._prepare(key)
+            fingerprint = _fingerprint((obj or {}).get("status") or {})
+            if obj is not None and self._written.get(key) != fingerprint:
+                due.append((key, obj, fingerprint))
+        if due:
+            await self.status.observed_many([(key[1], obj) for key, obj, _ in due])
+        for key, _, fingerprint in due:
+            self._written[key] = fingerprint
+
+    async def _prepare(self, key: Key) -> dict[str, Any] | None:
+        """The object whose status is to be recorded, once its finished driver's log is saved; None
+        when there is nothing to record (not ours, or gone: recorded here)."""
         if not self._is_ours(key[1]):
             self._gone.pop(key, None)
             self._deleting.discard(key)
-            return
+            return None
         if (started := self._finals.pop(key, None)) is not None:
             await started  # the ended attempt's last lines go before anything newer
         obj = self.cache.get(key)
         if obj is None:
             if key not in self._gone:
-                return
+                return None
             try:  # a list can miss an object created while it ran: ask before declaring it gone
                 obj = await self.k8s.get_app(*key)
             except NotFound:
                 self._gone.pop(key, None)
                 await self._record_gone(key)
-                return
+                return None
             self._gone.pop(key, None)
             await self.on_event("MODIFIED", obj)
         status = obj.get("status") or {}
-        state = state_of(obj)
         submission = str(status.get("submissionID") or "")
-        finished = state in FINAL_COPY and self._log_complete.get(key) != submission
-        if finished or (key in self._log_due and state in DRIVER_RUNNING):
-            self._log_due.discard(key)
-            if await self.logs.copy(key[1], obj, final=state in FINAL_COPY):
-                self._log_complete[key] = submission
-        fingerprint = _fingerprint(status)
-        if self._written.get(key) != fingerprint:
-            await self.status.observed(key[1], obj)
-            self._written[key] = fingerprint
+        if state_of(obj) in FINAL_COPY and self._log_complete.get(key) != submission:
+            async with self._exclusive.hold(key):
+                if await self.logs.copy(key[1], obj, final=True):
+                    self._log_complete[key] = submission
+        return obj
 
     async def _record_gone(self, key: Key) -> None:
         """Deleted from the cluster (kubectl, the operator's TTL, a DELETE through this API)."""
@@ -250,11 +277,19 @@ class ManagerService:
 
     # Workers and lifecycle ---------------------------------------------------------------------------
 
+    async def copy_running_logs(self, keys: list[Key]) -> None:
+        """Copy what running drivers printed since their last copy (a log worker's unit of work)."""
+        for key in keys:
+            obj = self.cache.get(key)
+            if obj is None or state_of(obj) not in DRIVER_RUNNING or not self._is_ours(key[1]):
+                continue
+            async with self._exclusive.hold(key):
+                await self.logs.copy(key[1], obj, final=False)
+
     def mark_logs_due(self) -> None:
         for key, obj in list(self.cache.items()):
-            if state_of(obj) in DRIVER_RUNNING and key not in self.work.failures:  # else: in backoff
-                self._log_due.add(key)
-                self.work.add(key)
+            if state_of(obj) in DRIVER_RUNNING and key not in self.log_work.failures:  # else: in backoff
+                self.log_work.add(key)
 
     async def run_once(self) -> None:
         """Bounded mode for tests: one watch round (a list first), then every pending key, inline."""
@@ -263,11 +298,13 @@ class ManagerService:
 
     async def drain_inline(self) -> None:
         await self.work.drain_inline()
+        await self.log_work.drain_inline()
 
     async def start(self) -> None:
         conf = self.settings.sparkManager
         name, resync, logs = self.cluster.name, conf.watchResyncSeconds, conf.logCaptureSeconds
         self.work.start()
+        self.log_work.start()
         self._periodic = [Periodic(f"resync:{name}", resync, self.watch.request_relist, initial_delay=resync)]
         if logs > 0:
             self._periodic.append(
@@ -283,6 +320,7 @@ class ManagerService:
         for periodic in self._periodic:
             await periodic.stop(timeout=1.0)
         await self.work.stop(self.settings.sparkManager.shutdownSeconds if timeout is None else timeout)
+        await self.log_work.stop(0)  # a running driver's copy resumes where it stopped, next time
         finals, self._finals = list(self._finals.values()), {}
         for task in finals:
             task.cancel()

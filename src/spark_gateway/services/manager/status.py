@@ -10,13 +10,18 @@ A terminal row never moves again here: the gateway may have recorded "killed by 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
 from typing import Any, cast
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from spark_gateway.backends.base import StatusUpdate
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
+from spark_gateway.db.models import ApplicationRow
 from spark_gateway.domain.states import ALLOWED_TRANSITIONS, AppState
 from spark_gateway.domain.status import SparkApplicationStatus, status_of
 from spark_gateway.services.transitions import apply_update
@@ -57,9 +62,29 @@ class StatusRecorder:
         self.cluster_id = cluster_id
         self.keep = keep  # retention.logLines
         self.writes = 0
+        self._one_batch = asyncio.Lock()
 
     async def observed(self, gateway_id: str, obj: dict[str, Any]) -> bool:
-        """Record the SparkApplication's status; False if the database does not take it."""
+        """Record the SparkApplication's status; False if nothing was written (refused or stored already)."""
+        return (await self.observed_many([(gateway_id, obj)]))[0]
+
+    async def observed_many(self, observed: list[tuple[str, dict[str, Any]]]) -> list[bool]:
+        """Record several applications' statuses in one transaction (one commit, not one each: what
+        lets a manager keep up with hundreds of changes a second); for each, whether it was taken."""
+        ids = sorted({gateway_id for gateway_id, _ in observed})  # rows locked in one order: no deadlock
+        # One batch at a time: the count triggers lock a row per (cluster, state), which concurrent
+        # batches would take in different orders; the batches grow instead.
+        async with self._one_batch, self.db.transaction() as session:
+            stmt = select(ApplicationRow).where(ApplicationRow.gateway_id.in_(ids))
+            found = await session.execute(stmt.order_by(ApplicationRow.gateway_id).with_for_update())
+            rows = {row.gateway_id: row for row in found.scalars()}
+            taken = [await self._record(session, rows.get(gid), gid, obj) for gid, obj in observed]
+        self.writes += sum(taken)
+        return taken
+
+    async def _record(
+        self, session: AsyncSession, row: ApplicationRow | None, gateway_id: str, obj: dict[str, Any]
+    ) -> bool:
         status = cast(
             SparkApplicationStatus,
             {k: v for k, v in status_of(obj).items() if k != "executorState"},
@@ -73,20 +98,19 @@ class StatusRecorder:
         status["driverInfo"] = status.get("driverInfo") or {}
         spark_app_id = status.get("sparkApplicationId") or None
         update = StatusUpdate(gateway_id, state, error, spark_app_id=spark_app_id, status=status)
-        async with self.db.transaction() as session:
-            row = await repo.get_application(session, gateway_id, include_deleted=True, for_update=True)
-            if row is None or row.cluster_id != self.cluster_id:
-                return False
-            current = AppState.parse(row.state)
-            if current.is_terminal and state != current:
-                log.info("%s is %s in the database; ignoring %s", gateway_id, current.value, state.value)
-                return False
-            for step in transition_path(current, state)[:-1]:
-                await apply_update(session, row, StatusUpdate(gateway_id, step))
-            if not await apply_update(session, row, update):
-                return False
-            await repo.save(session, row, status=status)
-        self.writes += 1
+        if row is None or row.cluster_id != self.cluster_id:
+            return False
+        current = AppState.parse(row.state)
+        if current.is_terminal and state != current:
+            log.info("%s is %s in the database; ignoring %s", gateway_id, current.value, state.value)
+            return False
+        if current == state and row.status == status and row.error_message == error:
+            return False  # stored already (a restarted manager relisting): no write
+        for step in transition_path(current, state)[:-1]:
+            await apply_update(session, row, StatusUpdate(gateway_id, step))
+        if not await apply_update(session, row, update):
+            return False
+        await repo.save(session, row, status=status)
         return True
 
     async def gone(self, gateway_id: str, message: str = DELETED_MESSAGE) -> str | None:

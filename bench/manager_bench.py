@@ -1,0 +1,401 @@
+"""The SparkManager bench: can one manager keep the database up to date with N live SparkApplications?
+
+Issue 11's target: 10,000 live applications, status changes arriving at 200/s, the lag from the API
+server's event to the database row p99 < 2 s, the manager's memory bounded. This runs a real
+`spark-gateway manager` process against the fake Kubernetes API server (tests/fakes, real HTTP, in this
+process) and a fresh database:
+  * N rows are stored as the gateway stores a v1 submission (state New), and the same N
+    SparkApplications are put into the fake API server directly (as the gateway's create would);
+  * the manager starts, lists, watches, and settles (its `spark_manager_pending_updates` reaches 0);
+  * the fake then writes statuses as the operator does (`/status`: new resourceVersion, a MODIFIED
+    event to the watch) at the given rate, round-robin over the applications; the k-th change of an
+    application sets `driverInfo.webUIPort` to 4040 + k (a tracked field), and the time each event is
+    emitted is recorded;
+  * once the run ends, the rows are read until each shows its application's last change; the lag of
+    that change is the row's `updated_at` (stamped by the manager's write) minus the emission time.
+Only an application's last change is measured (an earlier one may be coalesced into it, as the
+manager's keyed queue intends), so a run of `seconds * rate <= N` measures every change.
+The manager's RSS is read after it settled (start), its VmHWM (peak) and at the end.
+
+Usage: python bench/manager_bench.py [--quick] [--db postgresql|sqlite|both] [--apps N] [--rate R]
+                                     [--seconds S] [--log-capture SECONDS] [--src DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from math import nan
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from sqlalchemy import insert, select
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(REPO))
+from dataset import _recreate_pg_database  # noqa: E402
+from tests.e2e.conftest import free_port  # noqa: E402
+from tests.fakes.k8s_server import FakeKubernetes, sample_app  # noqa: E402
+
+from spark_gateway.db import migrate  # noqa: E402
+from spark_gateway.db.engine import Database  # noqa: E402
+from spark_gateway.db.models import ApplicationRow  # noqa: E402
+from spark_gateway.domain.ids import new_gateway_id  # noqa: E402
+from spark_gateway.domain.sparkapp import SparkApplication, stamp  # noqa: E402
+
+CLUSTER, CLUSTER_ID, NAMESPACE, NAMESPACE_ID = "fake-cluster", "c1", "default", "dflt"
+NAMESPACES = [{"name": NAMESPACE, "id": NAMESPACE_ID}]
+SELECTOR = ("spark-gateway/managed-by", "spark-gateway")
+OWNERS = 100
+PORT_BASE = 4040
+PG_DATABASE = "bench_manager"
+LOG_CAPTURE_SECONDS = 10.0  # sparkManager.logCaptureSeconds, the default
+
+
+@dataclass
+class Result:
+    db: str
+    apps: int
+    rate_asked: float
+    rate: float  # achieved by the fake
+    changes: int
+    measured: int  # applications whose last change reached the database
+    missing: int  # ... and those whose last change never did
+    lag_p50: float
+    lag_p99: float
+    lag_max: float
+    rss_start: float
+    rss_peak: float
+    rss_end: float
+    sync_s: float  # from start to settled (list, then N first writes)
+    cpu_s: float  # the manager's CPU time while changes arrived and until the last one was stored
+    wall_s: float  # ... and the wall-clock time of that
+
+    def rows(self) -> list[tuple[str, str, str, str, str]]:
+        """Rows for scale_bench's table: (what, figure, ceiling / 1k figure, ratio, target)."""
+        load = f"{self.apps:,} live apps, {self.rate:.0f} changes/s"
+        missing = f", {self.missing} never arrived" if self.missing else ""
+        return [
+            (
+                f"SparkManager status lag, {load} (p50 / max)",
+                f"{self.lag_p99:.2f} s p99{missing}",
+                f"{self.lag_p50:.2f} s / {self.lag_max:.2f} s",
+                "",
+                "p99 < 2 s",
+            ),
+            (
+                f"SparkManager CPU per status change, {load} (share of a core)",
+                f"{1000 * self.cpu_s / max(1, self.changes):.2f} ms",
+                f"{100 * self.cpu_s / self.wall_s:.0f} %",
+                "",
+                "report",
+            ),
+            (
+                f"SparkManager RSS, {load} (start / end)",
+                f"{self.rss_peak:.0f} MB peak",
+                f"{self.rss_start:.0f} MB / {self.rss_end:.0f} MB",
+                f"{self.rss_end / self.rss_start:.2f}",
+                "bounded",
+            ),
+        ]
+
+
+def database_url(db: str, workdir: Path) -> str:
+    if db == "sqlite":
+        return f"sqlite+aiosqlite:///{workdir / 'manager-bench.db'}"
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PG_DATABASE}"
+
+
+def application(gateway_id: str, owner: str) -> dict[str, Any]:
+    app = SparkApplication.model_validate(sample_app("bench-app", NAMESPACE))
+    stamped = stamp(
+        app, gateway_id=gateway_id, cluster_name=CLUSTER, user=owner, proxy_user=owner, selector=SELECTOR
+    )
+    return stamped.to_k8s()
+
+
+async def store_rows(url: str, db: str, bodies: dict[str, dict[str, Any]]) -> None:
+    """A fresh database at head holding one New row per application, as the gateway inserts them."""
+    if db == "postgresql":
+        await _recreate_pg_database(PG_DATABASE)
+    database = Database(url)
+    await migrate.upgrade(database)
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "gateway_id": gid,
+            "cluster_id": CLUSTER_ID,
+            "cluster_name": CLUSTER,
+            "namespace": NAMESPACE,
+            "owner": body["metadata"]["labels"].get("spark-gateway/user"),
+            "proxy_user": body["metadata"]["labels"].get("spark-gateway/user"),
+            "name": "bench-app",
+            "source": "v1",
+            "spec": body,
+            "status": {"applicationState": {"state": ""}, "driverInfo": {}},
+            "state": "",
+            "backend_ref": {},
+            "created_at": now,
+            "updated_at": now,
+        }
+        for gid, body in bodies.items()
+    ]
+    async with database.engine.begin() as conn:
+        for start in range(0, len(rows), 1000):
+            await conn.execute(insert(ApplicationRow), rows[start : start + 1000])
+    await database.dispose()
+
+
+def status_for(index: int, change: int) -> dict[str, Any]:
+    """The operator's status for an application's `change`-th update: submitted, then running."""
+    name = f"app-{index}"
+    return {
+        "applicationState": {"state": "SUBMITTED" if change == 1 else "RUNNING"},
+        "submissionID": f"sub-{index}",
+        "submissionAttempts": 1,
+        "lastSubmissionAttemptTime": "2026-01-01T00:00:00Z",
+        "executionAttempts": 0 if change == 1 else 1,
+        "sparkApplicationId": f"spark-{index}",
+        "driverInfo": {"podName": f"{name}-driver", "webUIPort": PORT_BASE + change},
+    }
+
+
+async def emit_changes(
+    fake: FakeKubernetes, keys: list[tuple[str, str]], rate: float, seconds: float
+) -> tuple[dict[int, tuple[int, float]], int, float]:
+    """On the fake's loop: write statuses at `rate` for `seconds`; (index -> (last change, emitted at
+    epoch seconds)), how many were written, and over how long."""
+    emitted: dict[int, tuple[int, float]] = {}
+    loop = asyncio.get_running_loop()
+    began, sent = loop.time(), 0
+    while (elapsed := loop.time() - began) < seconds:
+        due = int(elapsed * rate) + 1
+        while sent < due:
+            index, change = sent % len(keys), sent // len(keys) + 1
+            fake.write_status(keys[index], status_for(index, change))
+            emitted[index] = (change, time.time())
+            sent += 1
+        await asyncio.sleep(0.005)
+    return emitted, sent, loop.time() - began
+
+
+def proc_status_mb(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def metric(text: str, name: str) -> float | None:
+    match = re.search(rf"^{name}\{{[^}}]*\}} ([0-9.e+-]+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else None
+
+
+def wait_settled(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Until the manager has listed and written every application it found (nothing pending)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the manager exited with {proc.returncode}")
+        try:
+            text = httpx.get(f"{url}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            text = ""
+        if (
+            metric(text, "spark_manager_watch_synced") == 1
+            and metric(text, "spark_manager_pending_updates") == 0
+        ):
+            return
+        time.sleep(2.0)  # a scrape walks the manager's cache: not too often
+    raise TimeoutError(f"the manager did not settle within {timeout:.0f} s")
+
+
+@contextmanager
+def manager_process(
+    fake: FakeKubernetes, url: str, workdir: Path, log_capture: float, src: Path
+) -> Iterator[Any]:
+    kubeconfig = fake.write_kubeconfig(workdir / "kubeconfig", context=CLUSTER)
+    port = free_port()
+    conf = {
+        "dataDir": str(workdir / "data"),
+        "database": {"url": url},
+        "clusters": [{"name": CLUSTER, "id": CLUSTER_ID, "type": "kubernetes", "namespaces": NAMESPACES}],
+        "selectorKey": SELECTOR[0],
+        "selectorValue": SELECTOR[1],
+        "debugPorts": {CLUSTER: {"sparkManagerPort": port, "metricsPort": port}},
+        "sparkManager": {"allowUnauthenticatedApi": True, "logCaptureSeconds": log_capture},
+    }
+    conf_path = workdir / "manager.yaml"
+    conf_path.write_text(yaml.safe_dump(conf))
+    environment = dict(os.environ, KUBECONFIG=str(kubeconfig))
+    environment["PYTHONPATH"] = os.pathsep.join([str(src), environment.get("PYTHONPATH", "")])
+    command = [sys.executable, "-m", "spark_gateway", "manager", "--cluster", CLUSTER]
+    command += ["--conf", str(conf_path), "--log-level", "warning"]
+    with (workdir / "manager.log").open("ab") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
+        try:
+            yield proc, f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def marker(row: Any) -> int | None:
+    driver = (row.status or {}).get("driverInfo") or {}
+    port = driver.get("webUIPort")
+    return int(port) - PORT_BASE if isinstance(port, int) else None
+
+
+async def read_lags(
+    url: str, ids: list[str], emitted: dict[int, tuple[int, float]], timeout: float
+) -> tuple[list[float], int]:
+    """Seconds from each application's last event to its row's write; and how many never arrived."""
+    database = Database(url)
+    index_of = {gid: i for i, gid in enumerate(ids)}
+    lags: dict[int, float] = {}
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            async with database.engine.connect() as conn:
+                columns = (ApplicationRow.gateway_id, ApplicationRow.status, ApplicationRow.updated_at)
+                rows = (await conn.execute(select(*columns))).all()
+            for row in rows:
+                index = index_of.get(row.gateway_id)
+                if index is None or index not in emitted or index in lags:
+                    continue
+                change, at = emitted[index]
+                if marker(row) == change:
+                    written = row.updated_at
+                    if written.tzinfo is None:  # SQLite keeps naive UTC
+                        written = written.replace(tzinfo=UTC)
+                    lags[index] = written.timestamp() - at
+            if len(lags) == len(emitted) or time.monotonic() > deadline:
+                return sorted(lags.values()), len(emitted) - len(lags)
+            await asyncio.sleep(1.0)
+    finally:
+        await database.dispose()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(fraction * len(values)))]
+
+
+def run(
+    db: str,
+    apps: int,
+    rate: float,
+    seconds: float,
+    log_capture: float,
+    workdir: Path,
+    src: Path = REPO / "src",
+) -> Result:
+    workdir.mkdir(parents=True, exist_ok=True)
+    url = database_url(db, workdir)
+    ids = [new_gateway_id(CLUSTER_ID, NAMESPACE_ID) for _ in range(apps)]
+    bodies = {gid: application(gid, f"user{i % OWNERS}") for i, gid in enumerate(ids)}
+    asyncio.run(store_rows(url, db, bodies))
+    fake = FakeKubernetes(history_limit=max(1000, int(rate * 120))).start()
+    try:
+        for gid in ids:  # as the gateway's create through the manager would have put them there
+            fake.call_sync(fake.create_app, NAMESPACE, bodies[gid])
+        keys = [(NAMESPACE, gid) for gid in ids]
+        began = time.monotonic()
+        with manager_process(fake, url, workdir, log_capture, src) as (proc, manager_url):
+            wait_settled(manager_url, proc, timeout=max(120.0, apps / 20))
+            sync_s = time.monotonic() - began
+            rss_start = proc_status_mb(proc.pid, "VmRSS")
+            cpu_before, wall_before = cpu_seconds(proc.pid), time.monotonic()
+            emitted, sent, elapsed = asyncio.run(fake.call(emit_changes, fake, keys, rate, seconds))
+            lags, missing = asyncio.run(read_lags(url, ids, emitted, timeout=max(60.0, seconds)))
+            cpu_s, wall_s = cpu_seconds(proc.pid) - cpu_before, time.monotonic() - wall_before
+            rss_peak = proc_status_mb(proc.pid, "VmHWM")
+            rss_end = proc_status_mb(proc.pid, "VmRSS")
+        fake.assert_no_rejections()
+    finally:
+        fake.stop()
+    p50, p99, worst = (statistics.median(lags), percentile(lags, 0.99), lags[-1]) if lags else (nan, nan, nan)
+    rss = (rss_start, rss_peak, rss_end)
+    return Result(
+        db, apps, rate, sent / elapsed, sent, len(lags), missing, p50, p99, worst, *rss, sync_s, cpu_s, wall_s
+    )
+
+
+def describe(result: Result) -> str:
+    r = result
+    return (
+        f"{r.db}: {r.apps:,} apps, {r.changes:,} changes at {r.rate:.0f}/s (asked {r.rate_asked:.0f}/s); "
+        f"settled after {r.sync_s:.1f} s; lag of {r.measured:,} last changes p50 {r.lag_p50:.3f} s, "
+        f"p99 {r.lag_p99:.3f} s, max {r.lag_max:.3f} s"
+        + (f", {r.missing} never arrived" if r.missing else "")
+        + f"; manager RSS start {r.rss_start:.0f} MB, peak {r.rss_peak:.0f} MB, end {r.rss_end:.0f} MB"
+        + f"; manager CPU {r.cpu_s:.1f} s over {r.wall_s:.0f} s ({1000 * r.cpu_s / max(1, r.changes):.2f} ms"
+        + f" per change); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+
+
+def sizes(quick: bool) -> tuple[int, float, float]:
+    """(apps, changes/s, seconds) of a full or a quick run."""
+    return (1_000, 50.0, 20.0) if quick else (10_000, 200.0, 60.0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="1,000 apps, 50 changes/s, 20 s")
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="postgresql")
+    for flag, kind, text in (
+        ("--apps", int, "live SparkApplications (default 10,000)"),
+        ("--rate", float, "status changes per second (default 200)"),
+        ("--seconds", float, "how long changes arrive (default 60)"),
+    ):
+        parser.add_argument(flag, type=kind, help=text)
+    parser.add_argument(
+        "--log-capture", type=float, default=LOG_CAPTURE_SECONDS, help="sparkManager.logCaptureSeconds"
+    )
+    parser.add_argument(
+        "--src", type=Path, default=REPO / "src", help="run the manager from this source tree (to compare)"
+    )
+    args = parser.parse_args()
+    apps, rate, seconds = sizes(args.quick)
+    databases = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    with tempfile.TemporaryDirectory(prefix="manager-bench-") as tmp:
+        for db in databases:
+            result = run(
+                db,
+                args.apps or apps,
+                args.rate or rate,
+                args.seconds or seconds,
+                args.log_capture,
+                Path(tmp) / db,
+                args.src,
+            )
+            print(describe(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
