@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from spark_gateway.api.bodies import parse_json
-from spark_gateway.api.deps import CurrentCaller, CurrentGateway, set_audit
+from spark_gateway.api.deps import CurrentCaller, CurrentGateway, caller_of, gateway_of, set_audit
 from spark_gateway.api.schemas import (
     ApplicationList,
     ApplicationStatus,
@@ -213,12 +213,9 @@ async def create_application(
     response_model=None,
     responses={**documented(200, GatewayApplication, "The application"), **api_errors(*COMMON_ERRORS, 404)},
 )
-async def get_application(
-    gateway_id: GatewayIdParam, gateway: CurrentGateway, caller: CurrentCaller
-) -> JSONResponse:
-    return JSONResponse(
-        gateway_application(await application_service.get_application(gateway, caller, gateway_id))
-    )
+async def get_application(gateway_id: GatewayIdParam, request: Request) -> JSONResponse:
+    record = await application_service.get_application(gateway_of(request), caller_of(request), gateway_id)
+    return JSONResponse(gateway_application(record))
 
 
 @router.get(
@@ -227,10 +224,9 @@ async def get_application(
     response_model=None,
     responses={**documented(200, ApplicationStatus, "The status"), **api_errors(*COMMON_ERRORS, 404)},
 )
-async def application_status(
-    gateway_id: GatewayIdParam, gateway: CurrentGateway, caller: CurrentCaller
-) -> JSONResponse:
-    return JSONResponse(public_status(await application_service.get_application(gateway, caller, gateway_id)))
+async def application_status(gateway_id: GatewayIdParam, request: Request) -> JSONResponse:
+    record = await application_service.get_application(gateway_of(request), caller_of(request), gateway_id)
+    return JSONResponse(public_status(record))
 
 
 @router.get(

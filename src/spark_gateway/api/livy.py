@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from spark_gateway.api.bodies import parse_json
-from spark_gateway.api.deps import CurrentCaller, CurrentGateway, set_audit
+from spark_gateway.api.deps import CurrentCaller, CurrentGateway, caller_of, gateway_of, set_audit
 from spark_gateway.api.schemas import (
     LivyBatch,
     LivyBatchList,
@@ -149,8 +149,9 @@ async def create_batch(
     response_model=None,
     responses={**documented(200, LivyBatch, "The batch"), **livy_errors(*COMMON_ERRORS, 404)},
 )
-async def get_batch(batch_id: str, gateway: CurrentGateway, caller: CurrentCaller) -> JSONResponse:
-    record = await livy.get_batch(gateway, caller, batch_id)
+async def get_batch(batch_id: str, request: Request) -> JSONResponse:
+    gateway = gateway_of(request)
+    record = await livy.get_batch(gateway, caller_of(request), batch_id)
     return JSONResponse(batch_json(gateway, record, record.recent_log))
 
 
@@ -160,8 +161,9 @@ async def get_batch(batch_id: str, gateway: CurrentGateway, caller: CurrentCalle
     response_model=None,
     responses={**documented(200, LivyBatchState, "The batch's state"), **livy_errors(*COMMON_ERRORS, 404)},
 )
-async def batch_state(batch_id: str, gateway: CurrentGateway, caller: CurrentCaller) -> JSONResponse:
-    record = await livy.get_batch(gateway, caller, batch_id, with_log=False)
+async def batch_state(batch_id: str, request: Request) -> JSONResponse:
+    gateway = gateway_of(request)
+    record = await livy.get_batch(gateway, caller_of(request), batch_id, with_log=False)
     return JSONResponse({"id": record.batch_id, "state": livy_state(record.state, dialect(gateway))})
 
 
@@ -173,12 +175,12 @@ async def batch_state(batch_id: str, gateway: CurrentGateway, caller: CurrentCal
 )
 async def batch_log(
     batch_id: str,
-    gateway: CurrentGateway,
-    caller: CurrentCaller,
+    request: Request,
     from_: Annotated[int | None, Query(alias="from")] = None,
     size: int = 100,
 ) -> JSONResponse:
-    record, page = await livy.batch_log(gateway, caller, batch_id, offset=from_, size=size)
+    gateway = gateway_of(request)
+    record, page = await livy.batch_log(gateway, caller_of(request), batch_id, offset=from_, size=size)
     shown_from = -1 if dialect(gateway) is LivyDialect.SPARK_GATEWAY else page.offset
     return JSONResponse(
         {

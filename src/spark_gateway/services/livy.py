@@ -10,13 +10,14 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from spark_gateway.db import point_reads
 from spark_gateway.db import repository as repo
 from spark_gateway.domain.errors import BadRequest, NotFound
 from spark_gateway.domain.livy import LivyBatchRequest, to_spark_application
 from spark_gateway.domain.records import ApplicationRecord, LogPage
 from spark_gateway.domain.sparkapp import namespace_problem
 from spark_gateway.services import applications
-from spark_gateway.services.applications import Caller
+from spark_gateway.services.applications import MAX_LOG_LINES, Caller
 from spark_gateway.services.gateway import GatewayRuntime
 from spark_gateway.services.stored import application_record
 
@@ -122,17 +123,16 @@ RECENT_LOG_LINES = 10  # Livy's batch view shows the last 10 log lines
 
 
 async def _resolve(
-    gateway: GatewayRuntime, session: repo.Reader, caller: Caller, batch_ref: str, *, recent_lines: int = 0
-) -> tuple[ApplicationRecord, list[str] | None]:
-    """A batch by id, or (as Livy allows) by name when the reference is not all digits; with
-    `recent_lines`, a batch found by id comes with its last log lines (None: not read)."""
+    gateway: GatewayRuntime, session: repo.Reader, caller: Caller, batch_ref: str
+) -> ApplicationRecord:
+    """A batch by id, or (as Livy allows) by name when the reference is not all digits."""
     number = batch_number(batch_ref)
     if number is not None and number > MAX_BATCH_ID:
         raise not_found(batch_ref)
     if number is None and (len(batch_ref) > MAX_NAME_LENGTH or "\x00" in batch_ref):
         raise not_found(batch_ref)  # no stored name can look like that
     if number is not None:
-        found = await repo.get_batch(session, number, recent_lines=recent_lines)
+        found = await repo.get_batch(session, number)
     else:
         found = await repo.get_batch_by_name(
             session, batch_ref, gateway.access.visible_owner_filter(caller.user)
@@ -140,26 +140,46 @@ async def _resolve(
     if found is None:
         raise not_found(batch_ref)
     batch_id, row = found
-    return application_record(row, batch_id), repo.recent_log_of(
-        row
-    ) if number is not None and recent_lines else None
+    return application_record(row, batch_id)
 
 
 async def get_batch(
     gateway: GatewayRuntime, caller: Caller, batch_ref: str, *, with_log: bool = True
 ) -> ApplicationRecord:
-    """One batch (and its last log lines): one statement outside any transaction."""
+    """One batch (and its last log lines): by id, one statement on the driver (`point_reads`)."""
+    number = batch_number(batch_ref)
+    if number is None:
+        return await _get_batch_by_name(gateway, caller, batch_ref, with_log=with_log)
     lines = RECENT_LOG_LINES if with_log else 0
+    row = await point_reads.batch(gateway.db, number, recent_lines=lines) if number <= MAX_BATCH_ID else None
+    if row is None:
+        raise not_found(batch_ref)
+    record = _visible_record(gateway, caller, batch_ref, row)
+    if with_log:
+        record.recent_log = point_reads.lines_of(row.recent_log)
+    return applications.with_urls(gateway, record)
 
+
+def _visible_record(gateway: GatewayRuntime, caller: Caller, batch_ref: str, row: Any) -> ApplicationRecord:
+    """The record of a batch row the caller may see; another user's batch is a 404."""
+    record = application_record(row, row.batch_id)
+    try:
+        applications.ensure_can_view(gateway, caller, record)
+    except NotFound:
+        raise not_found(batch_ref) from None  # another user's batch: as if it did not exist
+    return record
+
+
+async def _get_batch_by_name(
+    gateway: GatewayRuntime, caller: Caller, batch_ref: str, *, with_log: bool
+) -> ApplicationRecord:
     async def reads(conn: AsyncConnection) -> ApplicationRecord:
-        record, recent = await _resolve(gateway, conn, caller, batch_ref, recent_lines=lines)
+        record = await _resolve(gateway, conn, caller, batch_ref)
         try:
             applications.ensure_can_view(gateway, caller, record)
         except NotFound:
-            raise not_found(batch_ref) from None  # another user's batch: as if it did not exist
-        if recent is not None:
-            record.recent_log = recent
-        elif with_log:  # found by name: one more statement
+            raise not_found(batch_ref) from None
+        if with_log:
             logs = await repo.recent_logs(conn, [record.gateway_id], RECENT_LOG_LINES)
             record.recent_log = logs[record.gateway_id]
         return record
@@ -187,16 +207,35 @@ async def list_batches(gateway: GatewayRuntime, caller: Caller, *, offset: int, 
 async def batch_log(
     gateway: GatewayRuntime, caller: Caller, batch_ref: str, *, offset: int | None, size: int
 ) -> tuple[ApplicationRecord, LogPage]:
-    record = await get_batch(gateway, caller, batch_ref, with_log=False)
+    """Livy log semantics over the stored log (`applications.read_log_page`); by id, the batch and its
+    page are one statement."""
     if offset is not None:
         offset = min(offset, MAX_PAGE)
     size = min(size, MAX_PAGE)
-    return record, await applications.read_log_page(gateway, record.gateway_id, offset=offset, size=size)
+    number = batch_number(batch_ref)
+    if number is None:
+        record = await get_batch(gateway, caller, batch_ref, with_log=False)
+        return record, await applications.read_log_page(gateway, record.gateway_id, offset=offset, size=size)
+    from_end = offset is None or offset < 0
+    # The page never exceeds the log, so `size` < 0 (all of it) reads at most MAX_LOG_LINES.
+    lines = MAX_LOG_LINES if size < 0 else min(size, MAX_LOG_LINES)
+    row = None
+    if number <= MAX_BATCH_ID:
+        row = await point_reads.batch_log(
+            gateway.db, number, offset=None if from_end else offset, lines=lines
+        )
+    if row is None:
+        raise not_found(batch_ref)
+    record = _visible_record(gateway, caller, batch_ref, row)
+    page_lines = point_reads.lines_of(row.log_lines)
+    total = 0 if row.log_low is None else row.log_high - row.log_low + 1
+    start = max(0, total - len(page_lines)) if offset is None or offset < 0 else offset
+    return record, LogPage(offset=start, total=total, lines=page_lines)
 
 
 async def delete_batch(gateway: GatewayRuntime, caller: Caller, batch_ref: str) -> None:
     async with gateway.db.transaction() as session:
-        record, _ = await _resolve(gateway, session, caller, batch_ref)
+        record = await _resolve(gateway, session, caller, batch_ref)
     try:
         await applications.delete_application(gateway, caller, record.gateway_id)
     except NotFound:
