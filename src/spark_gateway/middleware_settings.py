@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+ConfT = TypeVar("ConfT", bound=BaseModel)
 
 
 class _Conf(BaseModel):
@@ -105,33 +106,32 @@ class BasicAuthConf(_SecretSource):
         return self
 
 
-class _Entry(BaseModel):
+class _Entry(BaseModel, Generic[ConfT]):
+    """`{type, conf}`; a missing `conf` is validated as `{}`, so a required key is reported by name."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    type: str  # each entry narrows it to its Literal: the union's discriminator
+    conf: ConfT = Field(default_factory=dict, validate_default=True)
 
 
-class RegexAllowEntry(_Entry):
+class RegexAllowEntry(_Entry[RegexAllowConf]):
     type: Literal["RegexBasicAuthAllowMiddleware"]
-    conf: RegexAllowConf = Field(default_factory=RegexAllowConf)
 
 
-class RegexDenyEntry(_Entry):
+class RegexDenyEntry(_Entry[RegexDenyConf]):
     type: Literal["RegexBasicAuthDenyMiddleware"]
-    conf: RegexDenyConf = Field(default_factory=RegexDenyConf)
 
 
-class HeaderAuthEntry(_Entry):
+class HeaderAuthEntry(_Entry[HeaderAuthConf]):
     type: Literal["HeaderAuthMiddleware"]
-    conf: HeaderAuthConf = Field(default_factory=dict, validate_default=True)
 
 
-class ServiceTokenEntry(_Entry):
+class ServiceTokenEntry(_Entry[ServiceTokenConf]):
     type: Literal["ServiceTokenAuthMiddleware"]
-    conf: ServiceTokenConf = Field(default_factory=ServiceTokenConf)
 
 
-class BasicAuthEntry(_Entry):
+class BasicAuthEntry(_Entry[BasicAuthConf]):
     type: Literal["BasicAuthMiddleware"]
-    conf: BasicAuthConf = Field(default_factory=dict, validate_default=True)
 
 
 MiddlewareEntry = Annotated[

@@ -11,12 +11,13 @@ from pydantic import ValidationError
 from spark_gateway.api.bodies import parse_json
 from spark_gateway.api.deps import CurrentCaller, CurrentGateway, caller_of, gateway_of, set_audit
 from spark_gateway.api.schemas import (
+    COMMON_ERRORS,
     ApplicationList,
     ApplicationStatus,
     DeleteResult,
     GatewayApplication,
+    api_answers,
     api_errors,
-    documented,
     inline_schema,
     json_body,
 )
@@ -46,9 +47,6 @@ GatewayIdParam = Annotated[
 
 CONTINUE_HEADER = "X-Continue"  # the next page's token on an unpaged (array) list
 TRUNCATED_HEADER = "X-Spark-Gateway-Truncated"
-
-# Every route may answer these (request checks, authentication, deny lists, database down).
-COMMON_ERRORS = (400, 401, 403, 503)
 
 
 def _metadata(record: ApplicationRecord) -> dict[str, Any]:
@@ -137,20 +135,17 @@ def size_problem(app: SparkApplication) -> str | None:
         "(filters: cluster, namespace; paging: limit, continue)"
     ),
     response_model=None,
-    responses={
-        **documented(
-            200,
-            ApplicationList,
-            "The applications the caller may see: without `limit` and `continue`, a JSON array of at "
-            f"most {pages.DEFAULT_LIMIT} ({TRUNCATED_HEADER}: true and {CONTINUE_HEADER}: the next page's "
-            "token when more exist); with either, `{items, metadata: {continue}}` as in Kubernetes lists",
-            headers={
-                CONTINUE_HEADER: {"schema": {"type": "string"}},
-                TRUNCATED_HEADER: {"schema": {"type": "string", "enum": ["true"]}},
-            },
-        ),
-        **api_errors(*COMMON_ERRORS),
-    },
+    responses=api_answers(
+        200,
+        ApplicationList,
+        "The applications the caller may see: without `limit` and `continue`, a JSON array of at "
+        f"most {pages.DEFAULT_LIMIT} ({TRUNCATED_HEADER}: true and {CONTINUE_HEADER}: the next page's "
+        "token when more exist); with either, `{items, metadata: {continue}}` as in Kubernetes lists",
+        headers={
+            CONTINUE_HEADER: {"schema": {"type": "string"}},
+            TRUNCATED_HEADER: {"schema": {"type": "string", "enum": ["true"]}},
+        },
+    ),
 )
 async def list_applications(
     response: Response,
@@ -184,10 +179,9 @@ async def list_applications(
     status_code=201,
     summary="Submit a SparkApplication (metadata.namespace required)",
     response_model=None,
-    responses={
-        **documented(201, GatewayApplication, "The stored (and, on Kubernetes, submitted) application"),
-        **api_errors(*COMMON_ERRORS, 409, 413, 415, 422),
-    },
+    responses=api_answers(
+        201, GatewayApplication, "The stored (and, on Kubernetes, submitted) application", 409, 413, 415, 422
+    ),
     openapi_extra=json_body(inline_schema(SparkApplication)),
 )
 async def create_application(
@@ -211,7 +205,7 @@ async def create_application(
     "/{gateway_id}",
     summary="One application",
     response_model=None,
-    responses={**documented(200, GatewayApplication, "The application"), **api_errors(*COMMON_ERRORS, 404)},
+    responses=api_answers(200, GatewayApplication, "The application", 404),
 )
 async def get_application(gateway_id: GatewayIdParam, request: Request) -> JSONResponse:
     record = await application_service.get_application(gateway_of(request), caller_of(request), gateway_id)
@@ -222,7 +216,7 @@ async def get_application(gateway_id: GatewayIdParam, request: Request) -> JSONR
     "/{gateway_id}/status",
     summary="An application's status (without executorState)",
     response_model=None,
-    responses={**documented(200, ApplicationStatus, "The status"), **api_errors(*COMMON_ERRORS, 404)},
+    responses=api_answers(200, ApplicationStatus, "The status", 404),
 )
 async def application_status(gateway_id: GatewayIdParam, request: Request) -> JSONResponse:
     record = await application_service.get_application(gateway_of(request), caller_of(request), gateway_id)
@@ -248,7 +242,7 @@ async def application_logs(
     "/{gateway_id}",
     summary="Kill and remove an application",
     response_model=None,
-    responses={**documented(200, DeleteResult, "Deleted"), **api_errors(*COMMON_ERRORS, 404)},
+    responses=api_answers(200, DeleteResult, "Deleted", 404),
 )
 async def delete_application(
     gateway_id: GatewayIdParam, request: Request, gateway: CurrentGateway, caller: CurrentCaller

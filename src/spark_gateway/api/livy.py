@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
 from spark_gateway.api.bodies import parse_json
 from spark_gateway.api.deps import CurrentCaller, CurrentGateway, caller_of, gateway_of, set_audit
+from spark_gateway.api.livy_shared import ListFrom, LivyNamespace, LogFrom, app_info, deleted, log_json
 from spark_gateway.api.schemas import (
+    LOCATION,
     LivyBatch,
     LivyBatchList,
     LivyBatchLog,
@@ -18,6 +20,7 @@ from spark_gateway.api.schemas import (
     LivyVersion,
     documented,
     json_body,
+    livy_answers,
     livy_errors,
 )
 from spark_gateway.domain.livy import LivyBatchRequest
@@ -31,9 +34,6 @@ router = APIRouter(prefix="/api/livy", tags=["livy"])
 
 # Read routes answer a JSONResponse themselves: the bodies are plain JSON already, and FastAPI would
 # otherwise walk them through jsonable_encoder on every poll.
-
-# Every Livy route may answer these (request checks, authentication, deny lists, database down).
-COMMON_ERRORS = (400, 401, 403, 503)
 
 LIVY_VERSION = {
     "version": "0.9.0-incubating",
@@ -58,14 +58,7 @@ def batch_json(gateway: GatewayRuntime, record: ApplicationRecord, log: list[str
         "proxyUser": record.proxy_user,
         "state": livy_state(record.state, dialect(gateway)),
         "appId": record.spark_app_id,
-        "appInfo": {
-            "driverLogUrl": record.urls.get("logsUI"),
-            "sparkUiUrl": record.urls.get("sparkUI"),
-            "sparkHistoryUrl": record.urls.get("sparkHistoryUI"),
-            "executorLogUrls": None,
-            "GatewayId": record.gateway_id,
-            "Cluster": record.cluster_name,
-        },
+        "appInfo": app_info(record),
         "log": log,
     }
 
@@ -84,16 +77,10 @@ async def version() -> dict[str, str]:
     "/batches",
     summary=f"List batches (from = offset, size = page size, clamped to {livy.MAX_LIST_SIZE})",
     response_model=None,
-    responses={
-        **documented(200, LivyBatchList, "The batches the caller may see; total counts all of them"),
-        **livy_errors(*COMMON_ERRORS),
-    },
+    responses=livy_answers(200, LivyBatchList, "The batches the caller may see; total counts all of them"),
 )
 async def list_batches(
-    gateway: CurrentGateway,
-    caller: CurrentCaller,
-    from_: Annotated[int, Query(alias="from")] = 0,
-    size: int = 100,
+    gateway: CurrentGateway, caller: CurrentCaller, from_: ListFrom = 0, size: int = 100
 ) -> JSONResponse:
     page = await livy.list_batches(gateway, caller, offset=from_, size=size)
     sessions = [batch_json(gateway, r, r.recent_log) for r in page.batches]
@@ -105,28 +92,22 @@ async def list_batches(
     status_code=201,
     summary="Submit a batch",
     response_model=None,
-    responses={
-        **documented(
-            201,
-            LivyBatch,
-            "The new batch (or, with a known Idempotency-Key, the original one)",
-            headers={"Location": {"required": True, "schema": {"type": "string"}}},
-        ),
-        **livy_errors(*COMMON_ERRORS, 409, 413, 415),
-    },
+    responses=livy_answers(
+        201,
+        LivyBatch,
+        "The new batch (or, with a known Idempotency-Key, the original one)",
+        409,
+        413,
+        415,
+        headers=LOCATION,
+    ),
     openapi_extra=json_body(LivyBatchRequest.model_json_schema()),
 )
 async def create_batch(
     request: Request,
     gateway: CurrentGateway,
     caller: CurrentCaller,
-    namespace: Annotated[
-        str | None,
-        Header(
-            alias="X-Spark-Gateway-Livy-Namespace",
-            json_schema_extra={"pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"},
-        ),
-    ] = None,
+    namespace: LivyNamespace = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
     callback: Annotated[
         str | None,
@@ -147,7 +128,7 @@ async def create_batch(
     "/batches/{batch_id}",
     summary="One batch",
     response_model=None,
-    responses={**documented(200, LivyBatch, "The batch"), **livy_errors(*COMMON_ERRORS, 404)},
+    responses=livy_answers(200, LivyBatch, "The batch", 404),
 )
 async def get_batch(batch_id: str, request: Request) -> JSONResponse:
     gateway = gateway_of(request)
@@ -159,7 +140,7 @@ async def get_batch(batch_id: str, request: Request) -> JSONResponse:
     "/batches/{batch_id}/state",
     summary="A batch's state",
     response_model=None,
-    responses={**documented(200, LivyBatchState, "The batch's state"), **livy_errors(*COMMON_ERRORS, 404)},
+    responses=livy_answers(200, LivyBatchState, "The batch's state", 404),
 )
 async def batch_state(batch_id: str, request: Request) -> JSONResponse:
     gateway = gateway_of(request)
@@ -171,37 +152,24 @@ async def batch_state(batch_id: str, request: Request) -> JSONResponse:
     "/batches/{batch_id}/log",
     summary=f"A batch's driver log (size alone = the last lines; at most {MAX_LOG_LINES} per page)",
     response_model=None,
-    responses={**documented(200, LivyBatchLog, "A page of the log"), **livy_errors(*COMMON_ERRORS, 404)},
+    responses=livy_answers(200, LivyBatchLog, "A page of the log", 404),
 )
-async def batch_log(
-    batch_id: str,
-    request: Request,
-    from_: Annotated[int | None, Query(alias="from")] = None,
-    size: int = 100,
-) -> JSONResponse:
+async def batch_log(batch_id: str, request: Request, from_: LogFrom = None, size: int = 100) -> JSONResponse:
     gateway = gateway_of(request)
     record, page = await livy.batch_log(gateway, caller_of(request), batch_id, offset=from_, size=size)
     shown_from = -1 if dialect(gateway) is LivyDialect.SPARK_GATEWAY else page.offset
-    return JSONResponse(
-        {
-            "id": record.batch_id,
-            "from": shown_from,
-            "size": len(page.lines),
-            "total": page.total,
-            "log": page.lines,
-        }
-    )
+    return JSONResponse(log_json(record.batch_id, page, shown_from=shown_from))
 
 
 @router.delete(
     "/batches/{batch_id}",
     summary="Kill and remove a batch",
     response_model=None,
-    responses={**documented(200, LivyMessage, "Deleted"), **livy_errors(*COMMON_ERRORS, 404)},
+    responses=livy_answers(200, LivyMessage, "Deleted", 404),
 )
 async def delete_batch(
     batch_id: str, request: Request, gateway: CurrentGateway, caller: CurrentCaller
 ) -> dict[str, str]:
     set_audit(request, batch_id=batch_id)
     await livy.delete_batch(gateway, caller, batch_id)
-    return {"msg": "deleted"}
+    return deleted()

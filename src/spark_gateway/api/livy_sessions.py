@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from spark_gateway.api.bodies import parse_json
 from spark_gateway.api.deps import CurrentCaller, CurrentGateway, set_audit
-from spark_gateway.api.schemas import LivyBatchLog, LivyMessage, documented, json_body, livy_errors
+from spark_gateway.api.livy_shared import ListFrom, LivyNamespace, LogFrom, app_info, deleted, log_json
+from spark_gateway.api.schemas import LOCATION, LivyBatchLog, LivyMessage, json_body, livy_answers
 from spark_gateway.api.session_schemas import (
     LivyCompletion,
     LivySession,
@@ -25,12 +26,6 @@ from spark_gateway.services.statements import StatementView
 
 router = APIRouter(prefix="/api/livy", tags=["livy sessions"])
 
-COMMON_ERRORS = (400, 401, 403, 503)
-NAMESPACE_HEADER = Header(
-    alias="X-Spark-Gateway-Livy-Namespace",
-    json_schema_extra={"pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"},
-)
-
 
 def session_json(view: SessionView) -> dict[str, Any]:
     """Livy's SessionInfo, field for field (unset numbers are 0, unset strings null)."""
@@ -43,14 +38,7 @@ def session_json(view: SessionView) -> dict[str, Any]:
         "proxyUser": record.proxy_user,
         "state": view.state,
         "kind": view.kind,
-        "appInfo": {
-            "driverLogUrl": record.urls.get("logsUI"),
-            "sparkUiUrl": record.urls.get("sparkUI"),
-            "sparkHistoryUrl": record.urls.get("sparkHistoryUI"),
-            "executorLogUrls": None,
-            "GatewayId": record.gateway_id,
-            "Cluster": record.cluster_name,
-        },
+        "appInfo": app_info(record),
         "log": view.recent_log,
         "ttl": req.get("ttl"),
         "idleTimeout": req.get("idleTimeout"),
@@ -85,16 +73,10 @@ def statement_json(view: StatementView) -> dict[str, Any]:
     "/sessions",
     summary="List interactive sessions (from = offset, size = page size)",
     response_model=None,
-    responses={
-        **documented(200, LivySessionList, "The sessions the caller may see"),
-        **livy_errors(*COMMON_ERRORS),
-    },
+    responses=livy_answers(200, LivySessionList, "The sessions the caller may see"),
 )
 async def list_sessions(
-    gateway: CurrentGateway,
-    caller: CurrentCaller,
-    from_: Annotated[int, Query(alias="from")] = 0,
-    size: int = 100,
+    gateway: CurrentGateway, caller: CurrentCaller, from_: ListFrom = 0, size: int = 100
 ) -> dict[str, Any]:
     total, views = await sessions.list_sessions(gateway, caller, offset=from_, size=size)
     return {"from": from_, "total": total, "sessions": [session_json(v) for v in views]}
@@ -105,22 +87,14 @@ async def list_sessions(
     status_code=201,
     summary="Start an interactive session (kinds pyspark, sql, shared)",
     response_model=None,
-    responses={
-        **documented(
-            201,
-            LivySession,
-            "The new session, starting",
-            headers={"Location": {"required": True, "schema": {"type": "string"}}},
-        ),
-        **livy_errors(*COMMON_ERRORS, 413, 415),
-    },
+    responses=livy_answers(201, LivySession, "The new session, starting", 413, 415, headers=LOCATION),
     openapi_extra=json_body(LivySessionRequest.model_json_schema()),
 )
 async def create_session(
     request: Request,
     gateway: CurrentGateway,
     caller: CurrentCaller,
-    namespace: Annotated[str | None, NAMESPACE_HEADER] = None,
+    namespace: LivyNamespace = None,
 ) -> JSONResponse:
     payload = parse_json(await request.body(), empty={})
     view = await sessions.create_session(gateway, caller, payload, namespace=namespace)
@@ -134,7 +108,7 @@ async def create_session(
     "/sessions/{session_id}",
     summary="One session",
     response_model=None,
-    responses={**documented(200, LivySession, "The session"), **livy_errors(*COMMON_ERRORS, 404)},
+    responses=livy_answers(200, LivySession, "The session", 404),
 )
 async def get_session(session_id: str, gateway: CurrentGateway, caller: CurrentCaller) -> dict[str, Any]:
     return session_json(await sessions.get_session(gateway, caller, session_id))
@@ -144,7 +118,7 @@ async def get_session(session_id: str, gateway: CurrentGateway, caller: CurrentC
     "/sessions/{session_id}/state",
     summary="A session's state",
     response_model=None,
-    responses={**documented(200, LivySessionState, "The state"), **livy_errors(*COMMON_ERRORS, 404)},
+    responses=livy_answers(200, LivySessionState, "The state", 404),
 )
 async def session_state(session_id: str, gateway: CurrentGateway, caller: CurrentCaller) -> dict[str, Any]:
     view = await sessions.get_session(gateway, caller, session_id, with_log=False)
@@ -155,50 +129,40 @@ async def session_state(session_id: str, gateway: CurrentGateway, caller: Curren
     "/sessions/{session_id}/log",
     summary="A session's driver log (size alone = the last lines)",
     response_model=None,
-    responses={**documented(200, LivyBatchLog, "A page of the log"), **livy_errors(*COMMON_ERRORS, 404)},
+    responses=livy_answers(200, LivyBatchLog, "A page of the log", 404),
 )
 async def session_log(
-    session_id: str,
-    gateway: CurrentGateway,
-    caller: CurrentCaller,
-    from_: Annotated[int | None, Query(alias="from")] = None,
-    size: int = 100,
+    session_id: str, gateway: CurrentGateway, caller: CurrentCaller, from_: LogFrom = None, size: int = 100
 ) -> dict[str, Any]:
     view, page = await sessions.session_log(gateway, caller, session_id, offset=from_, size=size)
-    return {
-        "id": view.session_id,
-        "from": page.offset,
-        "size": len(page.lines),
-        "total": page.total,
-        "log": page.lines,
-    }
+    return log_json(view.session_id, page, shown_from=page.offset)
 
 
 @router.delete(
     "/sessions/{session_id}",
     summary="Stop and remove a session",
     response_model=None,
-    responses={**documented(200, LivyMessage, "Deleted"), **livy_errors(*COMMON_ERRORS, 404)},
+    responses=livy_answers(200, LivyMessage, "Deleted", 404),
 )
 async def delete_session(
     session_id: str, request: Request, gateway: CurrentGateway, caller: CurrentCaller
 ) -> dict[str, str]:
     set_audit(request, session_id=session_id)
     await sessions.delete_session(gateway, caller, session_id)
-    return {"msg": "deleted"}
+    return deleted()
 
 
 @router.get(
     "/sessions/{session_id}/statements",
     summary="A session's statements (from, size, order=desc)",
     response_model=None,
-    responses={**documented(200, LivyStatementList, "The statements"), **livy_errors(*COMMON_ERRORS, 404)},
+    responses=livy_answers(200, LivyStatementList, "The statements", 404),
 )
 async def list_statements(
     session_id: str,
     gateway: CurrentGateway,
     caller: CurrentCaller,
-    from_: Annotated[int, Query(alias="from")] = 0,
+    from_: ListFrom = 0,
     size: int | None = None,
     order: Annotated[str | None, Query(max_length=10)] = None,
 ) -> dict[str, Any]:
@@ -213,15 +177,7 @@ async def list_statements(
     status_code=201,
     summary="Run a statement (kind pyspark or sql; required in shared sessions)",
     response_model=None,
-    responses={
-        **documented(
-            201,
-            LivyStatement,
-            "The statement, waiting",
-            headers={"Location": {"required": True, "schema": {"type": "string"}}},
-        ),
-        **livy_errors(*COMMON_ERRORS, 404, 413, 415),
-    },
+    responses=livy_answers(201, LivyStatement, "The statement, waiting", 404, 413, 415, headers=LOCATION),
     openapi_extra=json_body(StatementRequest.model_json_schema()),
 )
 async def create_statement(
@@ -238,7 +194,7 @@ async def create_statement(
     "/sessions/{session_id}/statements/{statement_id}",
     summary="One statement",
     response_model=None,
-    responses={**documented(200, LivyStatement, "The statement"), **livy_errors(*COMMON_ERRORS, 404)},
+    responses=livy_answers(200, LivyStatement, "The statement", 404),
 )
 async def get_statement(
     session_id: str, statement_id: str, gateway: CurrentGateway, caller: CurrentCaller
@@ -250,7 +206,7 @@ async def get_statement(
     "/sessions/{session_id}/statements/{statement_id}/cancel",
     summary="Cancel a statement (a finished or unknown one is left alone)",
     response_model=None,
-    responses={**documented(200, LivyMessage, "Canceled"), **livy_errors(*COMMON_ERRORS, 404, 413, 415)},
+    responses=livy_answers(200, LivyMessage, "Canceled", 404, 413, 415),
     # Clients send `{}` (sparkmagic) or nothing; with authentication configured a body must be JSON.
     openapi_extra={
         "requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}}
@@ -268,10 +224,7 @@ async def cancel_statement(
     "/sessions/{session_id}/completion",
     summary="Completion candidates for the word before the cursor",
     response_model=None,
-    responses={
-        **documented(200, LivyCompletion, "Candidates"),
-        **livy_errors(*COMMON_ERRORS, 404, 413, 415),
-    },
+    responses=livy_answers(200, LivyCompletion, "Candidates", 404, 413, 415),
     openapi_extra=json_body(CompletionRequest.model_json_schema()),
 )
 async def completion(

@@ -97,6 +97,26 @@ def documented(
     return {status: entry}
 
 
+# Every route may answer these (request checks, authentication, deny lists, database down).
+COMMON_ERRORS = (400, 401, 403, 503)
+# The `Location` header of a 201.
+LOCATION = {"Location": {"required": True, "schema": {"type": "string"}}}
+
+
+def livy_answers(
+    status: int, model: type[BaseModel] | None, description: str, *errors: int, **extra: Any
+) -> dict[int | str, Any]:
+    """A Livy route's `responses`: its success, the common errors and its own `errors`."""
+    return {**documented(status, model, description, **extra), **livy_errors(*COMMON_ERRORS, *errors)}
+
+
+def api_answers(
+    status: int, model: type[BaseModel] | None, description: str, *errors: int, **extra: Any
+) -> dict[int | str, Any]:
+    """A native route's `responses`: its success, the common errors and its own `errors`."""
+    return {**documented(status, model, description, **extra), **api_errors(*COMMON_ERRORS, *errors)}
+
+
 # Livy ------------------------------------------------------------------------------------------------
 
 # Livy's state names, and the seed gateway's `finished` (only with `livy.dialect: spark-gateway`).
@@ -127,9 +147,14 @@ class LivyBatch(_Closed):
     log: list[str]
 
 
-class LivyBatchList(_Closed):
+class LivyPage(_Closed):
+    """A list page: `from` as asked, `total` counting everything the caller may see."""
+
     from_: int = Field(alias="from")
     total: int = Field(ge=0)
+
+
+class LivyBatchList(LivyPage):
     sessions: list[LivyBatch]
 
 

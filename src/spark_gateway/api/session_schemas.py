@@ -6,17 +6,12 @@ from typing import Any
 
 from pydantic import Field
 
-from spark_gateway.api.schemas import _Closed, _Open
-from spark_gateway.domain.sessions import SessionState, StatementState
+from spark_gateway.api.schemas import LivyAppInfo, LivyPage, _Closed, _Open
+from spark_gateway.domain.sessions import SESSION_STATES, StatementState
 
 
-class LivySessionAppInfo(_Closed):
-    driverLogUrl: str | None
-    sparkUiUrl: str | None
-    sparkHistoryUrl: str | None
-    executorLogUrls: dict[str, str] | None
-    GatewayId: str
-    Cluster: str
+class LivySessionAppInfo(LivyAppInfo):
+    pass  # a batch's, under the name the OpenAPI document has always given it
 
 
 class LivySession(_Closed):
@@ -25,7 +20,7 @@ class LivySession(_Closed):
     appId: str | None
     owner: str | None
     proxyUser: str | None
-    state: str = Field(json_schema_extra={"enum": [s.value for s in SessionState]})
+    state: str = Field(json_schema_extra={"enum": [s.value for s in SESSION_STATES]})
     kind: str
     appInfo: LivySessionAppInfo
     log: list[str]
@@ -45,15 +40,13 @@ class LivySession(_Closed):
     queue: str | None
 
 
-class LivySessionList(_Closed):
-    from_: int = Field(alias="from")
-    total: int = Field(ge=0)
+class LivySessionList(LivyPage):
     sessions: list[LivySession]
 
 
 class LivySessionState(_Closed):
     id: int
-    state: str = Field(json_schema_extra={"enum": [s.value for s in SessionState]})
+    state: str = Field(json_schema_extra={"enum": [s.value for s in SESSION_STATES]})
 
 
 class LivyStatement(_Closed):

@@ -2,7 +2,9 @@
 
 The sync and async clients only differ in how they send a `Call` and how they sleep, so the requests,
 the parsing, the retry rules and the operations of several calls (`wait`, `follow`, `iter_all`, as
-`Plan`s: generators that yield Calls, Sleeps and Emits, run by `steps.Stepper`) live here once.
+`Plan`s: generators that yield Calls, Sleeps and Emits, run by `steps.Stepper`) live here once. The
+methods are also those of `client.batches` and `client.applications`: `@sends` and `@streams.of`
+(`resources`) say how a client performs what they build.
 `retry_delay` decides whether (and after how long) a failed attempt is retried: only calls that are
 safe to repeat, i.e. reads, deletes, and creates that carry an `Idempotency-Key` (the gateway then
 answers a repeat with the original result) - which is every call here, since creates always get a key.
@@ -27,6 +29,7 @@ from spark_gateway.client.models import (
     BatchPage,
     LogPage,
 )
+from spark_gateway.client.resources import sends, streams
 
 T = TypeVar("T")
 J = TypeVar("J", Batch, Application)
@@ -110,17 +113,21 @@ class LivyCalls:
     def __init__(self, prefix: str = "/api/livy") -> None:
         self.prefix = prefix.rstrip("/")
 
+    @sends
     def submit(
         self,
+        /,  # else `**fields` could hold `self`, and `resources.sends` could not drop it from the signature
         file: str,
-        args: Sequence[str],
-        conf: Mapping[str, str] | None,
-        name: str | None,
-        namespace: str | None,
-        callback_url: str | None,
-        idempotency_key: str | None,
-        fields: Mapping[str, Any],
+        args: Sequence[str] = (),
+        *,
+        conf: Mapping[str, str] | None = None,
+        name: str | None = None,
+        namespace: str | None = None,
+        callback_url: str | None = None,
+        idempotency_key: str | None = None,
+        **fields: Any,
     ) -> Call[Batch]:
+        """Submit `file` (other Livy fields, e.g. `className`, `driverMemory`, as keyword arguments)."""
         body: dict[str, Any] = {"file": file, **fields}
         if args:
             body["args"] = list(args)
@@ -135,13 +142,17 @@ class LivyCalls:
             headers[CALLBACK_HEADER] = callback_url
         return Call("POST", f"{self.prefix}/batches", _batch, json=body, headers=headers)
 
+    @sends
     def get(self, batch_id: int | str) -> Call[Batch]:
         return Call("GET", f"{self.prefix}/batches/{batch_id}", _batch)
 
+    @sends
     def state(self, batch_id: int | str) -> Call[str]:
         return Call("GET", f"{self.prefix}/batches/{batch_id}/state", lambda r: str(_json(r)["state"]))
 
+    @sends
     def logs(self, batch_id: int | str, offset: int | None = None, size: int = 100) -> Call[LogPage]:
+        """A page of the driver log; without `offset`, the last `size` lines."""
         params: dict[str, Any] = {"size": size}
         if offset is not None:
             params["from"] = offset
@@ -149,23 +160,30 @@ class LivyCalls:
             "GET", f"{self.prefix}/batches/{batch_id}/log", lambda r: LogPage.from_json(_json(r)), params
         )
 
+    @sends
     def list(self, offset: int = 0, size: int = 100) -> Call[BatchPage]:
         params = {"from": offset, "size": size}
         return Call("GET", f"{self.prefix}/batches", lambda r: BatchPage.from_json(_json(r)), params)
 
+    @sends
     def kill(self, batch_id: int | str) -> Call[None]:
+        """Kill the batch if it runs and remove it (Livy's DELETE)."""
         return Call("DELETE", f"{self.prefix}/batches/{batch_id}", _nothing, gone_is_done=True)
 
+    @sends
     def wait(
         self,
         batch_id: int | str,
-        timeout: float | None,
-        poll: float,
-        on_update: Callable[[Batch], None] | None,
+        timeout: float | None = None,
+        poll: float = 1.0,
+        on_update: Callable[[Batch], None] | None = None,
     ) -> Plan[str]:
+        """Poll until the batch ends; returns its final state. WaitTimeout after `timeout` seconds."""
         return waiting(self.get(batch_id), f"batch {batch_id}", timeout, poll, on_update)
 
-    def iter_all(self, page_size: int) -> Plan[None]:
+    @streams.of(Batch)
+    def iter_all(self, page_size: int = 100) -> Plan[None]:
+        """Every batch the caller may see, oldest first, page by page."""
         offset = 0
         while True:
             page: BatchPage = yield self.list(offset, page_size)
@@ -175,7 +193,9 @@ class LivyCalls:
             if not page.batches or offset >= page.total:
                 return
 
-    def follow(self, batch_id: int | str, offset: int, poll: float) -> Plan[None]:
+    @streams.of(str)
+    def follow(self, batch_id: int | str, offset: int = 0, poll: float = 1.0) -> Plan[None]:
+        """The driver log from line `offset` on, new lines as they come; ends after the batch ends."""
         while True:
             state = yield self.state(batch_id)  # before reading, so the last read sees every line
             while (page := (yield self.logs(batch_id, offset, 1000))).lines:
@@ -198,6 +218,7 @@ def _application(response: httpx.Response) -> Application:
 class ApplicationCalls:
     """Native applications under `/api/v1/applications` (kubeflow SparkApplication resources)."""
 
+    @sends
     def submit(
         self,
         application: Mapping[str, Any],
@@ -205,22 +226,27 @@ class ApplicationCalls:
         callback_url: str | None = None,
         idempotency_key: str | None = None,
     ) -> Call[Application]:
+        """Submit a SparkApplication (`metadata.namespace` required)."""
         body = dict(application)
         if callback_url:
             body["callbackUrl"] = callback_url
         headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
         return Call("POST", V1, _application, json=body, headers=headers)
 
+    @sends
     def get(self, gateway_id: str) -> Call[Application]:
         return Call("GET", f"{V1}/{gateway_id}", _application)
 
+    @sends
     def state(self, gateway_id: str) -> Call[str]:
         def parse(response: httpx.Response) -> str:
             return str((_json(response).get("applicationState") or {}).get("state") or "")
 
         return Call("GET", f"{V1}/{gateway_id}/status", parse)
 
+    @sends
     def logs(self, gateway_id: str, lines: int | None = None) -> Call[list[str]]:
+        """The last `lines` driver log lines (the gateway's `defaultLogLines` when None)."""
         params = {} if lines is None else {"lines": lines}
 
         def parse(response: httpx.Response) -> list[str]:
@@ -229,23 +255,29 @@ class ApplicationCalls:
 
         return Call("GET", f"{V1}/{gateway_id}/logs", parse, params)
 
+    @sends
     def list(self, cluster: str | None = None, namespace: str | None = None) -> Call[list[Application]]:
         params = {k: v for k, v in (("cluster", cluster), ("namespace", namespace)) if v}
         return Call("GET", V1, lambda r: [Application.from_json(a) for a in _json(r)], params)
 
+    @sends
     def kill(self, gateway_id: str) -> Call[None]:
         return Call("DELETE", f"{V1}/{gateway_id}", _nothing, gone_is_done=True)
 
+    @sends
     def wait(
         self,
         gateway_id: str,
-        timeout: float | None,
-        poll: float,
-        on_update: Callable[[Application], None] | None,
+        timeout: float | None = None,
+        poll: float = 1.0,
+        on_update: Callable[[Application], None] | None = None,
     ) -> Plan[str]:
+        """Poll until the application ends; returns COMPLETED or FAILED. WaitTimeout after `timeout` s."""
         return waiting(self.get(gateway_id), f"application {gateway_id}", timeout, poll, on_update)
 
-    def follow(self, gateway_id: str, poll: float, window: int) -> Plan[None]:
+    @streams.of(str)
+    def follow(self, gateway_id: str, poll: float = 1.0, window: int = 500) -> Plan[None]:
+        """The driver log's new lines as they come (from the last `window` lines); ends with the app."""
         seen: list[str] = []
         while True:
             state = yield self.state(gateway_id)

@@ -6,6 +6,7 @@ are one line on stderr with an exit code (see `cli_output`), never a traceback.
 """
 
 import functools
+import inspect
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -130,24 +131,50 @@ class Kind:
     log_reader: Callable[[SparkGatewayClient, str], Callable[[], list[str]]]
 
 
-def deliver(
-    gw: SparkGatewayClient,
-    kind: Kind,
-    job: Batch | Application,
-    job_id: str,
-    fmt: str,
-    *,
-    wait: bool,
-    follow: bool,
-    poll: float,
-    timeout: float | None,
-) -> None:
+@dataclass(frozen=True)
+class Delivery:
+    """The options both submit commands end with: what to do once the job is submitted."""
+
+    wait: bool
+    follow: bool
+    timeout: float | None
+    poll: float
+    output: Format | None
+
+
+def delivery_options(
+    wait: Wait = False,
+    follow: Follow = False,
+    timeout: Timeout = None,
+    poll: Poll = 1.0,
+    output: Output = None,
+) -> Delivery:
+    return Delivery(wait, follow, timeout, poll, output)
+
+
+def with_delivery(submit: Callable[..., None]) -> Callable[..., None]:
+    """A submit command: the options of `submit`, then those of `delivery_options` (given to it as one
+    `delivery` argument). Typer reads the parameters from the command's signature."""
+    shared = inspect.signature(delivery_options).parameters
+    own = [p for name, p in inspect.signature(submit).parameters.items() if name != "delivery"]
+
+    @functools.wraps(submit)
+    def command(**options: Any) -> None:
+        delivery = delivery_options(**{name: options.pop(name) for name in shared})
+        submit(**options, delivery=delivery)
+
+    command.__signature__ = inspect.Signature([*own, *shared.values()])  # type: ignore[attr-defined]
+    return command
+
+
+def deliver(gw: SparkGatewayClient, kind: Kind, job: Batch | Application, job_id: str, how: Delivery) -> None:
     """After a submit: show the job, or with --wait/--follow stay until it ends and exit with its state."""
-    if not (wait or follow):
+    fmt = out.output_format(how.output)
+    if not (how.wait or how.follow):
         out.show_job(job, fmt)
         return
-    final = watch(gw, kind, job_id, follow=follow, poll=poll, timeout=timeout)
-    if not follow:
+    final = watch(gw, kind, job_id, follow=how.follow, poll=how.poll, timeout=how.timeout)
+    if not how.follow:
         out.show_job(final, fmt)
     finish(final)
 
@@ -214,21 +241,17 @@ def batch_submit(
     name: Annotated[str | None, typer.Option(help="Batch name.")] = None,
     namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Gateway namespace.")] = None,
     class_name: Annotated[str | None, typer.Option("--class", help="Main class (JVM applications).")] = None,
-    wait: Wait = False,
-    follow: Follow = False,
-    timeout: Timeout = None,
-    poll: Poll = 1.0,
-    output: Output = None,
+    *,
+    delivery: Delivery,
 ) -> None:
     """Submit a batch; with --wait or --follow, stay until it ends."""
-    fmt = out.output_format(output)
     extra = {"className": class_name} if class_name else {}
     with client(ctx) as gw:
         path = str(Path(file).resolve()) if Path(file).exists() else file
         batch = gw.batches.submit(
             path, args or [], conf=parse_conf(conf), name=name, namespace=namespace, **extra
         )
-        deliver(gw, BATCH, batch, str(batch.id), fmt, wait=wait, follow=follow, poll=poll, timeout=timeout)
+        deliver(gw, BATCH, batch, str(batch.id), delivery)
 
 
 def batch_log_reader(gw: SparkGatewayClient, batch_id: str) -> Callable[[], list[str]]:
@@ -337,18 +360,14 @@ def app_submit(
     ] = None,
     class_name: Annotated[str | None, typer.Option("--class", help="Main class (JVM applications).")] = None,
     spark_version: Annotated[str, typer.Option(help="spec.sparkVersion for a main file.")] = "4.0.0",
-    wait: Wait = False,
-    follow: Follow = False,
-    timeout: Timeout = None,
-    poll: Poll = 1.0,
-    output: Output = None,
+    *,
+    delivery: Delivery,
 ) -> None:
     """Submit a SparkApplication; with --wait or --follow, stay until it ends."""
-    fmt = out.output_format(output)
     body = application_body(file, args or [], parse_conf(conf), namespace, class_name, spark_version)
     with client(ctx) as gw:
         app = gw.applications.submit(body)
-        deliver(gw, APP, app, app.gateway_id, fmt, wait=wait, follow=follow, poll=poll, timeout=timeout)
+        deliver(gw, APP, app, app.gateway_id, delivery)
 
 
 def app_log_reader(gw: SparkGatewayClient, gateway_id: str) -> Callable[[], list[str]]:
@@ -402,8 +421,8 @@ def app_logs(
 
 BATCH = Kind("batch", "a", "ID", "batch", lambda gw: gw.batches, batch_log_reader)
 APP = Kind("application", "an", "GATEWAY_ID", "app", lambda gw: gw.applications, app_log_reader)
-add_commands(batch_app, BATCH, batch_submit, batch_list, batch_logs)
-add_commands(app_app, APP, app_submit, app_list, app_logs)
+add_commands(batch_app, BATCH, with_delivery(batch_submit), batch_list, batch_logs)
+add_commands(app_app, APP, with_delivery(app_submit), app_list, app_logs)
 
 
 def register(cli: typer.Typer) -> None:

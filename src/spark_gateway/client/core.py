@@ -15,8 +15,6 @@ from spark_gateway.client.steps import RetryPolicy, Stepper
 
 T = TypeVar("T")
 TransportT = TypeVar("TransportT")
-ClientT = TypeVar("ClientT")
-CallsT = TypeVar("CallsT")
 USER_AGENT = "spark-gateway-client/0.1"
 
 
@@ -56,11 +54,3 @@ class ClientCore(Generic[TransportT]):
 
     def _stepper(self, plan: Plan[T] | Call[T]) -> Stepper[T]:
         return Stepper(plan, RetryPolicy(self.retries, self.backoff, self.connection.url))
-
-
-class Resource(Generic[ClientT, CallsT]):
-    """`client.batches` or `client.applications`: performs what `calls` builds, through `client`."""
-
-    def __init__(self, client: ClientT, calls: CallsT) -> None:
-        self._client = client
-        self._calls = calls

@@ -12,14 +12,14 @@ Requests, parsing, retries and the polling loops are in `calls` and `steps`; thi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import httpx
 
 from spark_gateway.client.calls import ApplicationCalls, Call, Emit, LivyCalls, Plan, Sleep
-from spark_gateway.client.core import ClientCore, Resource
-from spark_gateway.client.models import Application, Batch, BatchPage, LogPage
+from spark_gateway.client.core import ClientCore
+from spark_gateway.client.resources import Blocking, Resource
 from spark_gateway.client.steps import Attempt, Step
 
 T = TypeVar("T")
@@ -69,101 +69,9 @@ class SparkGatewayClient(ClientCore[httpx.BaseTransport]):
         return None  # an Emit: `stream` hands it out (`send` runs plans that emit nothing)
 
 
-class Batches(Resource["SparkGatewayClient", LivyCalls]):
+class Batches(Resource[Blocking], LivyCalls):
     """Livy batches: submit, get, state, wait, logs, follow, list, kill."""
 
-    def submit(
-        self,
-        file: str,
-        args: Sequence[str] = (),
-        *,
-        conf: Mapping[str, str] | None = None,
-        name: str | None = None,
-        namespace: str | None = None,
-        callback_url: str | None = None,
-        idempotency_key: str | None = None,
-        **fields: Any,
-    ) -> Batch:
-        """Submit `file` (other Livy fields, e.g. `className`, `driverMemory`, as keyword arguments)."""
-        call = self._calls.submit(file, args, conf, name, namespace, callback_url, idempotency_key, fields)
-        return self._client.send(call)
 
-    def get(self, batch_id: int | str) -> Batch:
-        return self._client.send(self._calls.get(batch_id))
-
-    def state(self, batch_id: int | str) -> str:
-        return self._client.send(self._calls.state(batch_id))
-
-    def logs(self, batch_id: int | str, offset: int | None = None, size: int = 100) -> LogPage:
-        """A page of the driver log; without `offset`, the last `size` lines."""
-        return self._client.send(self._calls.logs(batch_id, offset, size))
-
-    def list(self, offset: int = 0, size: int = 100) -> BatchPage:
-        return self._client.send(self._calls.list(offset, size))
-
-    def iter_all(self, page_size: int = 100) -> Iterator[Batch]:
-        """Every batch the caller may see, oldest first, page by page."""
-        return self._client.stream(self._calls.iter_all(page_size))
-
-    def kill(self, batch_id: int | str) -> None:
-        """Kill the batch if it runs and remove it (Livy's DELETE)."""
-        self._client.send(self._calls.kill(batch_id))
-
-    def wait(
-        self,
-        batch_id: int | str,
-        timeout: float | None = None,
-        poll: float = 1.0,
-        on_update: Callable[[Batch], None] | None = None,
-    ) -> str:
-        """Poll until the batch ends; returns its final state. WaitTimeout after `timeout` seconds."""
-        return self._client.send(self._calls.wait(batch_id, timeout, poll, on_update))
-
-    def follow(self, batch_id: int | str, offset: int = 0, poll: float = 1.0) -> Iterator[str]:
-        """The driver log from line `offset` on, new lines as they come; ends after the batch ends."""
-        return self._client.stream(self._calls.follow(batch_id, offset, poll))
-
-
-class Applications(Resource["SparkGatewayClient", ApplicationCalls]):
+class Applications(Resource[Blocking], ApplicationCalls):
     """Native (v1) applications: submit, get, state, wait, logs, follow, list, kill."""
-
-    def submit(
-        self,
-        application: Mapping[str, Any],
-        *,
-        callback_url: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> Application:
-        """Submit a SparkApplication (`metadata.namespace` required)."""
-        call = self._calls.submit(application, callback_url=callback_url, idempotency_key=idempotency_key)
-        return self._client.send(call)
-
-    def get(self, gateway_id: str) -> Application:
-        return self._client.send(self._calls.get(gateway_id))
-
-    def state(self, gateway_id: str) -> str:
-        return self._client.send(self._calls.state(gateway_id))
-
-    def logs(self, gateway_id: str, lines: int | None = None) -> list[str]:
-        """The last `lines` driver log lines (the gateway's `defaultLogLines` when None)."""
-        return self._client.send(self._calls.logs(gateway_id, lines))
-
-    def list(self, cluster: str | None = None, namespace: str | None = None) -> list[Application]:
-        return self._client.send(self._calls.list(cluster, namespace))
-
-    def kill(self, gateway_id: str) -> None:
-        self._client.send(self._calls.kill(gateway_id))
-
-    def wait(
-        self,
-        gateway_id: str,
-        timeout: float | None = None,
-        poll: float = 1.0,
-        on_update: Callable[[Application], None] | None = None,
-    ) -> str:
-        """Poll until the application ends; returns COMPLETED or FAILED. WaitTimeout after `timeout` s."""
-        return self._client.send(self._calls.wait(gateway_id, timeout, poll, on_update))
-
-    def follow(self, gateway_id: str, poll: float = 1.0, window: int = 500) -> Iterator[str]:
-        """The driver log's new lines as they come (from the last `window` lines); ends with the app."""
-        return self._client.stream(self._calls.follow(gateway_id, poll, window))

@@ -117,7 +117,8 @@ async def batch_id_for(session: AsyncSession, gateway_id: str) -> int | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-def _visible(stmt: Any, owner: str | None) -> Any:
+def visible(stmt: Any, owner: str | None) -> Any:
+    """Only live applications, and with `owner`, only those the owner submitted or runs as."""
     stmt = stmt.where(ApplicationRow.deleted_at.is_(None))
     if owner is not None:
         stmt = stmt.where(or_(ApplicationRow.owner == owner, ApplicationRow.proxy_user == owner))
@@ -147,7 +148,7 @@ async def list_batches(
         total = 0  # no user has an empty name; '' is the all-batches counter
     if limit <= 0 or offset >= total:
         return [], total
-    base = _visible(
+    base = visible(
         select(LivyBatchRow.batch_id, *APPLICATION_COLUMNS).join(
             ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id
         ),
@@ -201,7 +202,7 @@ async def list_applications(
 ) -> Sequence[ApplicationRow]:
     """Newest first (created_at, then gateway id, descending); `after`: the (created_at, gateway id)
     of the last row of the previous page, so any page is one index range (keyset pagination)."""
-    stmt = _visible(select(ApplicationRow), owner)
+    stmt = visible(select(ApplicationRow), owner)
     if cluster_id is not None:
         stmt = stmt.where(ApplicationRow.cluster_id == cluster_id)
     if namespace is not None:
@@ -334,7 +335,7 @@ async def get_batch_by_name(
         .join(ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id)
         .where(ApplicationRow.name == name)
     )
-    stmt = _visible(stmt, owner).order_by(LivyBatchRow.batch_id.desc()).limit(1)
+    stmt = visible(stmt, owner).order_by(LivyBatchRow.batch_id.desc()).limit(1)
     row = (await session.execute(stmt)).first()
     return (row.batch_id, row) if row else None
 

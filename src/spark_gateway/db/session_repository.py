@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import column, func, insert, or_, select, table, update
+from sqlalchemy import column, func, insert, select, table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spark_gateway.db.models import ApplicationRow, LivySessionRow, LivyStatementRow
+from spark_gateway.db.repository import visible
 
 OPEN_STATEMENT_STATES = ("waiting", "running", "cancelling")
 ACTIVE_SESSION_STATES = ("not_started", "starting", "idle")
@@ -33,6 +34,14 @@ def _joined() -> Any:
     )
 
 
+def _counted() -> Any:
+    return (
+        select(func.count())
+        .select_from(LivySessionRow)
+        .join(ApplicationRow, ApplicationRow.gateway_id == LivySessionRow.gateway_id)
+    )
+
+
 async def get_session(
     session: AsyncSession, session_id: int, *, for_update: bool = False
 ) -> tuple[LivySessionRow, ApplicationRow] | None:
@@ -46,7 +55,7 @@ async def get_session(
 async def get_session_by_name(
     session: AsyncSession, name: str, owner: str | None
 ) -> tuple[LivySessionRow, ApplicationRow] | None:
-    stmt = _visible(_joined().where(ApplicationRow.name == name), owner)
+    stmt = visible(_joined().where(ApplicationRow.name == name), owner)
     row = (await session.execute(stmt.order_by(LivySessionRow.session_id.desc()).limit(1))).first()
     return (row[0], row[1]) if row else None
 
@@ -56,37 +65,21 @@ async def session_for_application(session: AsyncSession, gateway_id: str) -> Liv
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-def _visible(stmt: Any, owner: str | None) -> Any:
-    stmt = stmt.where(ApplicationRow.deleted_at.is_(None))
-    if owner is not None:
-        stmt = stmt.where(or_(ApplicationRow.owner == owner, ApplicationRow.proxy_user == owner))
-    return stmt
-
-
 async def list_sessions(
     session: AsyncSession, *, offset: int, limit: int, owner: str | None
 ) -> tuple[list[tuple[LivySessionRow, ApplicationRow]], int]:
-    total_stmt = _visible(
-        select(func.count())
-        .select_from(LivySessionRow)
-        .join(ApplicationRow, ApplicationRow.gateway_id == LivySessionRow.gateway_id),
-        owner,
-    )
-    total = int((await session.execute(total_stmt)).scalar_one())
+    total = int((await session.execute(visible(_counted(), owner))).scalar_one())
     if limit <= 0 or offset >= total:
         return [], total
-    stmt = _visible(_joined(), owner).order_by(LivySessionRow.session_id).offset(offset).limit(limit)
+    stmt = visible(_joined(), owner).order_by(LivySessionRow.session_id).offset(offset).limit(limit)
     return [(r[0], r[1]) for r in (await session.execute(stmt)).all()], total
 
 
 async def count_active(
     session: AsyncSession, *, cluster_id: str | None = None, user: str | None = None
 ) -> int:
-    stmt = (
-        select(func.count())
-        .select_from(LivySessionRow)
-        .join(ApplicationRow, ApplicationRow.gateway_id == LivySessionRow.gateway_id)
-        .where(LivySessionRow.state.in_(ACTIVE_SESSION_STATES), ApplicationRow.deleted_at.is_(None))
+    stmt = _counted().where(
+        LivySessionRow.state.in_(ACTIVE_SESSION_STATES), ApplicationRow.deleted_at.is_(None)
     )
     if cluster_id is not None:
         stmt = stmt.where(ApplicationRow.cluster_id == cluster_id)
@@ -97,10 +90,7 @@ async def count_active(
 
 async def active_sessions(session: AsyncSession) -> Sequence[tuple[LivySessionRow, ApplicationRow]]:
     """Sessions not yet ended (deleted ones included, so their drivers get stopped)."""
-    stmt = select(LivySessionRow, ApplicationRow).join(
-        ApplicationRow, ApplicationRow.gateway_id == LivySessionRow.gateway_id
-    )
-    stmt = stmt.where(LivySessionRow.state.in_((*ACTIVE_SESSION_STATES, "shutting_down")))
+    stmt = _joined().where(LivySessionRow.state.in_((*ACTIVE_SESSION_STATES, "shutting_down")))
     return [(r[0], r[1]) for r in (await session.execute(stmt)).all()]
 
 

@@ -26,13 +26,10 @@ ConfValue = StrictStr | StrictInt | StrictFloat | StrictBool
 PositiveInt = Annotated[StrictInt, Field(ge=1)]
 
 
-class LivyBatchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LivyRequestFields(BaseModel):
+    """The fields batch and session requests share; each request lists its own first (a base class
+    listed later comes earlier), so both keep Livy's field order in schemas and validation messages."""
 
-    file: StrictStr | None = None
-    proxyUser: StrictStr | None = None
-    className: StrictStr | None = None
-    args: list[StrictStr] = Field(default_factory=list)
     jars: list[StrictStr] = Field(default_factory=list)
     pyFiles: list[StrictStr] = Field(default_factory=list)
     files: list[StrictStr] = Field(default_factory=list)
@@ -45,6 +42,17 @@ class LivyBatchRequest(BaseModel):
     queue: StrictStr | None = None
     name: StrictStr | None = None
     conf: dict[str, ConfValue] = Field(default_factory=dict)
+
+
+class _BatchFields(BaseModel):
+    file: StrictStr | None = None
+    proxyUser: StrictStr | None = None
+    className: StrictStr | None = None
+    args: list[StrictStr] = Field(default_factory=list)
+
+
+class LivyBatchRequest(LivyRequestFields, _BatchFields):
+    model_config = ConfigDict(extra="forbid")
 
 
 def conf_value_to_str(value: Any) -> str:
@@ -70,7 +78,30 @@ def to_spark_application(
 ) -> SparkApplication:
     if not request.file:
         raise ValueError("File is required.")
-    app_type = application_type(request.file)
+    return spark_application(
+        request,
+        namespace=namespace,
+        spark_version=spark_version,
+        app_type=application_type(request.file),
+        main_file=request.file,
+        main_class=request.className,
+        arguments=list(request.args) or None,
+        proxy_user=request.proxyUser,
+    )
+
+
+def spark_application(
+    request: LivyRequestFields,
+    *,
+    namespace: str,
+    spark_version: str,
+    app_type: str,
+    main_file: str,
+    main_class: str | None,
+    arguments: list[str] | None,
+    proxy_user: str | None,
+) -> SparkApplication:
+    """The SparkApplication a batch or session request asks for (resources, dependencies, conf)."""
     deps = Dependencies(
         jars=request.jars or None,
         files=request.files or None,
@@ -81,9 +112,9 @@ def to_spark_application(
         type=app_type,  # type: ignore[arg-type]
         mode="cluster",
         sparkVersion=spark_version,
-        mainApplicationFile=request.file,
-        mainClass=request.className,
-        arguments=list(request.args) or None,
+        mainApplicationFile=main_file,
+        mainClass=main_class,
+        arguments=arguments,
         sparkConf={k: conf_value_to_str(v) for k, v in request.conf.items()} or None,
         deps=deps if deps.model_dump(exclude_none=True) else None,
         driver=PodSpec(
@@ -97,7 +128,7 @@ def to_spark_application(
             memory=request.executorMemory,
             instances=request.numExecutors,
         ),
-        proxyUser=request.proxyUser,
+        proxyUser=proxy_user,
         pythonVersion="3" if app_type == "Python" else None,
         batchSchedulerOptions=BatchSchedulerOptions(queue=request.queue) if request.queue else None,
     )

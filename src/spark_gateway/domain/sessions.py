@@ -14,20 +14,12 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from spark_gateway.domain.errors import BadRequest
-from spark_gateway.domain.livy import ConfValue, conf_value_to_str
-from spark_gateway.domain.sparkapp import (
-    BatchSchedulerOptions,
-    Dependencies,
-    ExecutorSpec,
-    ObjectMeta,
-    PodSpec,
-    SparkApplication,
-    SparkApplicationSpec,
-)
+from spark_gateway.domain.livy import LivyRequestFields, spark_application
+from spark_gateway.domain.sparkapp import PodSpec, SparkApplication
+from spark_gateway.domain.states import LivyState
 
 LABEL_LIVY_SESSION_ID = "spark-gateway/livy-session-id"
 SECRET_ENV = "SPARK_GATEWAY_SESSION_SECRET"  # matches spark.redaction.regex ("secret"): redacted in UIs
-PositiveInt = Annotated[StrictInt, Field(ge=1)]
 
 # Every kind Livy accepts, mapped to its canonical name; only some of them run here.
 KIND_ALIASES = {
@@ -45,20 +37,9 @@ SESSION_KINDS = ("pyspark", "sql", "shared")
 STATEMENT_KINDS = ("pyspark", "sql")
 
 
-class SessionState(StrEnum):
-    NOT_STARTED = "not_started"
-    STARTING = "starting"
-    IDLE = "idle"
-    BUSY = "busy"
-    SHUTTING_DOWN = "shutting_down"
-    ERROR = "error"
-    DEAD = "dead"
-    KILLED = "killed"
-    SUCCESS = "success"
-
-    @property
-    def is_active(self) -> bool:
-        return self in (SessionState.NOT_STARTED, SessionState.STARTING, SessionState.IDLE, SessionState.BUSY)
+# The states a session reports: Livy's, but for `recovering` (Livy's recovery after a restart; nothing
+# here needs it) and `running` (a batch's; a session running a statement is `busy`).
+SESSION_STATES = tuple(s for s in LivyState if s not in (LivyState.RECOVERING, LivyState.RUNNING))
 
 
 class StatementState(StrEnum):
@@ -70,23 +51,14 @@ class StatementState(StrEnum):
     CANCELLED = "cancelled"
 
 
-class LivySessionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class _SessionFields(BaseModel):
     kind: StrictStr = "shared"
     proxyUser: StrictStr | None = None
-    jars: list[StrictStr] = Field(default_factory=list)
-    pyFiles: list[StrictStr] = Field(default_factory=list)
-    files: list[StrictStr] = Field(default_factory=list)
-    archives: list[StrictStr] = Field(default_factory=list)
-    driverMemory: StrictStr | None = None
-    driverCores: PositiveInt | None = None
-    executorMemory: StrictStr | None = None
-    executorCores: PositiveInt | None = None
-    numExecutors: PositiveInt | None = None
-    queue: StrictStr | None = None
-    name: StrictStr | None = None
-    conf: dict[str, ConfValue] = Field(default_factory=dict)
+
+
+class LivySessionRequest(LivyRequestFields, _SessionFields):
+    model_config = ConfigDict(extra="forbid")
+
     heartbeatTimeoutInSecond: Annotated[StrictInt, Field(ge=0, le=10**9)] = 0
     ttl: StrictStr | None = None
     idleTimeout: StrictStr | None = None
@@ -154,37 +126,18 @@ def to_spark_application(
     request: LivySessionRequest, *, namespace: str, spark_version: str, runner_file: str, arguments: list[str]
 ) -> SparkApplication:
     """The session's driver: a Python application whose main file is the statement runner."""
-    deps = Dependencies(
-        jars=request.jars or None,
-        files=request.files or None,
-        pyFiles=request.pyFiles or None,
-        archives=request.archives or None,
-    )
-    spec = SparkApplicationSpec(
-        type="Python",
-        mode="cluster",
-        sparkVersion=spark_version,
-        mainApplicationFile=runner_file,
+    app = spark_application(
+        request,
+        namespace=namespace,
+        spark_version=spark_version,
+        app_type="Python",
+        main_file=runner_file,
+        main_class=None,
         arguments=arguments,
-        sparkConf={k: conf_value_to_str(v) for k, v in request.conf.items()} or None,
-        deps=deps if deps.model_dump(exclude_none=True) else None,
-        driver=PodSpec(
-            cores=request.driverCores,
-            coreLimit=str(request.driverCores) if request.driverCores else None,
-            memory=request.driverMemory,
-        ),
-        executor=ExecutorSpec(
-            cores=request.executorCores,
-            coreLimit=str(request.executorCores) if request.executorCores else None,
-            memory=request.executorMemory,
-            instances=request.numExecutors,
-        ),
-        proxyUser=request.proxyUser,
-        pythonVersion="3",
-        batchSchedulerOptions=BatchSchedulerOptions(queue=request.queue) if request.queue else None,
+        proxy_user=request.proxyUser,
     )
-    setattr(spec, "restartPolicy", {"type": "Never"})  # noqa: B010 (an extra field: no restarts, state would be lost)
-    return SparkApplication(metadata=ObjectMeta(name=request.name, namespace=namespace), spec=spec)
+    setattr(app.spec, "restartPolicy", {"type": "Never"})  # noqa: B010 (an extra field: no restarts, state would be lost)
+    return app
 
 
 def with_secret_env(app: SparkApplication, secret: str) -> SparkApplication:

@@ -89,6 +89,17 @@ class LivyState(StrEnum):
     KILLED = "killed"
     SUCCESS = "success"
 
+    @property
+    def is_active(self) -> bool:
+        """Livy's `isActive`: not yet ended, nor shutting down."""
+        return self not in (
+            LivyState.SHUTTING_DOWN,
+            LivyState.ERROR,
+            LivyState.DEAD,
+            LivyState.KILLED,
+            LivyState.SUCCESS,
+        )
+
 
 class LivyDialect(StrEnum):
     LIVY = "livy"

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -19,24 +17,24 @@ from spark_gateway.domain.sparkapp import namespace_problem
 from spark_gateway.services import applications
 from spark_gateway.services.applications import MAX_LOG_LINES, Caller
 from spark_gateway.services.gateway import GatewayRuntime
+from spark_gateway.services.livy_common import (
+    MAX_NAME_LENGTH,
+    MAX_PAGE,
+    check_length,
+    check_name,
+    default_spark_version,
+    find,
+    log_page,
+    not_found,
+    page_offset,
+    ref_number,
+    validated,
+)
 from spark_gateway.services.stored import application_record
 
-# Batch ids are a 32-bit integer column; names and users are stored in columns of 253 characters.
-MAX_BATCH_ID = 2**31 - 1
-MAX_NAME_LENGTH = 253
-# Offsets beyond this are clamped, so no request can overflow the database's integer types.
-MAX_PAGE = 2**31 - 1
 # A list page never holds more batches than this: a larger `size` is clamped (Livy accepts any size;
 # `total` still counts every batch, so a client pages on with `from`). Livy's default page is 100 too.
 MAX_LIST_SIZE = 100
-
-
-def default_spark_version() -> str:
-    """The installed pyspark's version, for batches that do not say (`livy.sparkVersion` empty)."""
-    try:
-        return importlib.metadata.version("pyspark")
-    except importlib.metadata.PackageNotFoundError:
-        return "3.5.0"
 
 
 @dataclass
@@ -46,37 +44,15 @@ class BatchPage:
     batches: list[ApplicationRecord]
 
 
-def not_found(batch_ref: str | int) -> NotFound:
-    return NotFound(f"Session '{batch_ref}' not found.")
-
-
 def parse_request(payload: object) -> LivyBatchRequest:
-    if not isinstance(payload, dict):
-        raise BadRequest("request body must be a JSON object")
-    try:
-        request = LivyBatchRequest.model_validate(payload)
-    except ValidationError as exc:
-        raise BadRequest(describe_validation_error(exc)) from exc
+    request = validated(LivyBatchRequest, payload)
     if not request.file:
         raise BadRequest("File is required.")
-    if request.name is not None and (request.name == "" or request.name.isdigit()):
-        raise BadRequest(f"Rejected, Reason: Invalid session name: {request.name}")
+    check_name(request.name)
     if request.name is not None and len(request.name) > MAX_NAME_LENGTH:
         raise BadRequest(f"Rejected, Reason: session name longer than {MAX_NAME_LENGTH} characters")
-    if request.proxyUser is not None and len(request.proxyUser) > MAX_NAME_LENGTH:
-        raise BadRequest(f"proxyUser: longer than {MAX_NAME_LENGTH} characters")
+    check_length("proxyUser", request.proxyUser)
     return request
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    messages = []
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "body"
-        if err["type"] == "extra_forbidden":
-            messages.append(f'Unrecognized field "{field}"')
-        else:
-            messages.append(f"{field}: {err['msg']}")
-    return "; ".join(messages)
 
 
 async def create_batch(
@@ -114,72 +90,44 @@ async def create_batch(
     )
 
 
-def batch_number(batch_ref: str) -> int | None:
-    """The batch id a path reference names (ASCII digits only), or None when it is a name."""
-    return int(batch_ref) if batch_ref.isascii() and batch_ref.isdigit() else None
-
-
 RECENT_LOG_LINES = 10  # Livy's batch view shows the last 10 log lines
 
 
 async def _resolve(
-    gateway: GatewayRuntime, session: repo.Reader, caller: Caller, batch_ref: str
-) -> ApplicationRecord:
-    """A batch by id, or (as Livy allows) by name when the reference is not all digits."""
-    number = batch_number(batch_ref)
-    if number is not None and number > MAX_BATCH_ID:
-        raise not_found(batch_ref)
-    if number is None and (len(batch_ref) > MAX_NAME_LENGTH or "\x00" in batch_ref):
-        raise not_found(batch_ref)  # no stored name can look like that
-    if number is not None:
-        found = await repo.get_batch(session, number)
-    else:
-        found = await repo.get_batch_by_name(
-            session, batch_ref, gateway.access.visible_owner_filter(caller.user)
-        )
-    if found is None:
-        raise not_found(batch_ref)
-    batch_id, row = found
-    return application_record(row, batch_id)
+    gateway: GatewayRuntime, session: repo.Reader, caller: Caller, batch_ref: str, *, recent_lines: int = 0
+) -> tuple[ApplicationRecord, list[str] | None]:
+    """A batch by id, or (as Livy allows) by name when the reference is not all digits; with
+    `recent_lines`, a batch found by id comes with its last log lines (None: not read)."""
+    batch_id, row = await find(
+        gateway,
+        caller,
+        batch_ref,
+        lambda number: repo.get_batch(session, number, recent_lines=recent_lines),
+        lambda name, owner: repo.get_batch_by_name(session, name, owner),
+    )
+    by_id = ref_number(batch_ref) is not None
+    return application_record(row, batch_id), repo.recent_log_of(row) if by_id and recent_lines else None
 
 
 async def get_batch(
     gateway: GatewayRuntime, caller: Caller, batch_ref: str, *, with_log: bool = True
 ) -> ApplicationRecord:
     """One batch (and its last log lines): by id, one statement on the driver (`point_reads`)."""
-    number = batch_number(batch_ref)
-    if number is None:
-        return await _get_batch_by_name(gateway, caller, batch_ref, with_log=with_log)
     lines = RECENT_LOG_LINES if with_log else 0
-    row = await point_reads.batch(gateway.db, number, recent_lines=lines) if number <= MAX_BATCH_ID else None
-    if row is None:
-        raise not_found(batch_ref)
-    record = _visible_record(gateway, caller, batch_ref, row)
-    if with_log:
-        record.recent_log = point_reads.lines_of(row.recent_log)
-    return applications.with_urls(gateway, record)
-
-
-def _visible_record(gateway: GatewayRuntime, caller: Caller, batch_ref: str, row: Any) -> ApplicationRecord:
-    """The record of a batch row the caller may see; another user's batch is a 404."""
-    record = application_record(row, row.batch_id)
-    try:
-        applications.ensure_can_view(gateway, caller, record)
-    except NotFound:
-        raise not_found(batch_ref) from None  # another user's batch: as if it did not exist
-    return record
-
-
-async def _get_batch_by_name(
-    gateway: GatewayRuntime, caller: Caller, batch_ref: str, *, with_log: bool
-) -> ApplicationRecord:
-    async def reads(conn: AsyncConnection) -> ApplicationRecord:
-        record = await _resolve(gateway, conn, caller, batch_ref)
-        try:
-            applications.ensure_can_view(gateway, caller, record)
-        except NotFound:
-            raise not_found(batch_ref) from None
+    number = ref_number(batch_ref)
+    if number is not None:
+        row = await point_reads.batch(gateway.db, number, recent_lines=lines)
+        if row is None:
+            raise not_found(batch_ref)
+        record = _visible_record(gateway, caller, batch_ref, row)
         if with_log:
+            record.recent_log = point_reads.lines_of(row.recent_log)
+        return applications.with_urls(gateway, record)
+
+    async def reads(conn: AsyncConnection) -> ApplicationRecord:
+        record, _ = await _resolve(gateway, conn, caller, batch_ref)
+        record = _visible_record(gateway, caller, batch_ref, record)
+        if with_log:  # found by name: one more statement
             logs = await repo.recent_logs(conn, [record.gateway_id], RECENT_LOG_LINES)
             record.recent_log = logs[record.gateway_id]
         return record
@@ -187,12 +135,22 @@ async def _get_batch_by_name(
     return applications.with_urls(gateway, await gateway.db.read(reads))
 
 
+def _visible_record(gateway: GatewayRuntime, caller: Caller, batch_ref: str, found: Any) -> ApplicationRecord:
+    """The record of a batch (a row or a record) the caller may see; another user's batch is a 404."""
+    record = found if isinstance(found, ApplicationRecord) else application_record(found, found.batch_id)
+    try:
+        applications.ensure_can_view(gateway, caller, record)
+    except NotFound:
+        raise not_found(batch_ref) from None  # another user's batch: as if it did not exist
+    return record
+
+
 async def list_batches(gateway: GatewayRuntime, caller: Caller, *, offset: int, size: int) -> BatchPage:
     owner = gateway.access.visible_owner_filter(caller.user)
 
     async def reads(conn: AsyncConnection) -> tuple[list[tuple[int, Row[Any]]], int, dict[str, list[str]]]:
         rows, total = await repo.list_batches(
-            conn, offset=min(max(offset, 0), MAX_PAGE), limit=min(size, MAX_LIST_SIZE), owner=owner
+            conn, offset=page_offset(offset), limit=min(size, MAX_LIST_SIZE), owner=owner
         )
         logs = await repo.recent_logs(conn, [r.gateway_id for _, r in rows], RECENT_LOG_LINES)
         return rows, total, logs
@@ -207,23 +165,19 @@ async def list_batches(gateway: GatewayRuntime, caller: Caller, *, offset: int, 
 async def batch_log(
     gateway: GatewayRuntime, caller: Caller, batch_ref: str, *, offset: int | None, size: int
 ) -> tuple[ApplicationRecord, LogPage]:
-    """Livy log semantics over the stored log (`applications.read_log_page`); by id, the batch and its
-    page are one statement."""
+    """Livy log semantics over the stored log (`livy_common.log_page`); by id, the batch and its page
+    are one statement."""
+    number = ref_number(batch_ref)
+    if number is None:
+        record = await get_batch(gateway, caller, batch_ref, with_log=False)
+        return record, await log_page(gateway, record.gateway_id, offset=offset, size=size)
     if offset is not None:
         offset = min(offset, MAX_PAGE)
     size = min(size, MAX_PAGE)
-    number = batch_number(batch_ref)
-    if number is None:
-        record = await get_batch(gateway, caller, batch_ref, with_log=False)
-        return record, await applications.read_log_page(gateway, record.gateway_id, offset=offset, size=size)
     from_end = offset is None or offset < 0
     # The page never exceeds the log, so `size` < 0 (all of it) reads at most MAX_LOG_LINES.
     lines = MAX_LOG_LINES if size < 0 else min(size, MAX_LOG_LINES)
-    row = None
-    if number <= MAX_BATCH_ID:
-        row = await point_reads.batch_log(
-            gateway.db, number, offset=None if from_end else offset, lines=lines
-        )
+    row = await point_reads.batch_log(gateway.db, number, offset=None if from_end else offset, lines=lines)
     if row is None:
         raise not_found(batch_ref)
     record = _visible_record(gateway, caller, batch_ref, row)
@@ -235,7 +189,7 @@ async def batch_log(
 
 async def delete_batch(gateway: GatewayRuntime, caller: Caller, batch_ref: str) -> None:
     async with gateway.db.transaction() as session:
-        record = await _resolve(gateway, session, caller, batch_ref)
+        record, _ = await _resolve(gateway, session, caller, batch_ref)
     try:
         await applications.delete_application(gateway, caller, record.gateway_id)
     except NotFound:

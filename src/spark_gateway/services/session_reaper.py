@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 from spark_gateway.db import repository as repo
 from spark_gateway.db import session_repository as srepo
 from spark_gateway.db.models import ApplicationRow, LivySessionRow
-from spark_gateway.domain.sessions import SessionState
-from spark_gateway.domain.states import AppState
+from spark_gateway.domain.states import AppState, LivyState
 from spark_gateway.services import sessions
 from spark_gateway.services.applications import KILLED_MESSAGE
 from spark_gateway.services.gateway import GatewayRuntime
@@ -35,7 +34,7 @@ def expiry_reason(
     """Why an active session must stop now, or None. `judge_runner`: whether a silent runner counts
     (not right after this process started: runners were retrying against a gateway that was down)."""
     lost = gateway.settings.sessions.runnerLostSeconds
-    if judge_runner and srow.runner_seen_at is not None and srow.state == SessionState.IDLE:
+    if judge_runner and srow.runner_seen_at is not None and srow.state == LivyState.IDLE:
         silent = (now - _aware(srow.runner_seen_at)).total_seconds()
         if silent > lost:
             return f"the driver's statement runner has not called in for {silent:.0f}s"
@@ -54,20 +53,20 @@ def expiry_reason(
         if srow.idle_timeout_s is not None
         else gateway.settings.sessions.idleTimeoutSeconds
     )
-    if idle_limit and srow.state == SessionState.IDLE and not busy:
+    if idle_limit and srow.state == LivyState.IDLE and not busy:
         idle = (now - _aware(srow.last_activity_at)).total_seconds()
         if idle > idle_limit:
             return f"idle for {idle:.0f}s (idle timeout {idle_limit:g}s)"
     return None
 
 
-def driver_end(app: ApplicationRow) -> tuple[SessionState, str] | None:
+def driver_end(app: ApplicationRow) -> tuple[LivyState, str] | None:
     """The session's final state when its driver application has ended (or was removed)."""
     state = AppState.parse(app.state)
     if state.is_terminal or state == AppState.SUBMISSION_FAILED:
         if app.error_message == KILLED_MESSAGE:
-            return SessionState.KILLED, KILLED_MESSAGE
-        return SessionState.DEAD, app.error_message or "the session's driver exited"
+            return LivyState.KILLED, KILLED_MESSAGE
+        return LivyState.DEAD, app.error_message or "the session's driver exited"
     return None
 
 
@@ -97,7 +96,7 @@ class SessionReaper:
         if final is not None:
             await sessions.finish(self.gateway, srow.session_id, final[0], final[1])
             return 1
-        if app.deleted_at is not None or srow.state == SessionState.SHUTTING_DOWN:
+        if app.deleted_at is not None or srow.state == LivyState.SHUTTING_DOWN:
             return 0  # being stopped by whoever deleted it; the driver's end is recorded above
         uptime = time.monotonic() - self.started
         judge_runner = uptime > self.gateway.settings.sessions.runnerLostSeconds

@@ -18,7 +18,8 @@ from spark_gateway.db import repository as repo
 from spark_gateway.db import session_repository as srepo
 from spark_gateway.db.models import LivySessionRow
 from spark_gateway.domain.errors import BadRequest, NotFound, Unauthorized
-from spark_gateway.domain.sessions import SessionState, StatementState
+from spark_gateway.domain.sessions import StatementState
+from spark_gateway.domain.states import LivyState
 from spark_gateway.services import sessions
 from spark_gateway.services.gateway import GatewayRuntime
 from spark_gateway.services.session_launch import secret_matches
@@ -44,7 +45,7 @@ async def _authenticate(gateway: GatewayRuntime, session: Any, who: RunnerIdenti
 
 
 async def _active(session: Any, row: LivySessionRow) -> bool:
-    state = SessionState(row.state)
+    state = LivyState(row.state)
     if not state.is_active:
         return False
     found = await srepo.get_session(session, row.session_id)
@@ -57,8 +58,8 @@ async def register(gateway: GatewayRuntime, who: RunnerIdentity, info: dict[str,
         active = await _active(session, row)
         now = repo.utcnow()
         row.runner_seen_at = now
-        if active and row.state in (SessionState.NOT_STARTED, SessionState.STARTING):
-            row.state = SessionState.IDLE.value
+        if active and row.state in (LivyState.NOT_STARTED, LivyState.STARTING):
+            row.state = LivyState.IDLE.value
             row.last_activity_at = now
         app = await repo.get_application(session, row.gateway_id, include_deleted=True, for_update=True)
         app_id = info.get("appId")

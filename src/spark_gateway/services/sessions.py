@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from spark_gateway.backends.base import StatusUpdate, SupervisedBackend, TrackedApplication
 from spark_gateway.db import repository as repo
 from spark_gateway.db import session_repository as srepo
@@ -24,23 +22,16 @@ from spark_gateway.domain.records import ApplicationRecord, LogPage
 from spark_gateway.domain.sessions import (
     LABEL_LIVY_SESSION_ID,
     LivySessionRequest,
-    SessionState,
     parse_time_string,
     session_kind,
     to_spark_application,
 )
 from spark_gateway.domain.sparkapp import SparkApplication, namespace_problem
-from spark_gateway.domain.states import AppState
+from spark_gateway.domain.states import AppState, LivyState
 from spark_gateway.services import applications as apps
+from spark_gateway.services import livy_common
 from spark_gateway.services.applications import Caller
 from spark_gateway.services.gateway import GatewayRuntime
-from spark_gateway.services.livy import (
-    MAX_BATCH_ID,
-    MAX_NAME_LENGTH,
-    MAX_PAGE,
-    default_spark_version,
-    describe_validation_error,
-)
 from spark_gateway.services.stored import application_record
 from spark_gateway.services.transitions import apply_update
 from spark_gateway.settings import ClusterConfig, Settings
@@ -65,23 +56,19 @@ class SessionView:
     recent_log: list[str] = field(default_factory=list)
 
 
-def not_found(ref: str | int) -> NotFound:
-    return NotFound(f"Session '{ref}' not found.")
-
-
 def ensure_can_view(gateway: GatewayRuntime, caller: Caller, app: ApplicationRow, ref: str) -> None:
     """Another user's session does not exist for the caller (as for batches): Livy's 404."""
     try:
         apps.ensure_can_view(gateway, caller, application_record(app))
     except NotFound:
-        raise not_found(ref) from None
+        raise livy_common.not_found(ref) from None
 
 
 def ensure_can_modify(gateway: GatewayRuntime, caller: Caller, app: ApplicationRow, ref: str) -> None:
     try:
         apps.ensure_can_modify(gateway, caller, application_record(app))
     except NotFound:
-        raise not_found(ref) from None
+        raise livy_common.not_found(ref) from None
 
 
 def gateway_url(settings: Settings) -> str:
@@ -119,18 +106,11 @@ def runner_file(cluster: ClusterConfig, settings: Settings) -> str:
 
 
 def parse_request(payload: object) -> LivySessionRequest:
-    if not isinstance(payload, dict):
-        raise BadRequest("request body must be a JSON object")
-    try:
-        request = LivySessionRequest.model_validate(payload)
-    except ValidationError as exc:
-        raise BadRequest(describe_validation_error(exc)) from exc
+    request = livy_common.validated(LivySessionRequest, payload)
     request.kind = session_kind(request.kind)
-    if request.name is not None and (request.name == "" or request.name.isdigit()):
-        raise BadRequest(f"Rejected, Reason: Invalid session name: {request.name}")
-    for what, value in (("name", request.name), ("proxyUser", request.proxyUser)):
-        if value is not None and len(value) > MAX_NAME_LENGTH:
-            raise BadRequest(f"{what}: longer than {MAX_NAME_LENGTH} characters")
+    livy_common.check_name(request.name)
+    livy_common.check_length("name", request.name)
+    livy_common.check_length("proxyUser", request.proxyUser)
     return request
 
 
@@ -154,7 +134,7 @@ async def create_session(
     app = to_spark_application(
         request,
         namespace=namespace,
-        spark_version=gateway.settings.livy.sparkVersion or default_spark_version(),
+        spark_version=gateway.settings.livy.sparkVersion or livy_common.default_spark_version(),
         runner_file=str(RUNNER_FILE),  # replaced per cluster once the cluster is chosen
         arguments=[],
     )
@@ -178,7 +158,7 @@ async def create_session(
                 "gateway_id": row.gateway_id,
                 "kind": request.kind,
                 "request": request.model_dump(exclude={"kind"}),
-                "state": SessionState.STARTING.value,
+                "state": LivyState.STARTING.value,
                 "heartbeat_timeout_s": request.heartbeatTimeoutInSecond,
                 "ttl_s": ttl_s,
                 "idle_timeout_s": idle_s,
@@ -188,7 +168,7 @@ async def create_session(
                 "last_access_at": now,
             },
         )
-        if session_id > MAX_BATCH_ID:
+        if session_id > livy_common.MAX_BATCH_ID:
             raise BadRequest("no more session ids")
         created["id"] = session_id
         labels = {**final.metadata.labels, LABEL_LIVY_SESSION_ID: str(session_id)}
@@ -209,12 +189,12 @@ async def create_session(
 
 def reported_state(srow: LivySessionRow, app: ApplicationRow, busy: bool) -> str:
     """The state Livy would show: busy while statements are open; dead once the driver has ended."""
-    state = SessionState(srow.state)
+    state = LivyState(srow.state)
     app_state = AppState.parse(app.state)
     if state.is_active and (app_state.is_terminal or app_state == AppState.SUBMISSION_FAILED):
-        return (SessionState.KILLED if app.error_message == apps.KILLED_MESSAGE else SessionState.DEAD).value
-    if state == SessionState.IDLE and busy:
-        return SessionState.BUSY.value
+        return (LivyState.KILLED if app.error_message == apps.KILLED_MESSAGE else LivyState.DEAD).value
+    if state == LivyState.IDLE and busy:
+        return LivyState.BUSY.value
     return state.value
 
 
@@ -233,20 +213,13 @@ async def resolve(
     gateway: GatewayRuntime, session: AsyncSession, caller: Caller, ref: str, *, for_update: bool = False
 ) -> tuple[LivySessionRow, ApplicationRow]:
     """A session by id or (as Livy allows) by name; NotFound in Livy's words."""
-    number = int(ref) if ref.isascii() and ref.isdigit() else None
-    if number is not None and number > MAX_BATCH_ID:
-        raise not_found(ref)
-    if number is None and (len(ref) > MAX_NAME_LENGTH or "\x00" in ref):
-        raise not_found(ref)
-    if number is not None:
-        found = await srepo.get_session(session, number, for_update=for_update)
-    else:
-        found = await srepo.get_session_by_name(
-            session, ref, gateway.access.visible_owner_filter(caller.user)
-        )
-    if found is None:
-        raise not_found(ref)
-    return found
+    return await livy_common.find(
+        gateway,
+        caller,
+        ref,
+        lambda number: srepo.get_session(session, number, for_update=for_update),
+        lambda name, owner: srepo.get_session_by_name(session, name, owner),
+    )
 
 
 async def get_session(
@@ -276,8 +249,8 @@ async def list_sessions(
     async with gateway.db.transaction() as session:
         rows, total = await srepo.list_sessions(
             session,
-            offset=min(max(offset, 0), MAX_PAGE),
-            limit=min(size, MAX_PAGE),
+            offset=livy_common.page_offset(offset),
+            limit=min(size, livy_common.MAX_PAGE),
             owner=gateway.access.visible_owner_filter(caller.user),
         )
         busy = await srepo.busy_session_ids(session, [s.session_id for s, _ in rows])
@@ -292,10 +265,7 @@ async def session_log(
     gateway: GatewayRuntime, caller: Caller, ref: str, *, offset: int | None, size: int
 ) -> tuple[SessionView, LogPage]:
     view = await get_session(gateway, caller, ref, with_log=False)
-    if offset is not None:
-        offset = min(offset, MAX_PAGE)
-    page = await apps.read_log_page(gateway, view.record.gateway_id, offset=offset, size=min(size, MAX_PAGE))
-    return view, page
+    return view, await livy_common.log_page(gateway, view.record.gateway_id, offset=offset, size=size)
 
 
 async def delete_session(gateway: GatewayRuntime, caller: Caller, ref: str) -> None:
@@ -304,23 +274,23 @@ async def delete_session(gateway: GatewayRuntime, caller: Caller, ref: str) -> N
         srow, app = await resolve(gateway, session, caller, ref)
         ensure_can_modify(gateway, caller, app, ref)
         session_id, gateway_id = srow.session_id, app.gateway_id
-        await _end(session, srow, SessionState.SHUTTING_DOWN, "deleted by user")
+        await _end(session, srow, LivyState.SHUTTING_DOWN, "deleted by user")
     try:
         await apps.delete_application(gateway, caller, gateway_id)
     except NotFound:
-        raise not_found(ref) from None
-    await finish(gateway, session_id, SessionState.KILLED, "deleted by user")
+        raise livy_common.not_found(ref) from None
+    await finish(gateway, session_id, LivyState.KILLED, "deleted by user")
 
 
-FINAL_STATES = frozenset({SessionState.ERROR, SessionState.DEAD, SessionState.KILLED, SessionState.SUCCESS})
+FINAL_STATES = frozenset({LivyState.ERROR, LivyState.DEAD, LivyState.KILLED, LivyState.SUCCESS})
 
 
-async def _end(session: AsyncSession, srow: LivySessionRow, state: SessionState, reason: str) -> None:
-    if SessionState(srow.state) in FINAL_STATES:
+async def _end(session: AsyncSession, srow: LivySessionRow, state: LivyState, reason: str) -> None:
+    if LivyState(srow.state) in FINAL_STATES:
         return
     srow.state = state.value
     srow.ended_reason = srow.ended_reason or reason
-    if state != SessionState.SHUTTING_DOWN:
+    if state != LivyState.SHUTTING_DOWN:
         for statement in await srepo.open_statements(session, srow.session_id):
             fail_statement(statement, f"Session {state.value}: {reason}")
     await session.flush()
@@ -344,7 +314,7 @@ def now_ms() -> int:
     return int(repo.utcnow().timestamp() * 1000)
 
 
-async def finish(gateway: GatewayRuntime, session_id: int, state: SessionState, reason: str) -> None:
+async def finish(gateway: GatewayRuntime, session_id: int, state: LivyState, reason: str) -> None:
     """Record a session's final state, failing statements it will never run."""
     async with gateway.db.transaction() as session:
         found = await srepo.get_session_including_deleted(session, session_id)
@@ -360,7 +330,7 @@ async def stop_session(gateway: GatewayRuntime, session_id: int, reason: str) ->
         if found is None:
             return
         srow, app = found
-        await _end(session, srow, SessionState.SHUTTING_DOWN, reason)
+        await _end(session, srow, LivyState.SHUTTING_DOWN, reason)
         await repo.append_log_lines(
             session,
             app.gateway_id,
@@ -384,4 +354,4 @@ async def stop_session(gateway: GatewayRuntime, session_id: int, reason: str) ->
             await apply_update(
                 session, row, StatusUpdate(tracked.gateway_id, AppState.FAILED, error_message=reason)
             )
-    await finish(gateway, session_id, SessionState.DEAD, reason)
+    await finish(gateway, session_id, LivyState.DEAD, reason)

@@ -13,23 +13,21 @@ import keyword
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
 from spark_gateway.db import repository as repo
 from spark_gateway.db import session_repository as srepo
 from spark_gateway.db.models import LivyStatementRow
 from spark_gateway.domain.errors import BadRequest, NotFound
 from spark_gateway.domain.sessions import (
     CompletionRequest,
-    SessionState,
     StatementRequest,
     StatementState,
     statement_kind,
 )
+from spark_gateway.domain.states import LivyState
 from spark_gateway.services import sessions
 from spark_gateway.services.applications import Caller
 from spark_gateway.services.gateway import GatewayRuntime
-from spark_gateway.services.livy import MAX_BATCH_ID, MAX_PAGE, describe_validation_error
+from spark_gateway.services.livy_common import MAX_BATCH_ID, MAX_PAGE, page_offset, validated
 from spark_gateway.services.session_signals import signals
 
 
@@ -58,32 +56,24 @@ def to_view(row: LivyStatementRow) -> StatementView:
     )
 
 
-def _parse(model: Any, payload: object) -> Any:
-    if not isinstance(payload, dict):
-        raise BadRequest("request body must be a JSON object")
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        raise BadRequest(describe_validation_error(exc)) from exc
-
-
-def _statement_number(ref: str) -> int:
+def _statement_number(ref: str) -> int | None:
+    """The statement id a path names; None when no statement can have it."""
     if not (ref.isascii() and ref.isdigit()) or int(ref) > MAX_BATCH_ID:
-        raise NotFound("Statement not found")
+        return None
     return int(ref)
 
 
 async def create_statement(
     gateway: GatewayRuntime, caller: Caller, ref: str, payload: object
 ) -> StatementView:
-    request: StatementRequest = _parse(StatementRequest, payload)
+    request = validated(StatementRequest, payload)
     if "\x00" in request.code:
         raise BadRequest("code: contains a NUL character")
     async with gateway.db.transaction() as session:
         srow, app = await sessions.resolve(gateway, session, caller, ref, for_update=True)
         sessions.ensure_can_modify(gateway, caller, app, ref)
         kind = statement_kind(request.kind, srow.kind)
-        if not SessionState(sessions.reported_state(srow, app, False)).is_active:
+        if not LivyState(sessions.reported_state(srow, app, False)).is_active:
             raise BadRequest("requirement failed: Session isn't active.")
         statement_id = await srepo.next_statement_id(session, srow.session_id)
         row = await srepo.insert_statement(
@@ -118,7 +108,7 @@ async def list_statements(
         rows, total = await srepo.list_statements(
             session,
             srow.session_id,
-            offset=min(max(offset, 0), MAX_PAGE),
+            offset=page_offset(offset),
             limit=None if size is None else min(max(size, 0), MAX_PAGE),
             descending=descending,
         )
@@ -129,6 +119,8 @@ async def get_statement(
     gateway: GatewayRuntime, caller: Caller, ref: str, statement_ref: str
 ) -> StatementView:
     number = _statement_number(statement_ref)
+    if number is None:
+        raise NotFound("Statement not found")
     async with gateway.db.transaction() as session:
         srow, app = await sessions.resolve(gateway, session, caller, ref)
         sessions.ensure_can_view(gateway, caller, app, ref)
@@ -144,9 +136,10 @@ async def cancel_statement(gateway: GatewayRuntime, caller: Caller, ref: str, st
     async with gateway.db.transaction() as session:
         srow, app = await sessions.resolve(gateway, session, caller, ref)
         sessions.ensure_can_modify(gateway, caller, app, ref)
-        if not (statement_ref.isascii() and statement_ref.isdigit()) or int(statement_ref) > MAX_BATCH_ID:
+        number = _statement_number(statement_ref)
+        if number is None:
             return
-        row = await srepo.get_statement(session, srow.session_id, int(statement_ref), for_update=True)
+        row = await srepo.get_statement(session, srow.session_id, number, for_update=True)
         if row is None:
             return
         if row.state == StatementState.WAITING:
@@ -169,7 +162,7 @@ async def completion(gateway: GatewayRuntime, caller: Caller, ref: str, payload:
     Computed in the gateway (the driver's namespace is not consulted), so attribute completion after
     a `.` returns nothing, as Livy does for an interpreter it cannot ask.
     """
-    request: CompletionRequest = _parse(CompletionRequest, payload)
+    request = validated(CompletionRequest, payload)
     async with gateway.db.transaction() as session:
         srow, app = await sessions.resolve(gateway, session, caller, ref)
         sessions.ensure_can_modify(gateway, caller, app, ref)

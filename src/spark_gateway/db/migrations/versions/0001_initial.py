@@ -6,15 +6,13 @@ Revises:
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from spark_gateway.db.migrations.ddl import JSON, TS
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
-
-JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-TS = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:

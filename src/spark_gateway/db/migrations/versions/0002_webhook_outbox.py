@@ -7,12 +7,13 @@ Revises: 0001
 import sqlalchemy as sa
 from alembic import op
 
+from spark_gateway.db.migrations.ddl import TS
+
 revision = "0002_webhook_outbox"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-TS = sa.DateTime(timezone=True)
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 

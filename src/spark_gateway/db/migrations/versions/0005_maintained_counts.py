@@ -17,6 +17,14 @@ Revises: 0004_sessions
 import sqlalchemy as sa
 from alembic import op
 
+from spark_gateway.db.migrations.ddl import (
+    PG_UNLESS_LIVY_VISIBILITY,
+    execute_per_dialect,
+    pg_move,
+    pg_row_trigger,
+    sqlite_on_livy_visibility,
+)
+
 revision = "0005_maintained_counts"
 down_revision = "0004_sessions"
 branch_labels = None
@@ -71,11 +79,7 @@ BEGIN
         UNION SELECT proxy_user FROM applications WHERE gateway_id = OLD.gateway_id);
 END""",
     f"""
-CREATE TRIGGER sg_livy_counts_update AFTER UPDATE OF owner, proxy_user, deleted_at ON applications
-WHEN ((OLD.deleted_at IS NULL) <> (NEW.deleted_at IS NULL) OR OLD.owner IS NOT NEW.owner
-        OR OLD.proxy_user IS NOT NEW.proxy_user)
-    AND EXISTS (SELECT 1 FROM livy_batches WHERE gateway_id = NEW.gateway_id)
-BEGIN
+{sqlite_on_livy_visibility("sg_livy_counts_update")}
     UPDATE livy_batch_counts SET live = live - 1
     WHERE OLD.deleted_at IS NULL AND principal IN (SELECT {ALL} UNION SELECT OLD.owner
         UNION SELECT OLD.proxy_user);
@@ -100,7 +104,7 @@ CREATE FUNCTION sg_bump_livy(owner TEXT, proxy_user TEXT, d BIGINT) RETURNS void
     SELECT DISTINCT p, d FROM unnest(ARRAY['', owner, proxy_user]) AS p WHERE p IS NOT NULL ORDER BY p
     ON CONFLICT (principal) DO UPDATE SET live = t.live + EXCLUDED.live
 $$""",
-    """
+    f"""
 CREATE FUNCTION sg_app_counts() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     old_live BOOLEAN := TG_OP <> 'INSERT' AND OLD.deleted_at IS NULL;
@@ -116,34 +120,15 @@ BEGIN
         PERFORM sg_bump_app(OLD.cluster_name, OLD.state, -1);
         RETURN NULL;
     END IF;
-    IF old_live THEN
-        PERFORM sg_bump_app(OLD.cluster_name, OLD.state, -1);
-    END IF;
-    IF new_live THEN
-        PERFORM sg_bump_app(NEW.cluster_name, NEW.state, 1);
-    END IF;
-    RETURN NULL;
-END
-$$""",
-    """
+{pg_move("sg_bump_app", "{row}.cluster_name, {row}.state", "old_live", "new_live")}""",
+    f"""
 CREATE FUNCTION sg_livy_counts_app() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF (OLD.deleted_at IS NULL) = (NEW.deleted_at IS NULL) AND OLD.owner IS NOT DISTINCT FROM NEW.owner
-            AND OLD.proxy_user IS NOT DISTINCT FROM NEW.proxy_user THEN
-        RETURN NULL;
-    END IF;
+{PG_UNLESS_LIVY_VISIBILITY}
     IF NOT EXISTS (SELECT 1 FROM livy_batches WHERE gateway_id = NEW.gateway_id) THEN
         RETURN NULL;
     END IF;
-    IF OLD.deleted_at IS NULL THEN
-        PERFORM sg_bump_livy(OLD.owner, OLD.proxy_user, -1);
-    END IF;
-    IF NEW.deleted_at IS NULL THEN
-        PERFORM sg_bump_livy(NEW.owner, NEW.proxy_user, 1);
-    END IF;
-    RETURN NULL;
-END
-$$""",
+{pg_move("sg_bump_livy", "{row}.owner, {row}.proxy_user")}""",
     """
 CREATE FUNCTION sg_livy_counts_batch() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -157,12 +142,11 @@ BEGIN
     RETURN NULL;
 END
 $$""",
-    """CREATE TRIGGER sg_app_counts AFTER INSERT OR DELETE OR UPDATE OF cluster_name, state, deleted_at
-    ON applications FOR EACH ROW EXECUTE FUNCTION sg_app_counts()""",
-    """CREATE TRIGGER sg_livy_counts_app AFTER UPDATE OF owner, proxy_user, deleted_at
-    ON applications FOR EACH ROW EXECUTE FUNCTION sg_livy_counts_app()""",
-    """CREATE TRIGGER sg_livy_counts_batch AFTER INSERT OR DELETE
-    ON livy_batches FOR EACH ROW EXECUTE FUNCTION sg_livy_counts_batch()""",
+    pg_row_trigger(
+        "sg_app_counts", "INSERT OR DELETE OR UPDATE OF cluster_name, state, deleted_at", "applications"
+    ),
+    pg_row_trigger("sg_livy_counts_app", "UPDATE OF owner, proxy_user, deleted_at", "applications"),
+    pg_row_trigger("sg_livy_counts_batch", "INSERT OR DELETE", "livy_batches"),
 ]
 
 FILL_APPLICATION_COUNTS = """
@@ -202,29 +186,23 @@ def upgrade() -> None:
     )
     op.execute(FILL_APPLICATION_COUNTS)
     op.execute(FILL_LIVY_COUNTS)
-    statements = SQLITE_TRIGGERS if op.get_bind().dialect.name == "sqlite" else PG_FUNCTIONS
-    for statement in statements:
-        op.execute(statement)
+    execute_per_dialect(SQLITE_TRIGGERS, PG_FUNCTIONS)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
-        for name in (
-            "app_counts_insert",
-            "app_counts_update",
-            "app_counts_delete",
-            "livy_counts_insert",
-            "livy_counts_delete",
-            "livy_counts_update",
-        ):
-            op.execute(f"DROP TRIGGER sg_{name}")
-    else:
-        op.execute("DROP TRIGGER sg_app_counts ON applications")
-        op.execute("DROP TRIGGER sg_livy_counts_app ON applications")
-        op.execute("DROP TRIGGER sg_livy_counts_batch ON livy_batches")
-        for name in ("app_counts", "livy_counts_app", "livy_counts_batch"):
-            op.execute(f"DROP FUNCTION sg_{name}()")
-        op.execute("DROP FUNCTION sg_bump_app(TEXT, TEXT, BIGINT)")
-        op.execute("DROP FUNCTION sg_bump_livy(TEXT, TEXT, BIGINT)")
+    sqlite_triggers = ["app_counts_insert", "app_counts_update", "app_counts_delete"]
+    sqlite_triggers += ["livy_counts_insert", "livy_counts_delete", "livy_counts_update"]
+    pg_functions = ("app_counts", "livy_counts_app", "livy_counts_batch")
+    execute_per_dialect(
+        [f"DROP TRIGGER sg_{name}" for name in sqlite_triggers],
+        [
+            "DROP TRIGGER sg_app_counts ON applications",
+            "DROP TRIGGER sg_livy_counts_app ON applications",
+            "DROP TRIGGER sg_livy_counts_batch ON livy_batches",
+            *(f"DROP FUNCTION sg_{name}()" for name in pg_functions),
+            "DROP FUNCTION sg_bump_app(TEXT, TEXT, BIGINT)",
+            "DROP FUNCTION sg_bump_livy(TEXT, TEXT, BIGINT)",
+        ],
+    )
     op.drop_table("livy_batch_counts")
     op.drop_table("application_counts")

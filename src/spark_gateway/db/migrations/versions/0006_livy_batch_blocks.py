@@ -13,12 +13,33 @@ Revises: 0005_maintained_counts
 import sqlalchemy as sa
 from alembic import op
 
+from spark_gateway.db.migrations.ddl import (
+    PG_UNLESS_LIVY_VISIBILITY,
+    execute_per_dialect,
+    pg_move,
+    pg_row_trigger,
+    sqlite_on_livy_visibility,
+)
+
 revision = "0006_livy_batch_blocks"
 down_revision = "0005_maintained_counts"
 branch_labels = None
 depends_on = None
 
 BLOCK = 256  # also in db/repository.py (LIVY_BLOCK)
+
+
+def bump_visible_block(row: str, sign: str) -> str:
+    """SQLite, the end of a trigger on livy_batches: count `row` in (+) or out (-) of its block's
+    counters, for every principal who may see it, if its application is live."""
+    return f"""\
+    UPDATE livy_batch_blocks SET live = live {sign} 1
+    WHERE block = {row}.batch_id / {BLOCK}
+        AND EXISTS (SELECT 1 FROM applications WHERE gateway_id = {row}.gateway_id AND deleted_at IS NULL)
+        AND principal IN (SELECT '' UNION SELECT owner FROM applications WHERE gateway_id = {row}.gateway_id
+            UNION SELECT proxy_user FROM applications WHERE gateway_id = {row}.gateway_id);
+END"""
+
 
 SQLITE_TRIGGERS = [
     f"""
@@ -31,27 +52,13 @@ BEGIN
         WHERE gateway_id = NEW.gateway_id AND deleted_at IS NULL AND owner IS NOT NULL
     UNION SELECT proxy_user, NEW.batch_id / {BLOCK}, 0 FROM applications
         WHERE gateway_id = NEW.gateway_id AND deleted_at IS NULL AND proxy_user IS NOT NULL;
-    UPDATE livy_batch_blocks SET live = live + 1
-    WHERE block = NEW.batch_id / {BLOCK}
-        AND EXISTS (SELECT 1 FROM applications WHERE gateway_id = NEW.gateway_id AND deleted_at IS NULL)
-        AND principal IN (SELECT '' UNION SELECT owner FROM applications WHERE gateway_id = NEW.gateway_id
-            UNION SELECT proxy_user FROM applications WHERE gateway_id = NEW.gateway_id);
-END""",
+{bump_visible_block("NEW", "+")}""",
     f"""
 CREATE TRIGGER sg_livy_blocks_delete AFTER DELETE ON livy_batches
 BEGIN
-    UPDATE livy_batch_blocks SET live = live - 1
-    WHERE block = OLD.batch_id / {BLOCK}
-        AND EXISTS (SELECT 1 FROM applications WHERE gateway_id = OLD.gateway_id AND deleted_at IS NULL)
-        AND principal IN (SELECT '' UNION SELECT owner FROM applications WHERE gateway_id = OLD.gateway_id
-            UNION SELECT proxy_user FROM applications WHERE gateway_id = OLD.gateway_id);
-END""",
+{bump_visible_block("OLD", "-")}""",
     f"""
-CREATE TRIGGER sg_livy_blocks_update AFTER UPDATE OF owner, proxy_user, deleted_at ON applications
-WHEN ((OLD.deleted_at IS NULL) <> (NEW.deleted_at IS NULL) OR OLD.owner IS NOT NEW.owner
-        OR OLD.proxy_user IS NOT NEW.proxy_user)
-    AND EXISTS (SELECT 1 FROM livy_batches WHERE gateway_id = NEW.gateway_id)
-BEGIN
+{sqlite_on_livy_visibility("sg_livy_blocks_update")}
     UPDATE livy_batch_blocks SET live = live - 1
     WHERE OLD.deleted_at IS NULL
         AND block = (SELECT batch_id FROM livy_batches WHERE gateway_id = OLD.gateway_id) / {BLOCK}
@@ -76,28 +83,17 @@ RETURNS void LANGUAGE sql AS $$
     WHERE p IS NOT NULL ORDER BY p
     ON CONFLICT (principal, block) DO UPDATE SET live = t.live + EXCLUDED.live
 $$""",
-    """
+    f"""
 CREATE FUNCTION sg_livy_blocks_app() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     id INTEGER;
 BEGIN
-    IF (OLD.deleted_at IS NULL) = (NEW.deleted_at IS NULL) AND OLD.owner IS NOT DISTINCT FROM NEW.owner
-            AND OLD.proxy_user IS NOT DISTINCT FROM NEW.proxy_user THEN
-        RETURN NULL;
-    END IF;
+{PG_UNLESS_LIVY_VISIBILITY}
     SELECT b.batch_id INTO id FROM livy_batches b WHERE b.gateway_id = NEW.gateway_id;
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
-    IF OLD.deleted_at IS NULL THEN
-        PERFORM sg_bump_livy_block(OLD.owner, OLD.proxy_user, id, -1);
-    END IF;
-    IF NEW.deleted_at IS NULL THEN
-        PERFORM sg_bump_livy_block(NEW.owner, NEW.proxy_user, id, 1);
-    END IF;
-    RETURN NULL;
-END
-$$""",
+{pg_move("sg_bump_livy_block", "{row}.owner, {row}.proxy_user, id")}""",
     """
 CREATE FUNCTION sg_livy_blocks_batch() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -118,10 +114,8 @@ BEGIN
     RETURN NULL;
 END
 $$""",
-    """CREATE TRIGGER sg_livy_blocks_app AFTER UPDATE OF owner, proxy_user, deleted_at
-    ON applications FOR EACH ROW EXECUTE FUNCTION sg_livy_blocks_app()""",
-    """CREATE TRIGGER sg_livy_blocks_batch AFTER INSERT OR DELETE
-    ON livy_batches FOR EACH ROW EXECUTE FUNCTION sg_livy_blocks_batch()""",
+    pg_row_trigger("sg_livy_blocks_app", "UPDATE OF owner, proxy_user, deleted_at", "applications"),
+    pg_row_trigger("sg_livy_blocks_batch", "INSERT OR DELETE", "livy_batches"),
 ]
 
 FILL = f"""
@@ -149,19 +143,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("principal", "block", name="pk_livy_batch_blocks"),
     )
     op.execute(FILL)
-    statements = SQLITE_TRIGGERS if op.get_bind().dialect.name == "sqlite" else PG_STATEMENTS
-    for statement in statements:
-        op.execute(statement)
+    execute_per_dialect(SQLITE_TRIGGERS, PG_STATEMENTS)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
-        for name in ("insert", "delete", "update"):
-            op.execute(f"DROP TRIGGER sg_livy_blocks_{name}")
-    else:
-        op.execute("DROP TRIGGER sg_livy_blocks_app ON applications")
-        op.execute("DROP TRIGGER sg_livy_blocks_batch ON livy_batches")
-        op.execute("DROP FUNCTION sg_livy_blocks_app()")
-        op.execute("DROP FUNCTION sg_livy_blocks_batch()")
-        op.execute("DROP FUNCTION sg_bump_livy_block(TEXT, TEXT, INTEGER, BIGINT)")
+    execute_per_dialect(
+        [f"DROP TRIGGER sg_livy_blocks_{name}" for name in ("insert", "delete", "update")],
+        [
+            "DROP TRIGGER sg_livy_blocks_app ON applications",
+            "DROP TRIGGER sg_livy_blocks_batch ON livy_batches",
+            "DROP FUNCTION sg_livy_blocks_app()",
+            "DROP FUNCTION sg_livy_blocks_batch()",
+            "DROP FUNCTION sg_bump_livy_block(TEXT, TEXT, INTEGER, BIGINT)",
+        ],
+    )
     op.drop_table("livy_batch_blocks")
