@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from spark_gateway.db import browsing as queries
 from spark_gateway.db import repository as repo
+from spark_gateway.db import session_repository as srepo
 from spark_gateway.db.engine import Database
 from tests.db.test_repository import make_row
 
 
 async def fill(database: Database) -> None:
-    """Six applications, created at only two instants (ties decided by gateway id), two of them Livy."""
+    """Six applications, created at only two instants (ties decided by gateway id): two Livy batches,
+    one Livy session's driver."""
     instant = repo.utcnow()
     async with database.transaction() as session:
         for i in range(6):
@@ -21,6 +24,23 @@ async def fill(database: Database) -> None:
             await repo.insert_application(session, row)
             if i in (1, 4):
                 await repo.allocate_batch_id(session, row.gateway_id)
+            if i == 2:
+                row.source = "livy-session"
+                await srepo.allocate_session(session, session_values(row.gateway_id, instant))
+
+
+def session_values(gateway_id: str, at: datetime) -> dict[str, Any]:
+    return {
+        "gateway_id": gateway_id,
+        "kind": "pyspark",
+        "request": {},
+        "state": "idle",
+        "heartbeat_timeout_s": 0,
+        "next_statement_id": 0,
+        "created_at": at,
+        "last_activity_at": at,
+        "last_access_at": at,
+    }
 
 
 async def pages(database: Database, filters: queries.BrowseFilter, size: int) -> list[list[str]]:
@@ -31,8 +51,8 @@ async def pages(database: Database, filters: queries.BrowseFilter, size: int) ->
             rows = await queries.browse_applications(session, filters, before=before, limit=size)
         if not rows:
             return found
-        found.append([row.gateway_id for _, row in rows])
-        last = rows[-1][1]
+        found.append([r.row.gateway_id for r in rows])
+        last = rows[-1].row
         before = (last.created_at, last.gateway_id)
 
 
@@ -41,10 +61,9 @@ async def test_keyset_pages_split_ties_without_loss_or_repeat(database: Database
     assert await pages(database, queries.BrowseFilter(), 2) == [["g2", "g1"], ["g0", "g5"], ["g4", "g3"]]
     async with database.transaction() as session:
         rows = await queries.browse_applications(session, queries.BrowseFilter(), before=None, limit=6)
-    assert {gid: batch for batch, gid in ((b, r.gateway_id) for b, r in rows) if batch is not None} == {
-        "g1": 0,
-        "g4": 1,
-    }
+    assert {r.row.gateway_id: r.batch_id for r in rows if r.batch_id is not None} == {"g1": 0, "g4": 1}
+    assert {r.row.gateway_id: r.session_id for r in rows if r.session_id is not None} == {"g2": 0}
+    assert next(r.row.source for r in rows if r.session_id is not None) == "livy-session"
 
 
 async def test_filters_combine_and_the_count_stops_at_the_cap(database: Database) -> None:

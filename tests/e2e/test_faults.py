@@ -25,52 +25,13 @@ import pytest
 
 from spark_gateway.api.app import create_app
 from spark_gateway.settings import Settings
-from tests.conftest import PG_HOST, PG_PORT, missing
-from tests.e2e.conftest import GatewayStarter, free_port
+from tests.conftest import missing
+from tests.e2e.conftest import GatewayStarter
 from tests.e2e.local_replicas import EXAMPLES, batch_body, fenced_refusals, replica_config, wait_terminal
+from tests.support.pg_proxy import PgProxy
 from tests.support.waiting import wait_until
 
 # One gateway in this process, its database behind a proxy --------------------------------------
-
-
-class TcpProxy:
-    """Forwards a local port to PostgreSQL; `cut()` drops every connection and refuses new ones."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.server: asyncio.Server | None = None
-        self.writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(PG_HOST, PG_PORT)
-        except OSError:
-            writer.close()
-            return
-        self.writers |= {writer, up_writer}
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError, asyncio.CancelledError):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-    async def cut(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            self.server = None
-        for writer in self.writers:
-            writer.transport.abort()
-        self.writers.clear()
-
-    def url(self, db_url: str) -> str:
-        return db_url.replace(f"{PG_HOST}:{PG_PORT}", f"127.0.0.1:{self.port}")
 
 
 @contextlib.asynccontextmanager
@@ -94,7 +55,7 @@ async def create(client: httpx.AsyncClient, **extra: Any) -> httpx.Response:
 async def test_database_outage_is_503_with_retry_after_and_heals_without_restart(
     fresh_db: str, tmp_path: Path
 ) -> None:
-    proxy = TcpProxy()
+    proxy = PgProxy()
     await proxy.start()
     async with in_process_gateway(proxy.url(fresh_db), tmp_path) as client:
         ids = [(await create(client)).json()["id"] for _ in range(3)]
@@ -122,7 +83,7 @@ async def test_database_outage_is_503_with_retry_after_and_heals_without_restart
 
 
 async def test_start_up_waits_for_the_database_instead_of_crashing(fresh_db: str, tmp_path: Path) -> None:
-    proxy = TcpProxy()  # not listening yet: the database is "down" when the gateway starts
+    proxy = PgProxy()  # not listening yet: the database is "down" when the gateway starts
 
     async def heal_later() -> None:
         await asyncio.sleep(2.0)

@@ -133,6 +133,12 @@ class FakeApiServer(K8sStore):
                 message = f"the body of the request was in an unknown format: {exc}"
                 raise K8sError(400, "BadRequest", message) from None
             obj, warnings = self.create_app(namespace, body, strict=params.get("fieldValidation") == "Strict")
+            if self.lost_creates > 0:  # stored, but the answer times out: the real server's 504
+                self.lost_creates -= 1
+                message = (
+                    "Timeout: request did not complete within requested timeout - context deadline exceeded"
+                )
+                raise K8sError(504, "Timeout", message)
             response = JSONResponse(obj, status_code=201)
             for warning in warnings:
                 response.headers.append("Warning", f"299 - {json.dumps(warning)}")
@@ -241,7 +247,8 @@ class FakeApiServer(K8sStore):
             reason = state["waiting"].get("reason", "ContainerCreating")
             message = f'container "{container}" in pod "{name}" is waiting to start: {reason}'
             raise K8sError(400, "BadRequest", message)
-        lines = self.logs.get((ns, name), []) if container == DRIVER_CONTAINER else []
+        # A copy: the body is streamed from a worker thread while the operator may append lines.
+        lines = list(self.logs.get((ns, name), [])) if container == DRIVER_CONTAINER else []
         times = self._log_times((ns, name), len(lines))
         first = 0
         if (since := request.query_params.get("sinceTime")) is not None:

@@ -165,6 +165,10 @@ class FakeKubernetes(FakeApiServer):
         """Answer the next `count` requests with an error Status of this code."""
         await self.call(self.inject_failures, count, code)
 
+    async def lose_create_answers(self, count: int = 1) -> None:
+        """The next `count` creates are stored, then answered 504 Timeout (the client cannot tell)."""
+        await self.call(setattr, self, "lost_creates", count)
+
     async def wait_for_watchers(self, count: int = 1, timeout: float = 5.0) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

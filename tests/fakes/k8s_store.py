@@ -135,6 +135,7 @@ class K8sStore:
         self.rejected: list[tuple[dict[str, Any], str]] = []
         self.warnings: list[str] = []
         self.failures: tuple[int, int] = (0, 503)  # (how many requests to fail, with which code)
+        self.lost_creates = 0  # how many creates to store and then answer 504 (the answer is lost)
 
     def next_rv(self) -> str:
         self.rv += 1

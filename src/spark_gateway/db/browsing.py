@@ -1,4 +1,4 @@
-"""The console's applications table: every application (Livy batches and v1 alike), newest first.
+"""The console's applications table: every application (Livy batches, sessions, v1), newest first.
 
 Kept apart from `repository` because its shape is the console's: keyset pages over
 (created_at, gateway_id), served by ix_applications_created_at_gateway_id, and a count that stops at a
@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal, or_, select, tuple_
+from sqlalchemy import func, literal, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spark_gateway.db.models import ApplicationRow, LivyBatchRow
+from spark_gateway.db.models import ApplicationRow, LivyBatchRow, LivySessionRow
+
+LIKE_ESCAPE = "\\"
 
 
 @dataclass(frozen=True)
@@ -47,14 +49,43 @@ def _browse_where(stmt: Any, filters: BrowseFilter) -> Any:
             or_(ApplicationRow.owner == filters.owner, ApplicationRow.proxy_user == filters.owner)
         )
     if filters.search:
-        needle = filters.search.lower()
+        # One bound pattern (not '%' || :needle || '%'): PostgreSQL plans it against the trigram
+        # indexes of migration 0007; SQLite scans (see there).
+        pattern = f"%{like_escape(filters.search.lower())}%"
         stmt = stmt.where(
             or_(
-                func.lower(ApplicationRow.name).contains(needle, autoescape=True),
-                ApplicationRow.gateway_id.contains(needle, autoescape=True),
+                func.lower(ApplicationRow.name).like(pattern, escape=LIKE_ESCAPE),
+                ApplicationRow.gateway_id.like(pattern, escape=LIKE_ESCAPE),
             )
         )
     return stmt
+
+
+def like_escape(needle: str) -> str:
+    """`needle` matched literally inside a LIKE pattern (its wildcards and the escape escaped)."""
+    for char in (LIKE_ESCAPE, "%", "_"):
+        needle = needle.replace(char, LIKE_ESCAPE + char)
+    return needle
+
+
+async def _plan_for_this_search(session: AsyncSession, filters: BrowseFilter) -> None:
+    """On PostgreSQL, plan a search for its own pattern, in this transaction.
+
+    asyncpg prepares statements, and after a few runs PostgreSQL may reuse one generic plan whatever
+    the pattern; that plan cannot tell a rare needle (the trigram indexes, milliseconds) from a common
+    one (the newest-first index, stopping at a page) and walks the whole table for a rare one.
+    """
+    if filters.search and session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
+@dataclass(frozen=True)
+class BrowsedRow:
+    """One application of the table, with its Livy batch or session id (None when it is neither)."""
+
+    row: ApplicationRow
+    batch_id: int | None
+    session_id: int | None
 
 
 async def browse_applications(
@@ -63,24 +94,31 @@ async def browse_applications(
     *,
     before: tuple[datetime, str] | None,
     limit: int,
-) -> list[tuple[int | None, ApplicationRow]]:
-    """Newest first, Livy batches and v1 applications alike, with their batch id (None for v1).
+) -> list[BrowsedRow]:
+    """Newest first: Livy batches, sessions (their driver applications) and v1 applications alike.
+
+    A session's driver is an application row like any other (source `livy-session`), so the one
+    index serves all three kinds; the batch and session ids come from unique-keyed outer joins.
 
     Keyset paging: `before` is the (created_at, gateway_id) of the last row of the previous page, so a
     page costs one range scan of ix_applications_created_at_gateway_id however deep it is.
     """
-    stmt = select(LivyBatchRow.batch_id, ApplicationRow).outerjoin(
-        LivyBatchRow, LivyBatchRow.gateway_id == ApplicationRow.gateway_id
+    await _plan_for_this_search(session, filters)
+    stmt = (
+        select(ApplicationRow, LivyBatchRow.batch_id, LivySessionRow.session_id)
+        .outerjoin(LivyBatchRow, LivyBatchRow.gateway_id == ApplicationRow.gateway_id)
+        .outerjoin(LivySessionRow, LivySessionRow.gateway_id == ApplicationRow.gateway_id)
     )
     stmt = _browse_where(stmt, filters)
     if before is not None:
         stmt = stmt.where(tuple_(ApplicationRow.created_at, ApplicationRow.gateway_id) < tuple_(*before))
     stmt = stmt.order_by(ApplicationRow.created_at.desc(), ApplicationRow.gateway_id.desc()).limit(limit)
-    return [(r[0], r[1]) for r in (await session.execute(stmt)).all()]
+    return [BrowsedRow(r[0], r[1], r[2]) for r in (await session.execute(stmt)).all()]
 
 
 async def count_browsed(session: AsyncSession, filters: BrowseFilter, *, cap: int) -> int:
     """How many applications match, counting at most `cap` + 1 rows (a count stays cheap at 1M rows)."""
+    await _plan_for_this_search(session, filters)
     matching = _browse_where(select(literal(1)).select_from(ApplicationRow), filters).limit(cap + 1)
     stmt = select(func.count()).select_from(matching.subquery())
     return int((await session.execute(stmt)).scalar_one())

@@ -28,6 +28,7 @@ class ApplicationRecord:
     created_at: datetime
     terminated_at: datetime | None
     batch_id: int | None = None
+    session_id: int | None = None  # set where the reader joined livy_sessions (the console's table)
     urls: dict[str, str | None] = field(default_factory=dict)
     recent_log: list[str] = field(default_factory=list)  # the last lines, for Livy's batch view
 

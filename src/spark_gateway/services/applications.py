@@ -20,7 +20,15 @@ from spark_gateway.backends.base import StatusUpdate, SupervisedBackend
 from spark_gateway.db import point_reads
 from spark_gateway.db import repository as repo
 from spark_gateway.db.models import ApplicationRow
-from spark_gateway.domain.errors import BadRequest, Forbidden, GatewayError, NotFound, Unreachable
+from spark_gateway.domain.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    GatewayError,
+    NotFound,
+    Unavailable,
+    Unreachable,
+)
 from spark_gateway.domain.ids import new_gateway_id, parse_gateway_id
 from spark_gateway.domain.records import ApplicationRecord, LogPage
 from spark_gateway.domain.sparkapp import SparkApplication, metadata_problems, stamp
@@ -120,6 +128,8 @@ async def create_application(
     proxy_user = gateway.access.resolve_proxy_user(caller.user, app.spec.proxyUser)
     scoped_key = scope_idempotency_key(caller.user, source, idempotency_key) if idempotency_key else None
     if scoped_key and (original := await _original(gateway, scoped_key)) is not None:
+        if await _unanswered(gateway, original):
+            return await _resubmit(gateway, original)
         return original
 
     unreachable: frozenset[str] = frozenset()
@@ -229,13 +239,16 @@ async def _original(gateway: GatewayRuntime, scoped_key: str) -> ApplicationReco
 
 
 async def _submit_now(
-    gateway: GatewayRuntime, record: ApplicationRecord, app: SparkApplication
+    gateway: GatewayRuntime, record: ApplicationRecord, app: SparkApplication, *, again: bool = False
 ) -> ApplicationRecord:
-    """Hand the stored application to its SparkManager; a refusal removes it again."""
+    """Hand the stored application to its SparkManager; a refusal removes it again. `again`: an
+    earlier hand-over got no answer, so an unreachable SparkManager withdraws nothing."""
     backend = gateway.backend(record.cluster_id)
     try:
         result = await backend.submit(await prepare_launch(gateway, app))
     except Unreachable:
+        if again:
+            raise
         # Nothing was sent: withdraw the attempt without an end of its own (no webhook, and a retry
         # with the same Idempotency-Key starts afresh); the caller may try another cluster.
         async with gateway.db.transaction() as session:
@@ -244,7 +257,16 @@ async def _submit_now(
                 row.idempotency_key = None
                 await repo.mark_deleted(session, record.gateway_id)
         raise
+    except Unavailable:
+        # Sent, but no answer (the SparkManager died, the API server timed out): the SparkApplication
+        # may exist. The attempt stays as it is, New with its Idempotency-Key: the SparkManager records
+        # it if it was created, and a retry with the key submits it again (see `_resubmit`).
+        raise
     except GatewayError as exc:
+        if isinstance(exc, Conflict):
+            # Named by its (unique) gateway id, so it exists because another hand-over of this same
+            # application (a retry of an unanswered one) created it: the watch records its progress.
+            return record
         async with gateway.db.transaction() as session:
             row = await repo.get_application(session, record.gateway_id, for_update=True)
             if row is not None:
@@ -267,6 +289,22 @@ async def _submit_now(
         else:
             await apply_update(session, row, result.update)
         return application_record(row, record.batch_id)
+
+
+async def _unanswered(gateway: GatewayRuntime, record: ApplicationRecord) -> bool:
+    """Whether `record`'s hand-over to its SparkManager got no answer (still New, no backend reference)."""
+    if record.state != AppState.NEW or isinstance(gateway.backend(record.cluster_id), SupervisedBackend):
+        return False
+    async with gateway.db.transaction() as session:
+        row = await repo.get_application(session, record.gateway_id)
+        return row is not None and not row.backend_ref
+
+
+async def _resubmit(gateway: GatewayRuntime, original: ApplicationRecord) -> ApplicationRecord:
+    """A retry of a submission whose hand-over got no answer: send it again. The SparkApplication is
+    named by its gateway id, so one that was created after all is refused as a duplicate (409, taken
+    as success by `_submit_now`), and the SparkManager's watch records its progress."""
+    return await _submit_now(gateway, original, SparkApplication.model_validate(original.spec), again=True)
 
 
 async def _load(gateway: GatewayRuntime, gateway_id: str) -> ApplicationRecord:

@@ -1,4 +1,4 @@
-"""One newest-first table of every application (Livy batches and v1 applications), for the console.
+"""One newest-first table of every application (Livy batches, sessions, v1), for the console.
 
 Filters by state, cluster, namespace, owner and a name search; pages with a keyset cursor (the last
 row's creation time and gateway id), so the thousandth page costs what the first does, and counts
@@ -89,6 +89,6 @@ async def browse_applications(rt: GatewayRuntime, caller: Caller, query: BrowseQ
         total = await queries.count_browsed(session, filters, cap=COUNT_CAP)
     more = len(rows) > size
     rows = rows[:size]
-    records = [with_urls(rt, application_record(row, batch_id)) for batch_id, row in rows]
-    last = rows[-1][1] if rows and more else None
+    records = [with_urls(rt, application_record(r.row, r.batch_id, r.session_id)) for r in rows]
+    last = rows[-1].row if rows and more else None
     return BrowsePage(records, total, encode_cursor(last.created_at, last.gateway_id) if last else None)

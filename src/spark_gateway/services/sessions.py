@@ -223,8 +223,10 @@ async def resolve(
 
 
 async def get_session(
-    gateway: GatewayRuntime, caller: Caller, ref: str, *, with_log: bool = True
+    gateway: GatewayRuntime, caller: Caller, ref: str, *, with_log: bool = True, heartbeat: bool = True
 ) -> SessionView:
+    """A session as its caller may see it. The console reads with `heartbeat=False`: a page left
+    open in a browser must not keep an abandoned session alive."""
     async with gateway.db.transaction() as session:
         srow, app = await resolve(gateway, session, caller, ref)
         view = _view(gateway, srow, app, bool(await srepo.busy_session_ids(session, [srow.session_id])))
@@ -233,7 +235,8 @@ async def get_session(
             view.recent_log = (await repo.recent_logs(session, [app.gateway_id], RECENT_LOG_LINES))[
                 app.gateway_id
             ]
-        await _heartbeat(session, srow)
+        if heartbeat:
+            await _heartbeat(session, srow)
     return view
 
 

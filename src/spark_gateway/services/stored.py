@@ -15,7 +15,9 @@ from spark_gateway.domain.states import AppState
 from spark_gateway.domain.status import SparkApplicationStatus
 
 
-def application_record(row: ApplicationRow | Row[Any], batch_id: int | None = None) -> ApplicationRecord:
+def application_record(
+    row: ApplicationRow | Row[Any], batch_id: int | None = None, session_id: int | None = None
+) -> ApplicationRecord:
     """From an ORM row, or a plain row of the application's columns (`repo.APPLICATION_COLUMNS`,
     the hot read path's Core statements)."""
     return ApplicationRecord(
@@ -35,6 +37,7 @@ def application_record(row: ApplicationRow | Row[Any], batch_id: int | None = No
         created_at=row.created_at,
         terminated_at=row.terminated_at,
         batch_id=batch_id,
+        session_id=session_id,
     )
 
 

@@ -155,7 +155,7 @@ async def test_log_endpoint_pages_the_stored_log_from_an_offset(gateway: Gateway
     await gateway.runtime.sink.append_logs(gid, [f"line {i}" for i in range(5)])
     first = (await gateway.client.get(f"/ui/applications/{gid}/log")).json()
     assert [step["reached"] for step in first.pop("timeline")] == [True, False, False, False]
-    assert first.pop("duration").endswith("s")
+    assert first.pop("duration") == "—"  # not submitted: it has not run at all
     assert first == {
         "from": 0,
         "total": 5,
@@ -243,3 +243,29 @@ async def test_only_web_addresses_become_links(make_gateway: GatewayFactory) -> 
     page = (await gw.client.get(f"/ui/applications/{gid}")).text
     assert 'href="https://logs.example/all"' in page
     assert "javascript:" not in page and "Spark UI: not available" in page
+
+
+async def test_run_time_comes_from_the_status_times_kubernetes_reports(gateway: Gateway) -> None:
+    """The spark-operator's `lastSubmissionAttemptTime` and `terminationTime` (the local backend
+    writes the same fields): the run time excludes the queue, and a rerun counts from its attempt."""
+    gid = await v1_app(gateway, "on-kube")
+    sink = gateway.runtime.sink
+    submitted = {"lastSubmissionAttemptTime": "2026-01-01T10:00:00Z", "driverInfo": {"podName": "d"}}
+    await sink.update(StatusUpdate(gid, AppState.SUBMITTED, status=submitted))
+    await sink.update(StatusUpdate(gid, AppState.RUNNING))
+    running = (await gateway.client.get(f"/ui/applications/{gid}/log")).json()["duration"]
+    assert running.endswith("m") and "h " in running  # counting up since 10:00 that day
+    ended = {"terminationTime": "2026-01-01T10:03:07Z"}
+    await sink.update(StatusUpdate(gid, AppState.SUCCEEDING, status=ended))
+    await sink.update(StatusUpdate(gid, AppState.COMPLETED, status=ended))
+    table = (await gateway.client.get("/ui/applications")).text
+    assert '<td class="time">3m 07s</td>' in table
+    page = (await gateway.client.get(f"/ui/applications/{gid}")).text
+    assert '<span id="duration">3m 07s</span>' in page
+    assert (await gateway.client.get(f"/ui/applications/{gid}/log")).json()["duration"] == "3m 07s"
+    queued = await v1_app(gateway, "queued")
+    assert re.search(
+        rf'data-gateway-id="{queued}".*?<td class="time">—</td>',
+        (await gateway.client.get("/ui/applications")).text,
+        re.S,
+    )

@@ -8,6 +8,7 @@ Each test saves screenshots under `test-output/browser/` for a person to look at
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import tempfile
@@ -39,6 +40,39 @@ FLAGS = (
     # The outside world is unreachable: every host name but 127.0.0.1 fails to resolve.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 )
+
+
+PASSWORDS = {"alice": "pw-alice", "bob": "pw-bob", "root": "pw-root"}  # root is the admin
+
+
+def authorization(user: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{PASSWORDS[user]}".encode()).decode()
+
+
+def basic_auth(folder: Path) -> dict[str, Any]:
+    """The `gateway` settings of a gateway behind Basic authentication for PASSWORDS' users (their
+    htpasswd file is written into `folder`)."""
+    from tests.api.security.helpers import write_htpasswd
+
+    htpasswd = write_htpasswd(folder / "htpasswd", PASSWORDS)
+    return {
+        "middleware": [{"type": "BasicAuthMiddleware", "conf": {"htpasswdFile": str(htpasswd)}}],
+        "authorization": {"admins": ["root"]},
+    }
+
+
+def local_cluster(name: str, namespace: str, *, stand_in: bool = False) -> dict[str, Any]:
+    """A local cluster (id = name) with one namespace (id = its name); a stand-in's `spark-submit`
+    is /bin/false, so what it runs fails at once without starting Spark."""
+    cluster: dict[str, Any] = {
+        "name": name,
+        "id": name,
+        "type": "local",
+        "namespaces": [{"name": namespace, "id": namespace}],
+    }
+    if stand_in:
+        cluster["local"] = {"sparkSubmit": "/bin/false"}
+    return cluster
 
 
 def browser_available() -> str | None:
@@ -116,6 +150,13 @@ class Browser:
 
     def listed(self) -> list[str]:
         return list(self.rows())
+
+    def table_as(self, base_url: str, user: str) -> list[str]:
+        """Open the applications page as `user` and return the gateway ids it lists."""
+        self.as_user(authorization(user))
+        self.open(f"{base_url}/ui/applications")
+        self.wait(lambda d: self.find_all("#total"), what=f"{user}'s table")
+        return self.listed()
 
     def screenshot(self, name: str) -> Path:
         self.shots.mkdir(parents=True, exist_ok=True)

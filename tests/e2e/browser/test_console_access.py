@@ -6,7 +6,6 @@ starting Spark: these tests are about who sees what, not about running jobs.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,39 +13,26 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.security.helpers import write_htpasswd
-from tests.e2e.browser.conftest import Browser, wait_until
+from tests.e2e.browser.conftest import (
+    Browser,
+    authorization,
+    basic_auth,
+    local_cluster,
+    wait_until,
+)
 from tests.e2e.conftest import GatewayProcess
 
 pytestmark = pytest.mark.e2e
-
-PASSWORDS = {"alice": "pw-alice", "bob": "pw-bob", "root": "pw-root"}
-
-
-def authorization(user: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{PASSWORDS[user]}".encode()).decode()
 
 
 @pytest.fixture(scope="module")
 def gateway(
     module_gateway: Callable[..., GatewayProcess], tmp_path_factory: pytest.TempPathFactory
 ) -> GatewayProcess:
-    htpasswd = write_htpasswd(tmp_path_factory.mktemp("auth") / "htpasswd", PASSWORDS)
     return module_gateway(
         {
-            "clusters": [
-                {
-                    "name": "local",
-                    "id": "local",
-                    "type": "local",
-                    "namespaces": [{"name": "default", "id": "dflt"}],
-                    "local": {"sparkSubmit": "/bin/false"},
-                }
-            ],
-            "gateway": {
-                "middleware": [{"type": "BasicAuthMiddleware", "conf": {"htpasswdFile": str(htpasswd)}}],
-                "authorization": {"admins": ["root"]},
-            },
+            "clusters": [local_cluster("local", "default", stand_in=True)],
+            "gateway": basic_auth(tmp_path_factory.mktemp("auth")),
         }
     )
 

@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 
-from spark_gateway.api.console import applications, clusters, submit
+from spark_gateway.api.console import applications, clusters, sessions, submit
 from spark_gateway.api.console.rendering import CONSOLE_PREFIX, STATIC_DIR
 
 
@@ -26,6 +26,7 @@ def install_console(app: FastAPI) -> None:
         return RedirectResponse(f"{request.scope.get('root_path', '')}{CONSOLE_PREFIX}/applications")
 
     app.include_router(applications.router)
+    app.include_router(sessions.router)
     app.include_router(submit.router)
     app.include_router(clusters.router)
     app.mount(f"{CONSOLE_PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")

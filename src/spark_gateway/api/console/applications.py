@@ -1,4 +1,5 @@
-"""The Applications table and the Application page (timeline, request, driver log, Kill)."""
+"""The Applications table (batches, sessions, v1) and the Application page (timeline, request,
+driver log, Kill)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,17 @@ import json
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from spark_gateway.api.console.rendering import CONSOLE_PREFIX, as_utc, duration, error_page, page, step_time
+from spark_gateway.api.console.rendering import CONSOLE_PREFIX, as_utc, error_page, page, run_time, step_time
 from spark_gateway.api.deps import CurrentCaller, CurrentGateway
 from spark_gateway.domain.errors import BadRequest, GatewayError
 from spark_gateway.domain.records import ApplicationRecord
+from spark_gateway.domain.sessions import LABEL_LIVY_SESSION_ID
 from spark_gateway.domain.states import AppState
 from spark_gateway.services import applications as apps
 from spark_gateway.services.browsing import BrowseQuery, browse_applications
+from spark_gateway.services.sessions import SOURCE as SESSION_SOURCE
 from spark_gateway.services.transitions import RUNNING_TIME_KEY
 
 router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
@@ -104,14 +107,25 @@ def resubmission(record: ApplicationRecord) -> dict[str, Any]:
     }
 
 
-@router.get("/applications/{gateway_id}", response_class=HTMLResponse)
+def session_id_of(record: ApplicationRecord) -> str | None:
+    """The Livy session whose driver this application is (None for batches and v1 applications)."""
+    if record.source != SESSION_SOURCE:
+        return None
+    labels = (record.spec.get("metadata") or {}).get("labels") or {}
+    value = labels.get(LABEL_LIVY_SESSION_ID)
+    return value if isinstance(value, str) and value.isdigit() else None
+
+
+@router.get("/applications/{gateway_id}", response_class=HTMLResponse, response_model=None)
 async def application_page(
     request: Request, gateway_id: str, rt: CurrentGateway, caller: CurrentCaller
-) -> HTMLResponse:
+) -> HTMLResponse | RedirectResponse:
     try:
         record = await apps.get_application(rt, caller, gateway_id)
     except GatewayError as exc:
         return error_page(request, exc)
+    if (session_id := session_id_of(record)) is not None:  # a session's driver: the session's page
+        return RedirectResponse(f"{request.scope.get('root_path', '')}{CONSOLE_PREFIX}/sessions/{session_id}")
     return page(
         request,
         "application.html",
@@ -142,7 +156,7 @@ async def application_log(
             "lines": log_page.lines,
             "state": record.state.value or "NEW",
             "done": record.state.is_terminal and not more,
-            "duration": duration(record.created_at, record.terminated_at),
+            "duration": run_time(record),
             "timeline": [
                 {"step": step, "at": step_time(at, reached), "reached": reached}
                 for step, at, reached in timeline(record)

@@ -13,7 +13,9 @@ from starlette.responses import HTMLResponse
 from spark_gateway.api.deps import caller_of
 from spark_gateway.api.errors import status_of
 from spark_gateway.domain.errors import GatewayError
+from spark_gateway.domain.records import ApplicationRecord
 from spark_gateway.domain.states import AppState
+from spark_gateway.services.sessions import SOURCE as SESSION_SOURCE
 
 CONSOLE_PREFIX = "/ui"
 HERE = Path(__file__).parent
@@ -72,6 +74,58 @@ def duration(start: datetime | str | None, end: datetime | str | None = None) ->
     return f"{secs}s"
 
 
+def run_time(app: ApplicationRecord) -> str:
+    """How long the application has run (so far): from its latest submission attempt to its end.
+
+    Both times come from the status, where the local backend and the spark-operator alike put
+    them (`lastSubmissionAttemptTime`, `terminationTime`; the operator clears the latter on a
+    rerun), so a Kubernetes application shows its own running time, not its time in the queue.
+    Not submitted yet: "—".
+    """
+    status = app.status
+    start = as_utc(status.get("lastSubmissionAttemptTime"))
+    if start is None:
+        return "—"
+    end = as_utc(status.get("terminationTime")) or app.terminated_at
+    if end is None and app.state.is_terminal:
+        return "—"  # ended, but nothing says when
+    return duration(start, end)
+
+
+# Livy session states (Livy's names): blue while alive, amber starting or stopping, red when failed.
+SESSION_BADGES = {
+    "not_started": "waiting",
+    "starting": "waiting",
+    "idle": "running",
+    "busy": "running",
+    "shutting_down": "waiting",
+    "success": "ok",
+    "error": "failed",
+    "dead": "failed",
+}
+STATEMENT_BADGES = {
+    "waiting": "waiting",
+    "running": "running",
+    "cancelling": "running",
+    "available": "ok",
+    "error": "failed",
+}
+# What the table's Type column calls each source of applications.
+KINDS = {"livy": "batch", "v1": "v1", SESSION_SOURCE: "session"}
+
+
+def session_badge(state: str) -> str:
+    return SESSION_BADGES.get(state, "other")
+
+
+def statement_badge(state: str) -> str:
+    return STATEMENT_BADGES.get(state, "other")
+
+
+def kind_label(app: ApplicationRecord) -> str:
+    return KINDS.get(app.source, app.source)
+
+
 def web_link(url: str | None) -> str | None:
     """`url` if it is an http(s) address, else None: links come from templates and cluster status,
     and a `javascript:` or `data:` URL must never become a clickable link."""
@@ -91,6 +145,10 @@ templates.env.globals.update(
     badge_class=badge_class,
     timestamp=timestamp,
     duration=duration,
+    run_time=run_time,
+    session_badge=session_badge,
+    statement_badge=statement_badge,
+    kind_label=kind_label,
     step_time=step_time,
     web_link=web_link,
 )

@@ -168,7 +168,14 @@
       const result = await callApi("DELETE", button.dataset.url);
       if (result.response.ok) {
         showNotice(notice, "Killed " + name + ": it was stopped and removed from the lists.", "ok");
-        setBadge(document.getElementById("state"), "FAILED");
+        // A session's page names its own badge and state (Livy's "killed"); it stops re-reading itself.
+        setBadge(document.getElementById(button.dataset.badge || "state"), button.dataset.killedState || "FAILED");
+        const live = document.getElementById("session-live");
+        if (live) {
+          const still = live.cloneNode(true);
+          still.removeAttribute("hx-trigger");
+          live.replaceWith(still);
+        }
         document.getElementById("log").dataset.stopped = "yes";
         document.getElementById("log-status").textContent = "(stopped: the application was killed)";
         button.remove();
