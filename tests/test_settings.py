@@ -156,3 +156,32 @@ def test_status_url_template_with_an_unsupported_action_is_refused_at_load() -> 
         gateway={"statusUrlTemplates": {"logsUI": "logs.domain.com/'host:{{.ObjectMeta.Name}}-driver'"}}
     )
     assert ok.gateway.statusUrlTemplates.logsUI.endswith("-driver'")
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "lines", "periodic"),
+    [
+        ("{}", 10_000, False),  # bounded when written, nothing trimmed later
+        ("retention: {logLines: 500}", 500, True),
+        ("logRetentionLines: 500", 500, True),  # the deprecated spelling means the same
+        ("logRetentionLines: 500\nretention: {logLines: 500}", 500, True),
+    ],
+)
+def test_log_line_retention_and_its_deprecated_name(
+    tmp_path: Path, yaml_text: str, lines: int, periodic: bool
+) -> None:
+    conf = tmp_path / "gateway.yaml"
+    conf.write_text(yaml_text)
+    s = Settings.load(conf)
+    assert (s.retention.log_lines, s.retention.enabled) == (lines, periodic)
+    deprecated = [w for w in s.warnings() if w.startswith("logRetentionLines")]
+    assert len(deprecated) == ("logRetentionLines" in yaml_text)
+
+
+def test_two_different_log_line_bounds_are_a_config_error(tmp_path: Path) -> None:
+    conf = tmp_path / "gateway.yaml"
+    conf.write_text("logRetentionLines: 500\nretention: {logLines: 200}\n")
+    with pytest.raises(ConfigError) as info:
+        Settings.load(conf)
+    assert "logRetentionLines (500) is the deprecated name of retention.logLines (200)" in str(info.value)
+    assert "Traceback" not in str(info.value)

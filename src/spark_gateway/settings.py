@@ -251,10 +251,24 @@ class SessionsConfig(_Strict):
     longPollSeconds: float = Field(default=20.0, gt=0, le=60)
 
 
+DEFAULT_LOG_LINES = 10_000
+
+
 class RetentionConfig(_Strict):
-    finishedDays: float | None = Field(default=None, gt=0)  # None: keep everything
+    finishedDays: float | None = Field(default=None, gt=0)  # None: keep every application
+    logLines: int | None = Field(default=None, ge=10)  # None: DEFAULT_LOG_LINES, only when written
     intervalSeconds: float = Field(default=3600.0, gt=0)
     batchSize: int = Field(default=1000, ge=1, le=10_000)
+
+    @property
+    def log_lines(self) -> int:
+        """Driver log lines kept per application (trimmed when lines are written)."""
+        return DEFAULT_LOG_LINES if self.logLines is None else self.logLines
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the periodic retention pass runs (in the holder of the `retention` lease)."""
+        return self.finishedDays is not None or self.logLines is not None
 
 
 class LeaseConfig(_Strict):
@@ -280,7 +294,7 @@ class Settings(BaseSettings):
     clusters: list[ClusterConfig] = Field(default_factory=_default_clusters, min_length=1)
     clusterRouter: ClusterRouterConfig = Field(default_factory=ClusterRouterConfig)
     defaultLogLines: int = Field(default=100, ge=1)
-    logRetentionLines: int = Field(default=10_000, ge=10)
+    logRetentionLines: int | None = Field(default=None, ge=10)  # deprecated: retention.logLines
     mode: str = "release"
     selectorKey: str = "spark-gateway/managed-by"
     selectorValue: str = "spark-gateway"
@@ -304,11 +318,21 @@ class Settings(BaseSettings):
         names = [c.name for c in self.clusters]
         if len(set(names)) != len(names):
             raise ValueError("clusters: cluster names must be unique")
+        old, new = self.logRetentionLines, self.retention.logLines
+        if old is not None:
+            if new is not None and new != old:
+                raise ValueError(
+                    f"logRetentionLines ({old}) is the deprecated name of retention.logLines ({new}): "
+                    "give only retention.logLines"
+                )
+            self.retention.logLines = old
         return self
 
     def warnings(self) -> list[str]:
         """What loads but will not work as written: said at start-up and by `check-config`."""
         found = []
+        if self.logRetentionLines is not None:
+            found.append("logRetentionLines is deprecated: write retention.logLines instead")
         if self.livy.enable and not self.offers_namespace(self.livy.defaultNamespace):
             found.append(
                 f"livy.defaultNamespace: no cluster offers namespace '{self.livy.defaultNamespace}': "

@@ -62,7 +62,7 @@ async def test_short_lists_are_not_marked_truncated(make_gateway: GatewayFactory
 
 
 async def test_log_pages_are_capped(make_gateway: GatewayFactory) -> None:
-    gw: Gateway = await make_gateway(logRetentionLines=MAX_LOG_LINES * 2)
+    gw: Gateway = await make_gateway(retention={"logLines": MAX_LOG_LINES * 2})
     batch = (await gw.client.post(LIVY, json={"file": PI})).json()
     total = MAX_LOG_LINES + 500
     async with gw.runtime.db.transaction() as session:

@@ -48,8 +48,8 @@ async def test_a_driver_printing_megabytes_is_copied_incrementally_in_bounded_me
     assert peak < size // 2, f"peak {peak} bytes while copying a {size}-byte log"
     stored = await h.stored_log(gid)
     assert (
-        stored[-h.settings.logRetentionLines :]
-        == [*started, *noisy_lines(0, LOG_LINES)][-h.settings.logRetentionLines :]
+        stored[-h.settings.retention.log_lines :]
+        == [*started, *noisy_lines(0, LOG_LINES)][-h.settings.retention.log_lines :]
     )
 
     # Later rounds read from the last copied line's second, not from the start.

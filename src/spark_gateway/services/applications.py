@@ -405,6 +405,6 @@ async def delete_application(gateway: GatewayRuntime, caller: Caller, gateway_id
                 session,
                 gateway_id,
                 [f"spark-gateway: {KILLED_MESSAGE}"],
-                keep=gateway.settings.logRetentionLines,
+                keep=gateway.settings.retention.log_lines,
             )
         await repo.mark_deleted(session, gateway_id)

@@ -85,7 +85,7 @@ def build_runtime(settings: Settings, db: Database | None = None) -> GatewayRunt
         db=db,
         backends=backends,
         routing=build_routing(settings),
-        sink=DatabaseSink(db, log_retention_lines=settings.logRetentionLines),
+        sink=DatabaseSink(db, log_retention_lines=settings.retention.log_lines),
         access=AccessPolicy.build(
             admins=auth.authorization.admins,
             viewers=auth.authorization.viewers,

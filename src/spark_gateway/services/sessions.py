@@ -338,7 +338,7 @@ async def stop_session(gateway: GatewayRuntime, session_id: int, reason: str) ->
             session,
             app.gateway_id,
             [f"spark-gateway: session stopped: {reason}"],
-            keep=gateway.settings.logRetentionLines,
+            keep=gateway.settings.retention.log_lines,
         )
         tracked = TrackedApplication(
             gateway_id=app.gateway_id,

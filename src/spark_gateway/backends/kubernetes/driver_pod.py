@@ -16,6 +16,7 @@ from typing import Any
 from spark_gateway.domain.status import status_of
 
 APP_NAME_LABEL = "sparkoperator.k8s.io/app-name"
+SUBMISSION_LABEL = "sparkoperator.k8s.io/submission-id"
 APP_KIND = "SparkApplication"
 
 
@@ -40,3 +41,11 @@ def pod_belongs_to(pod: dict[str, Any], app: dict[str, Any]) -> bool:
     return (
         bool(app_meta.get("name")) and (pod_meta.get("labels") or {}).get(APP_NAME_LABEL) == app_meta["name"]
     )
+
+
+def pod_of_submission(pod: dict[str, Any], submission: str) -> bool:
+    """Was `pod` created by the submission attempt `submission`? A rerun gives its new driver pod the
+    same name; the operator labels each with its attempt's submission id (a pod without the label,
+    or an attempt without an id, cannot be told apart and counts as the attempt's own)."""
+    label = ((pod.get("metadata") or {}).get("labels") or {}).get(SUBMISSION_LABEL)
+    return not label or not submission or label == submission

@@ -9,6 +9,13 @@ terminal state is written. How far a pod's log has been copied is kept in the ro
 restarted SparkManager neither loses nor duplicates lines. A rerun (new `submissionID`) starts a new
 section of the stored log.
 
+A rerun gives the new driver pod the old one's name, and the operator deletes the failed driver as soon
+as its retry is due (often at once), so the manager may see the failure only after the new attempt's
+pod exists, or not at all. A pod is read only for the attempt whose `submission-id` label it carries,
+so one attempt's lines are never stored as another's (or twice); what could not be read before the
+pod went is said in the stored log (`spark-gateway: ...` lines) rather than silently missing: the
+last lines of an attempt whose pod was gone, and attempts never seen at all (`executionAttempts`).
+
 A copy reads only what is new, as a stream, so a driver printing gigabytes costs the manager a bounded
 amount of memory: lines are read with their kubelet timestamps (`timestamps=true`) from the second of
 the last copied line (`sinceTime`, which has whole seconds), lines up to and including the last copied
@@ -16,7 +23,7 @@ one (its time, and how many lines carried exactly that time) are skipped, and th
 batches of at most `BATCH_BYTES` (`BATCH_LINES`), each with the progress in one transaction. A running
 driver's round copies at most `ROUND_BYTES`; the final copy reads to the end. Lines are cut at
 `MAX_LINE_BYTES`.
-Stored lines are trimmed to `logRetentionLines` as for every backend.
+Stored lines are trimmed to `retention.logLines` as for every backend.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from spark_gateway.backends.kubernetes.driver_pod import driver_pod_name
+from spark_gateway.backends.kubernetes.driver_pod import driver_pod_name, pod_of_submission
 from spark_gateway.backends.kubernetes.k8s_api import K8sApi
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
@@ -96,6 +103,24 @@ class Cursor:
         return {"since": self.at, "atSince": self.at_count}
 
 
+def _lost(progress: dict[str, Any], attempt: int) -> list[str]:
+    """Notes for what earlier attempts left uncopied, before attempt `attempt`'s lines start."""
+    notes = []
+    previous = progress.get("submission")
+    if previous and not progress.get("complete"):
+        notes.append(
+            f"{PREFIX}the driver log of submission {previous} may lack its last lines: "
+            "its pod was gone before they were copied"
+        )
+    copied = int(progress.get("attempt", attempt - 1)) if previous else 0
+    if attempt - 1 - copied > 0:
+        notes.append(
+            f"{PREFIX}the driver log of {attempt - 1 - copied} earlier attempt(s) was not copied: "
+            "the pods were gone before the SparkManager saw them"
+        )
+    return notes
+
+
 class DriverLogCopier:
     """Copies new driver log lines of one cluster's applications into the database."""
 
@@ -123,10 +148,13 @@ class DriverLogCopier:
         if progress.get("submission") == submission and progress.get("complete"):
             return True
         pod = await self.k8s.driver_pod(app)  # Unavailable propagates: the caller retries later
+        if pod is not None and not pod_of_submission(pod, submission):
+            pod = None  # the next attempt's driver under the same name: this attempt's pod is gone
         uid = str(((pod or {}).get("metadata") or {}).get("uid") or "") if pod else progress.get("pod")
         same = progress.get("submission") == submission
-        notes: list[str] = []
-        if not same and progress.get("lines"):
+        attempt = int(status.get("executionAttempts") or 1)
+        notes: list[str] = [] if same else _lost(progress, attempt)
+        if not same and (progress.get("lines") or notes):
             attempt = status.get("submissionAttempts", "?")
             notes.append(f"{PREFIX}--- driver log of submission attempt {attempt} ({submission}) ---")
         restarted = same and pod is not None and progress.get("pod") not in (None, uid)
@@ -145,7 +173,14 @@ class DriverLogCopier:
                 notes.append(
                     f"{PREFIX}the driver log is not available (pod {driver_pod_name(app)} has no log)"
                 )
-            stored = await self._store(gateway_id, expected, notes, submission, total, cursor, uid, final)
+            elif final:
+                notes.append(
+                    f"{PREFIX}the driver log may lack its last lines: "
+                    "its pod was gone before they were copied"
+                )
+            stored = await self._store(
+                gateway_id, expected, notes, (submission, attempt), total, cursor, uid, final
+            )
             return stored is not None and final
         since = since_second(cursor.at) if cursor.at is not None else None
         batch, size, read, more = notes, 0, 0, False
@@ -166,7 +201,7 @@ class DriverLogCopier:
                 total += 1
                 if size >= BATCH_BYTES or len(batch) >= BATCH_LINES:
                     stored = await self._store(
-                        gateway_id, expected, batch, submission, total, cursor, uid, False
+                        gateway_id, expected, batch, (submission, attempt), total, cursor, uid, False
                     )
                     if stored is None:
                         return False
@@ -175,7 +210,9 @@ class DriverLogCopier:
                     more = True
                     break
         done = final and not more
-        stored = await self._store(gateway_id, expected, batch, submission, total, cursor, uid, done)
+        stored = await self._store(
+            gateway_id, expected, batch, (submission, attempt), total, cursor, uid, done
+        )
         return stored is not None and done
 
     async def _store(
@@ -183,7 +220,7 @@ class DriverLogCopier:
         gateway_id: str,
         expected: dict[str, Any],
         lines: list[str],
-        submission: str,
+        run: tuple[str, int],  # (submission id, execution attempt)
         total: int,
         cursor: Cursor,
         uid: str | None,
@@ -199,7 +236,13 @@ class DriverLogCopier:
             if dict(ref.get(REF_KEY) or {}) != expected:
                 log.info("driver log of %s was copied meanwhile by another writer", gateway_id)
                 return None
-            progress = {"submission": submission, "lines": total, "complete": complete, "pod": uid}
+            progress = {
+                "submission": run[0],
+                "attempt": run[1],
+                "lines": total,
+                "complete": complete,
+                "pod": uid,
+            }
             progress |= cursor.state()
             await repo.append_log_lines(session, gateway_id, lines, keep=self.keep)
             ref[REF_KEY] = progress

@@ -10,10 +10,16 @@ reorders one application's updates. A writer copies new driver log lines (`logs`
 the status through the state machine (`status`), walking through states the watch could not see
 (a relist after 410, or updates coalesced while the database was slow). Failures requeue the key with
 backoff; the cache keeps the newest object, so no change is lost.
+
+One thing cannot wait for a writer: an event showing that a driver has ended starts the final copy of
+its log at once (a named task, at most `statusWorkers` at a time), because the operator deletes a
+failed driver pod as soon as its retry is due, and a writer may only get to the key after the rerun.
+The key's writer waits for that copy before anything else, so an attempt's lines precede the next's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -49,6 +55,8 @@ TRACKED_FIELDS = (
 )
 DRIVER_RUNNING = frozenset({AppState.RUNNING, AppState.UNKNOWN})
 DRIVER_DONE = frozenset({AppState.SUCCEEDING, AppState.FAILING, AppState.COMPLETED, AppState.FAILED})
+# PENDING_RERUN keeps the ended attempt's submissionID: its copy is final too (if the pod is still there).
+FINAL_COPY = DRIVER_DONE | {AppState.PENDING_RERUN}
 MAX_PERMANENT_FAILURES = 5
 
 
@@ -75,8 +83,8 @@ class ManagerService:
             watch_timeout_seconds=conf.watchTimeoutSeconds,
             name=f"watch:{cluster.name}",
         )
-        self.logs = DriverLogCopier(k8s, db, keep=settings.logRetentionLines)
-        self.status = StatusRecorder(db, cluster.id, keep=settings.logRetentionLines)
+        self.logs = DriverLogCopier(k8s, db, keep=settings.retention.log_lines)
+        self.status = StatusRecorder(db, cluster.id, keep=settings.retention.log_lines)
         self.cache: dict[Key, dict[str, Any]] = {}
         self.synced = False  # a first list has been received
         self.work: KeyedWorkers[Key] = KeyedWorkers(
@@ -90,6 +98,8 @@ class ManagerService:
         self._log_complete: dict[Key, str] = {}
         self._log_due: set[Key] = set()
         self._deleting: set[Key] = set()  # deleted through the API, not yet recorded
+        self._finals: dict[Key, asyncio.Task[None]] = {}  # final log copies started by the watch
+        self._final_slots = asyncio.Semaphore(conf.statusWorkers)
         self._periodic: list[Periodic] = []
 
     # The REST API's operations ---------------------------------------------------------------------
@@ -146,7 +156,28 @@ class ManagerService:
             cached = self.cache.get(key)
             if cached is None or _version(obj) >= _version(cached):
                 self.cache[key] = obj
+                self._start_final_copy(key, obj)
         self.work.add(key)
+
+    def _start_final_copy(self, key: Key, obj: dict[str, Any]) -> None:
+        submission = str((obj.get("status") or {}).get("submissionID") or "")
+        if (
+            state_of(obj) not in DRIVER_DONE
+            or key in self._finals
+            or self._log_complete.get(key) == submission
+            or not self._is_ours(key[1])
+        ):
+            return
+        name = f"final-log-copy:{key[1]}"
+        self._finals[key] = asyncio.create_task(self._final_copy(key, obj, submission), name=name)
+
+    async def _final_copy(self, key: Key, obj: dict[str, Any], submission: str) -> None:
+        async with self._final_slots:
+            try:
+                if await self.logs.copy(key[1], obj, final=True):
+                    self._log_complete[key] = submission
+            except Exception as exc:  # the key's writer copies again, with its retries
+                log.warning("final copy of the driver log of %s failed: %s", key[1], exc)
 
     async def on_snapshot(self, items: list[dict[str, Any]]) -> None:
         fresh = {key_of(obj): obj for obj in items}
@@ -182,6 +213,8 @@ class ManagerService:
             self._gone.pop(key, None)
             self._deleting.discard(key)
             return
+        if (started := self._finals.pop(key, None)) is not None:
+            await started  # the ended attempt's last lines go before anything newer
         obj = self.cache.get(key)
         if obj is None:
             if key not in self._gone:
@@ -197,10 +230,10 @@ class ManagerService:
         status = obj.get("status") or {}
         state = state_of(obj)
         submission = str(status.get("submissionID") or "")
-        finished = state in DRIVER_DONE and self._log_complete.get(key) != submission
+        finished = state in FINAL_COPY and self._log_complete.get(key) != submission
         if finished or (key in self._log_due and state in DRIVER_RUNNING):
             self._log_due.discard(key)
-            if await self.logs.copy(key[1], obj, final=state in DRIVER_DONE):
+            if await self.logs.copy(key[1], obj, final=state in FINAL_COPY):
                 self._log_complete[key] = submission
         fingerprint = _fingerprint(status)
         if self._written.get(key) != fingerprint:
@@ -250,6 +283,10 @@ class ManagerService:
         for periodic in self._periodic:
             await periodic.stop(timeout=1.0)
         await self.work.stop(self.settings.sparkManager.shutdownSeconds if timeout is None else timeout)
+        finals, self._finals = list(self._finals.values()), {}
+        for task in finals:
+            task.cancel()
+        await asyncio.gather(*finals, return_exceptions=True)
 
 
 def _version(obj: dict[str, Any]) -> int:

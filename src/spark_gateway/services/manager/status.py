@@ -55,7 +55,7 @@ class StatusRecorder:
     def __init__(self, db: Database, cluster_id: str, *, keep: int) -> None:
         self.db = db
         self.cluster_id = cluster_id
-        self.keep = keep  # logRetentionLines
+        self.keep = keep  # retention.logLines
         self.writes = 0
 
     async def observed(self, gateway_id: str, obj: dict[str, Any]) -> bool:

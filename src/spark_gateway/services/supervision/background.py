@@ -84,7 +84,7 @@ class BackgroundWork:
         ]
         if gateway.settings.webhooks.enable:
             self.guards.append(webhook_guard(gateway, self.holder))
-        if gateway.settings.retention.finishedDays is not None:
+        if gateway.settings.retention.enabled:
             self.guards.append(retention_guard(gateway, self.holder))
 
     def _guard(self, cluster: ClusterConfig) -> LeaseGuard:
@@ -103,7 +103,7 @@ class BackgroundWork:
             old = self.gateway.backends[cluster.id]
             self.gateway.backends[cluster.id] = build_backend(cluster, self.gateway.settings)
             await old.close()
-        sink = FencedSink(self.gateway.db, term, keep=self.gateway.settings.logRetentionLines)
+        sink = FencedSink(self.gateway.db, term, keep=self.gateway.settings.retention.log_lines)
         self.sinks.append(sink)
         supervisor = ClusterSupervisor(dataclasses.replace(self.gateway, sink=sink), cluster)
         log.info("supervising cluster %s (lease token %d)", cluster.id, term.token)
