@@ -16,7 +16,8 @@ and once, on SQLite with real Spark: POST /batches to `running` against bare spa
 Absolute figures depend on the machine and its load; the ratios are the point.
 
 Usage: python bench/scale_bench.py [--quick] [--db sqlite|postgresql|both] [--big N] [--seconds S]
-                                   [--no-spark] [--no-manager]
+                                   [--no-spark] [--no-manager] [--only reads]
+(`--only reads`: the reference and the single-object reads alone, no lists, creates, manager or Spark.)
 """
 
 from __future__ import annotations
@@ -149,9 +150,11 @@ def scaling_paths(batches: int) -> dict[str, str]:
     }
 
 
-def bench_database(db: str, big: int, seconds: float, report: Report, workdir: Path) -> None:
+def bench_database(
+    db: str, big: int, seconds: float, report: Report, workdir: Path, *, reads_only: bool = False
+) -> None:
     small_target, big_target = Target(db, SMALL), Target(db, big)
-    for target in (small_target, big_target):
+    for target in (big_target,) if reads_only else (small_target, big_target):
         asyncio.run(ensure(target))
     with reference(workdir) as ref_url:
         ceiling = throughput(f"{ref_url}/api/livy/batches/1", seconds)
@@ -161,11 +164,13 @@ def bench_database(db: str, big: int, seconds: float, report: Report, workdir: P
     report.add(db, "bare FastAPI GET, lone p50", f"{ceiling_ms:.2f} ms", "", "", "")
 
     small_ms: dict[str, float] = {}
-    with gateway(small_target, workdir) as gw:
-        for what, path in scaling_paths(SMALL).items():
-            small_ms[what] = lone_ms(gw.url + path)
-        assert gw.proc is not None
-        small_rss = rss_mb(gw.proc.pid)
+    small_rss = float("nan")
+    if not reads_only:
+        with gateway(small_target, workdir) as gw:
+            for what, path in scaling_paths(SMALL).items():
+                small_ms[what] = lone_ms(gw.url + path)
+            assert gw.proc is not None
+            small_rss = rss_mb(gw.proc.pid)
 
     with gateway(big_target, workdir) as gw:
         health = throughput(f"{gw.url}/health", seconds)
@@ -178,6 +183,8 @@ def bench_database(db: str, big: int, seconds: float, report: Report, workdir: P
             ratio = load.rps / ceiling.rps
             report.add(db, what, f"{load.rps:.0f} req/s{errors}", f"{ceiling.rps:.0f}", ratio, "≥ 0.25")
             report.add(db, what + ", lone p50", f"{alone:.2f} ms", "", "", "≤ 1.5 ms")
+        if reads_only:
+            return
         for what, path in scaling_paths(big).items():
             alone = lone_ms(gw.url + path, count=50, budget_s=seconds)
             ratio = alone / small_ms[what]
@@ -364,19 +371,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, help="seconds per throughput figure (default 10; 3 quick)")
     parser.add_argument("--no-spark", action="store_true", help="skip POST -> running (needs Java)")
     parser.add_argument("--no-manager", action="store_true", help="skip the SparkManager's status lag")
+    parser.add_argument("--only", choices=["reads"], help="reads: the reference and the single-object reads")
     args = parser.parse_args()
+    reads_only = args.only == "reads"
     big = args.big or (20_000 if args.quick else 1_000_000)
     seconds = args.seconds or (3.0 if args.quick else 10.0)
     report = Report()
     databases = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as tmp:
         for db in databases:
-            bench_database(db, big, seconds, report, Path(tmp))
+            bench_database(db, big, seconds, report, Path(tmp), reads_only=reads_only)
+            if reads_only:
+                continue
             bench_owner_lists(db, big, seconds, report, Path(tmp))
             if not args.no_manager:
                 bench_manager(db, args.quick, report, Path(tmp))
             bench_creates(db, seconds, report, Path(tmp))
-        if not args.no_spark:
+        if not (args.no_spark or reads_only):
             bench_startup(1 if args.quick else 3, report, Path(tmp))
     tool = "wrk -t2 -c32" if WRK else "httpx fallback, 32 connections (install wrk for the issue's figures)"
     print(f"\nload: {tool}, {seconds:.0f} s per figure; lists and scrapes: lone requests, p50")

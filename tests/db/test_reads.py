@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from spark_gateway.db import point_reads
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
 from tests.db.test_repository import add_batch
@@ -24,3 +25,33 @@ async def test_a_read_after_the_server_dropped_its_connection_succeeds(database:
     found = await database.read(lambda conn: repo.get_batch(conn, batch_id, recent_lines=10))
     assert found is not None and found[0] == batch_id
     assert repo.recent_log_of(found[1]) == []
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_a_point_read_after_the_server_dropped_its_connection_succeeds(database: Database) -> None:
+    batch_id = await add_batch(database, "r1")
+    assert await point_reads.batch(database, batch_id) is not None  # opens the direct pool
+    async with database.transaction() as session:
+        await session.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    row = await point_reads.batch(database, batch_id, recent_lines=10)
+    assert row is not None and row.batch_id == batch_id
+    assert point_reads.lines_of(row.recent_log) == []
+
+
+async def test_point_reads_see_every_committed_write(database: Database) -> None:
+    """No cache: a read right after a commit (through the engine) sees it."""
+    batch_id = await add_batch(database, "r2")
+    row = await point_reads.batch(database, batch_id)
+    assert row is not None
+    async with database.transaction() as session:
+        stored = await repo.get_application(session, row.gateway_id)
+        assert stored is not None
+        await repo.save(session, stored, state="RUNNING")
+    row = await point_reads.batch(database, batch_id)
+    assert row is not None and row.state == "RUNNING"
+    assert (await point_reads.application(database, row.gateway_id)).batch_id == batch_id

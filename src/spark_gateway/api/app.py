@@ -62,13 +62,16 @@ def create_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
+    # Routes are matched in order, one by one: the batch and application routes (the ones clients
+    # poll) come first. No two routers share a path.
+    if settings.livy.enable:
+        app.include_router(livy.router)
+    app.include_router(applications.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     if settings.livy.enable:
-        app.include_router(livy.router)
         app.include_router(livy_sessions.router)
         app.include_router(session_runner.router)
-    app.include_router(applications.router)
     install_openapi(app)
     if swagger:
         install_docs(app)

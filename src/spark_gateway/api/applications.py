@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from spark_gateway.api.bodies import parse_json
-from spark_gateway.api.deps import CurrentCaller, CurrentGateway, set_audit
+from spark_gateway.api.deps import CurrentCaller, CurrentGateway, caller_of, gateway_of, set_audit
 from spark_gateway.api.schemas import (
     COMMON_ERRORS,
     ApplicationList,
@@ -207,12 +207,9 @@ async def create_application(
     response_model=None,
     responses=api_answers(200, GatewayApplication, "The application", 404),
 )
-async def get_application(
-    gateway_id: GatewayIdParam, gateway: CurrentGateway, caller: CurrentCaller
-) -> JSONResponse:
-    return JSONResponse(
-        gateway_application(await application_service.get_application(gateway, caller, gateway_id))
-    )
+async def get_application(gateway_id: GatewayIdParam, request: Request) -> JSONResponse:
+    record = await application_service.get_application(gateway_of(request), caller_of(request), gateway_id)
+    return JSONResponse(gateway_application(record))
 
 
 @router.get(
@@ -221,10 +218,9 @@ async def get_application(
     response_model=None,
     responses=api_answers(200, ApplicationStatus, "The status", 404),
 )
-async def application_status(
-    gateway_id: GatewayIdParam, gateway: CurrentGateway, caller: CurrentCaller
-) -> JSONResponse:
-    return JSONResponse(public_status(await application_service.get_application(gateway, caller, gateway_id)))
+async def application_status(gateway_id: GatewayIdParam, request: Request) -> JSONResponse:
+    record = await application_service.get_application(gateway_of(request), caller_of(request), gateway_id)
+    return JSONResponse(public_status(record))
 
 
 @router.get(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
 from spark_gateway.api.bodies import parse_json
-from spark_gateway.api.deps import CurrentCaller, CurrentGateway, set_audit
+from spark_gateway.api.deps import CurrentCaller, CurrentGateway, caller_of, gateway_of, set_audit
 from spark_gateway.api.livy_shared import ListFrom, LivyNamespace, LogFrom, app_info, deleted, log_json
 from spark_gateway.api.schemas import (
     LOCATION,
@@ -130,8 +130,9 @@ async def create_batch(
     response_model=None,
     responses=livy_answers(200, LivyBatch, "The batch", 404),
 )
-async def get_batch(batch_id: str, gateway: CurrentGateway, caller: CurrentCaller) -> JSONResponse:
-    record = await livy.get_batch(gateway, caller, batch_id)
+async def get_batch(batch_id: str, request: Request) -> JSONResponse:
+    gateway = gateway_of(request)
+    record = await livy.get_batch(gateway, caller_of(request), batch_id)
     return JSONResponse(batch_json(gateway, record, record.recent_log))
 
 
@@ -141,8 +142,9 @@ async def get_batch(batch_id: str, gateway: CurrentGateway, caller: CurrentCalle
     response_model=None,
     responses=livy_answers(200, LivyBatchState, "The batch's state", 404),
 )
-async def batch_state(batch_id: str, gateway: CurrentGateway, caller: CurrentCaller) -> JSONResponse:
-    record = await livy.get_batch(gateway, caller, batch_id, with_log=False)
+async def batch_state(batch_id: str, request: Request) -> JSONResponse:
+    gateway = gateway_of(request)
+    record = await livy.get_batch(gateway, caller_of(request), batch_id, with_log=False)
     return JSONResponse({"id": record.batch_id, "state": livy_state(record.state, dialect(gateway))})
 
 
@@ -152,10 +154,9 @@ async def batch_state(batch_id: str, gateway: CurrentGateway, caller: CurrentCal
     response_model=None,
     responses=livy_answers(200, LivyBatchLog, "A page of the log", 404),
 )
-async def batch_log(
-    batch_id: str, gateway: CurrentGateway, caller: CurrentCaller, from_: LogFrom = None, size: int = 100
-) -> JSONResponse:
-    record, page = await livy.batch_log(gateway, caller, batch_id, offset=from_, size=size)
+async def batch_log(batch_id: str, request: Request, from_: LogFrom = None, size: int = 100) -> JSONResponse:
+    gateway = gateway_of(request)
+    record, page = await livy.batch_log(gateway, caller_of(request), batch_id, offset=from_, size=size)
     shown_from = -1 if dialect(gateway) is LivyDialect.SPARK_GATEWAY else page.offset
     return JSONResponse(log_json(record.batch_id, page, shown_from=shown_from))
 

@@ -1,7 +1,8 @@
 """Engine and session factory for SQLite (aiosqlite) and PostgreSQL (asyncpg).
 
 SQLite gets WAL and a busy timeout so concurrent requests wait instead of failing; PostgreSQL gets a
-statement timeout so a stuck query cannot hang a request forever.
+statement timeout so a stuck query cannot hang a request forever. Single-object reads bypass both
+engines through `direct` (see `db.direct`), with the same URL and connect options.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from spark_gateway.db.direct import DirectReads, direct_reads
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -60,6 +63,10 @@ class Database:
             # once on a fresh connection instead, which is safe because a read changes nothing.
             self.read_engine = create_async_engine(self.url, **{**kwargs, "pool_pre_ping": False})
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.dialect = self.engine.dialect.name
+        self.direct: DirectReads = direct_reads(
+            self.read_engine, self.url, kwargs.get("connect_args", {}), pool_size
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -84,6 +91,7 @@ class Database:
         raise AssertionError("unreachable")
 
     async def dispose(self) -> None:
+        await self.direct.close()
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import (
-    Select,
     bindparam,
     delete,
     func,
@@ -39,6 +36,7 @@ from spark_gateway.db.models import (
     LivyBatchRow,
     LogLineRow,
 )
+from spark_gateway.db.point_reads import APPLICATION_COLUMNS, APPLICATION_READ, batch_statement, lines_of
 from spark_gateway.domain.states import TERMINAL_STATES, AppState
 
 # Read-only queries run in a session (inside a unit of work) or on a bare autocommit connection.
@@ -95,66 +93,23 @@ async def get_by_idempotency_key(session: AsyncSession, key: str) -> Application
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-# The application's columns as a plain row (attribute access like ApplicationRow): reads that only
-# turn rows into records skip the ORM's identity map and instance bookkeeping.
-APPLICATION_COLUMNS = tuple(ApplicationRow.__table__.columns)
-
-
 async def get_batch(session: Reader, batch_id: int, *, recent_lines: int = 0) -> tuple[int, Row[Any]] | None:
     """A live batch; with `recent_lines`, also its last log lines as `row.recent_log` (use
-    `recent_log_of(row)`), in the same statement: a status poll is one round trip."""
-    stmt = _batch_statement(_dialect(session), recent_lines)
+    `recent_log_of(row)`), in the same statement: a status poll is one round trip. (The API reads it
+    with `point_reads.batch`, on the driver.)"""
+    stmt = batch_statement(_dialect(session), recent_lines)
     row = (await session.execute(stmt, {"batch_id": batch_id})).first()
     return (row.batch_id, row) if row else None
 
 
-@functools.cache
-def _batch_statement(dialect: str, recent_lines: int) -> Select[Any]:
-    """Built once per (dialect, lines): building a statement costs more than running it here."""
-    columns: list[Any] = [LivyBatchRow.batch_id, *APPLICATION_COLUMNS]
-    if recent_lines > 0:
-        columns.append(_recent_log_column(dialect, recent_lines))
-    return (
-        select(*columns)
-        .join(ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id)
-        .where(LivyBatchRow.batch_id == bindparam("batch_id"), ApplicationRow.deleted_at.is_(None))
-    )
-
-
-def _recent_log_column(dialect: str, lines: int) -> Any:
-    """A correlated subquery: the application's last `lines` log lines as a JSON array of [seq, line]."""
-    last = (
-        select(LogLineRow.seq, LogLineRow.line)
-        .where(LogLineRow.gateway_id == ApplicationRow.gateway_id)
-        .order_by(LogLineRow.seq.desc())
-        .limit(lines)
-        .correlate(ApplicationRow)
-        .subquery()
-    )
-    if dialect == "postgresql":
-        pairs = func.json_agg(func.json_build_array(last.c.seq, last.c.line))
-    else:
-        pairs = func.json_group_array(func.json_array(last.c.seq, last.c.line))
-    return select(pairs).scalar_subquery().label("recent_log")
-
-
 def recent_log_of(row: Row[Any]) -> list[str]:
     """The lines `get_batch(..., recent_lines=n)` fetched, oldest first."""
-    raw = row.recent_log
-    pairs = json.loads(raw) if isinstance(raw, str) else raw
-    return [line for _, line in sorted(pairs or [])]
+    return lines_of(row.recent_log)
 
 
 async def read_application(session: Reader, gateway_id: str) -> Row[Any] | None:
     """A live application with its Livy batch id (None when it is not a batch), in one statement."""
-    return (await session.execute(_APPLICATION_READ, {"gateway_id": gateway_id})).first()
-
-
-_APPLICATION_READ = (
-    select(LivyBatchRow.batch_id, *APPLICATION_COLUMNS)
-    .outerjoin(LivyBatchRow, LivyBatchRow.gateway_id == ApplicationRow.gateway_id)
-    .where(ApplicationRow.gateway_id == bindparam("gateway_id"), ApplicationRow.deleted_at.is_(None))
-)
+    return (await session.execute(APPLICATION_READ, {"gateway_id": gateway_id})).first()
 
 
 async def batch_id_for(session: AsyncSession, gateway_id: str) -> int | None:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spark_gateway.backends.base import StatusUpdate, SupervisedBackend
+from spark_gateway.db import point_reads
 from spark_gateway.db import repository as repo
 from spark_gateway.db.models import ApplicationRow
 from spark_gateway.domain.errors import (
@@ -309,7 +310,7 @@ async def _resubmit(gateway: GatewayRuntime, original: ApplicationRecord) -> App
 async def _load(gateway: GatewayRuntime, gateway_id: str) -> ApplicationRecord:
     parsed = parse_gateway_id(gateway_id)
     gateway.cluster(parsed.cluster_id)
-    row = await gateway.db.read(lambda conn: repo.read_application(conn, gateway_id))
+    row = await point_reads.application(gateway.db, gateway_id)
     if row is None:
         raise NotFound(f"application '{gateway_id}' not found")
     return application_record(row, row.batch_id)

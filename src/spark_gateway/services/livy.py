@@ -8,16 +8,18 @@ from typing import Any
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from spark_gateway.db import point_reads
 from spark_gateway.db import repository as repo
 from spark_gateway.domain.errors import BadRequest, NotFound
 from spark_gateway.domain.livy import LivyBatchRequest, to_spark_application
 from spark_gateway.domain.records import ApplicationRecord, LogPage
 from spark_gateway.domain.sparkapp import namespace_problem
 from spark_gateway.services import applications
-from spark_gateway.services.applications import Caller
+from spark_gateway.services.applications import MAX_LOG_LINES, Caller
 from spark_gateway.services.gateway import GatewayRuntime
 from spark_gateway.services.livy_common import (
     MAX_NAME_LENGTH,
+    MAX_PAGE,
     check_length,
     check_name,
     default_spark_version,
@@ -110,23 +112,37 @@ async def _resolve(
 async def get_batch(
     gateway: GatewayRuntime, caller: Caller, batch_ref: str, *, with_log: bool = True
 ) -> ApplicationRecord:
-    """One batch (and its last log lines): one statement outside any transaction."""
+    """One batch (and its last log lines): by id, one statement on the driver (`point_reads`)."""
     lines = RECENT_LOG_LINES if with_log else 0
+    number = ref_number(batch_ref)
+    if number is not None:
+        row = await point_reads.batch(gateway.db, number, recent_lines=lines)
+        if row is None:
+            raise not_found(batch_ref)
+        record = _visible_record(gateway, caller, batch_ref, row)
+        if with_log:
+            record.recent_log = point_reads.lines_of(row.recent_log)
+        return applications.with_urls(gateway, record)
 
     async def reads(conn: AsyncConnection) -> ApplicationRecord:
-        record, recent = await _resolve(gateway, conn, caller, batch_ref, recent_lines=lines)
-        try:
-            applications.ensure_can_view(gateway, caller, record)
-        except NotFound:
-            raise not_found(batch_ref) from None  # another user's batch: as if it did not exist
-        if recent is not None:
-            record.recent_log = recent
-        elif with_log:  # found by name: one more statement
+        record, _ = await _resolve(gateway, conn, caller, batch_ref)
+        record = _visible_record(gateway, caller, batch_ref, record)
+        if with_log:  # found by name: one more statement
             logs = await repo.recent_logs(conn, [record.gateway_id], RECENT_LOG_LINES)
             record.recent_log = logs[record.gateway_id]
         return record
 
     return applications.with_urls(gateway, await gateway.db.read(reads))
+
+
+def _visible_record(gateway: GatewayRuntime, caller: Caller, batch_ref: str, found: Any) -> ApplicationRecord:
+    """The record of a batch (a row or a record) the caller may see; another user's batch is a 404."""
+    record = found if isinstance(found, ApplicationRecord) else application_record(found, found.batch_id)
+    try:
+        applications.ensure_can_view(gateway, caller, record)
+    except NotFound:
+        raise not_found(batch_ref) from None  # another user's batch: as if it did not exist
+    return record
 
 
 async def list_batches(gateway: GatewayRuntime, caller: Caller, *, offset: int, size: int) -> BatchPage:
@@ -149,8 +165,26 @@ async def list_batches(gateway: GatewayRuntime, caller: Caller, *, offset: int, 
 async def batch_log(
     gateway: GatewayRuntime, caller: Caller, batch_ref: str, *, offset: int | None, size: int
 ) -> tuple[ApplicationRecord, LogPage]:
-    record = await get_batch(gateway, caller, batch_ref, with_log=False)
-    return record, await log_page(gateway, record.gateway_id, offset=offset, size=size)
+    """Livy log semantics over the stored log (`livy_common.log_page`); by id, the batch and its page
+    are one statement."""
+    number = ref_number(batch_ref)
+    if number is None:
+        record = await get_batch(gateway, caller, batch_ref, with_log=False)
+        return record, await log_page(gateway, record.gateway_id, offset=offset, size=size)
+    if offset is not None:
+        offset = min(offset, MAX_PAGE)
+    size = min(size, MAX_PAGE)
+    from_end = offset is None or offset < 0
+    # The page never exceeds the log, so `size` < 0 (all of it) reads at most MAX_LOG_LINES.
+    lines = MAX_LOG_LINES if size < 0 else min(size, MAX_LOG_LINES)
+    row = await point_reads.batch_log(gateway.db, number, offset=None if from_end else offset, lines=lines)
+    if row is None:
+        raise not_found(batch_ref)
+    record = _visible_record(gateway, caller, batch_ref, row)
+    page_lines = point_reads.lines_of(row.log_lines)
+    total = 0 if row.log_low is None else row.log_high - row.log_low + 1
+    start = max(0, total - len(page_lines)) if offset is None or offset < 0 else offset
+    return record, LogPage(offset=start, total=total, lines=page_lines)
 
 
 async def delete_batch(gateway: GatewayRuntime, caller: Caller, batch_ref: str) -> None:
