@@ -129,7 +129,9 @@ async def test_every_state_reaches_the_database_with_its_status(h: Harness) -> N
         row = await h.wait_state(gid, expected)
         seen.append(AppState.parse(row.state))
         stored = {k: v for k, v in status.items() if k != "executorState"}
-        assert row.status == stored  # the operator's status exactly (minus executorState)
+        # the operator's status exactly (minus executorState), plus when the driver first ran
+        assert {k: v for k, v in row.status.items() if k != "firstRunningTime"} == stored
+        assert ("firstRunningTime" in row.status) == (expected != S.SUBMITTED)
     assert seen == [S.SUBMITTED, S.RUNNING, S.SUCCEEDING, S.COMPLETED]
     assert row.spark_app_id == status["sparkApplicationId"]
     assert row.terminated_at is not None and row.status["terminationTime"] == status["terminationTime"]

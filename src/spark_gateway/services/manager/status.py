@@ -24,7 +24,7 @@ from spark_gateway.db.engine import Database
 from spark_gateway.db.models import ApplicationRow
 from spark_gateway.domain.states import ALLOWED_TRANSITIONS, AppState
 from spark_gateway.domain.status import SparkApplicationStatus, status_of
-from spark_gateway.services.transitions import apply_update
+from spark_gateway.services.transitions import RUNNING_TIME_KEY, apply_update
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +104,17 @@ class StatusRecorder:
         if current.is_terminal and state != current:
             log.info("%s is %s in the database; ignoring %s", gateway_id, current.value, state.value)
             return False
-        if current == state and row.status == status and row.error_message == error:
+        operators = {k: v for k, v in (row.status or {}).items() if k != RUNNING_TIME_KEY}
+        if current == state and operators == status and row.error_message == error:
             return False  # stored already (a restarted manager relisting): no write
         for step in transition_path(current, state)[:-1]:
             await apply_update(session, row, StatusUpdate(gateway_id, step))
         if not await apply_update(session, row, update):
             return False
-        await repo.save(session, row, status=status)
+        # The operator's status exactly, plus the gateway's own note of when the driver first ran
+        # (the operator keeps no such time; the console's timeline shows it).
+        first_ran = (row.status or {}).get(RUNNING_TIME_KEY)
+        await repo.save(session, row, status={**status, RUNNING_TIME_KEY: first_ran} if first_ran else status)
         return True
 
     async def gone(self, gateway_id: str, message: str = DELETED_MESSAGE) -> str | None:
