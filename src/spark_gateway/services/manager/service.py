@@ -189,12 +189,17 @@ class ManagerService:
         self._finals[key] = asyncio.create_task(self._final_copy(key, obj, submission), name=name)
 
     async def _final_copy(self, key: Key, obj: dict[str, Any], submission: str) -> None:
-        async with self._final_slots, self._exclusive.hold(key):
+        async with self._final_slots:
             try:
-                if await self.logs.copy(key[1], obj, final=True):
-                    self._log_complete[key] = submission
+                await self._copy_final(key, obj, submission)
             except Exception as exc:  # the key's writer copies again, with its retries
                 log.warning("final copy of the driver log of %s failed: %s", key[1], exc)
+
+    async def _copy_final(self, key: Key, obj: dict[str, Any], submission: str) -> None:
+        """Copy the rest of an ended attempt's driver log; once complete, not again for `submission`."""
+        async with self._exclusive.hold(key):
+            if await self.logs.copy(key[1], obj, final=True):
+                self._log_complete[key] = submission
 
     async def on_snapshot(self, items: list[dict[str, Any]]) -> None:
         fresh = {key_of(obj): obj for obj in items}
@@ -262,9 +267,7 @@ class ManagerService:
         status = obj.get("status") or {}
         submission = str(status.get("submissionID") or "")
         if state_of(obj) in FINAL_COPY and self._log_complete.get(key) != submission:
-            async with self._exclusive.hold(key):
-                if await self.logs.copy(key[1], obj, final=True):
-                    self._log_complete[key] = submission
+            await self._copy_final(key, obj, submission)
         return obj
 
     async def _record_gone(self, key: Key) -> None:
