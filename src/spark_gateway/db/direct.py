@@ -10,9 +10,8 @@ columns, typed as SQLAlchemy would have typed them:
 * SQLite: a plain `sqlite3` connection per thread (the event loop's), in autocommit and `query_only`.
   A WAL reader never waits for a writer; in the rare moment the file is locked (a checkpoint, a
   recovery) the read is redone in a worker thread that may wait, so the loop never blocks on a lock.
-* PostgreSQL: an asyncpg pool of its own whose connections keep their prepared statements and skip
-  asyncpg's reset round trip on release (these reads set no session state and run outside any
-  transaction). A connection the server dropped is replaced and the read retried once.
+* PostgreSQL: asyncpg connections of its own (see `PostgresReads`) that keep their prepared statements:
+  a read is one round trip. A connection the server dropped is replaced and the read retried once.
 
 Nothing is cached: every read is a statement on the database and sees every write committed before
 it, by any process or replica.
@@ -150,11 +149,7 @@ async def _json_codecs(conn: asyncpg.Connection) -> None:
         )
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Release without asyncpg's reset statement: these reads leave no session state behind."""
-
-
-# Errors after which a pooled connection is gone (a server restart, a terminated backend): retry once.
+# Errors after which a connection is gone (a server restart, a terminated backend): retry once.
 _DROPPED = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
@@ -165,47 +160,74 @@ _DROPPED = (
 
 
 class PostgresReads(DirectReads):
+    """Point reads on asyncpg connections of their own: a stack of idle ones (the last used is reused
+    first), at most `max_size` in use. Lighter than an `asyncpg.Pool`, whose release runs in a task of
+    its own and resets a connection these reads leave as they found it (no transaction, no session
+    state)."""
+
     def __init__(self, dialect: Dialect, connect: dict[str, Any], max_size: int) -> None:
         super().__init__(dialect)
         self._connect = connect
         self._max_size = max_size
-        self._pool: asyncpg.Pool | None = None
-        self._creating: asyncio.Lock | None = None
+        self._idle: list[asyncpg.Connection] = []
+        self._slots: asyncio.Semaphore | None = None
+        self._generation = 0  # bumped by close(): connections of an older one are not kept
 
-    async def _get_pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            self._creating = self._creating or asyncio.Lock()
-            async with self._creating:
-                if self._pool is None:
-                    self._pool = await asyncpg.create_pool(
-                        **self._connect,
-                        min_size=0,
-                        max_size=self._max_size,
-                        init=_json_codecs,
-                        reset=_keep_session,
-                    )
-        return self._pool
+    async def _open(self) -> asyncpg.Connection:
+        conn = await asyncpg.connect(**self._connect)
+        try:
+            await _json_codecs(conn)
+        except BaseException:
+            conn.terminate()
+            raise
+        return conn
 
     async def _fetch_first(self, sql: str, args: tuple[Any, ...]) -> Sequence[Any] | None:
-        pool = await self._get_pool()
-        for attempt in (1, 2):
-            async with pool.acquire() as conn:
+        self._slots = self._slots or asyncio.Semaphore(self._max_size)
+        async with self._slots:
+            for attempt in (1, 2):
+                generation = self._generation
+                conn = self._take_idle() or await self._open()
                 try:
                     row: Sequence[Any] | None = await conn.fetchrow(sql, *args)
-                    return row
                 except _DROPPED as exc:
-                    # Our release skips asyncpg's reset, which would have found the connection dead:
-                    # end it here, so that the pool opens a new one.
                     conn.terminate()
+                    self._drop_idle()  # they most likely died with it (a server restart)
                     if attempt == 2:
-                        raise
-                    log.info("a pooled direct-read connection was dead (%s); reading on a fresh one", exc)
+                        # Twice in a row: the database is not serving. A ConnectionError says so (503).
+                        raise ConnectionError(f"database connection lost: {exc}") from exc
+                    log.info("a direct-read connection was dead (%s); reading on a fresh one", exc)
+                    continue
+                except BaseException:
+                    conn.terminate()  # cancelled or failed mid-statement: its state is unknown
+                    raise
+                if generation == self._generation:
+                    self._idle.append(conn)
+                else:
+                    conn.terminate()
+                return row
         raise AssertionError("unreachable")
 
+    def _take_idle(self) -> asyncpg.Connection | None:
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.is_closed():  # closed while idle: asyncpg saw the server hang up
+                return conn
+        return None
+
+    def _drop_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.terminate()
+
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        self._generation += 1
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            try:
+                await conn.close(timeout=5)
+            except (Exception, asyncio.CancelledError):
+                conn.terminate()
 
 
 class EngineReads(DirectReads):
