@@ -14,8 +14,8 @@ import functools
 import json
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, func, select
-from sqlalchemy.dialects.postgresql import aggregate_order_by, array_agg
+from sqlalchemy import Integer, Select, Text, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import aliased
 
 from spark_gateway.db.engine import Database
@@ -83,7 +83,8 @@ def _log_lines(dialect: str, limit: Any, *, from_end: bool) -> Any:
     last = lines.limit(limit).correlate(ApplicationRow).subquery()
     if dialect == "postgresql":
         # A text[] in order: the driver decodes it natively, no JSON built or parsed.
-        return select(array_agg(aggregate_order_by(last.c.line, last.c.seq))).scalar_subquery()
+        ordered = func.array_agg(aggregate_order_by(last.c.line, last.c.seq), type_=ARRAY(Text))
+        return select(ordered).scalar_subquery()
     pairs = func.json_group_array(func.json_array(last.c.seq, last.c.line))
     return select(pairs).scalar_subquery()
 
