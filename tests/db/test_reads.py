@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pytest
 from sqlalchemy import text
@@ -95,3 +96,16 @@ async def test_point_reads_go_on_after_close(database: Database) -> None:
     assert await point_reads.batch(database, batch_id) is not None
     await database.direct.close()
     assert await point_reads.batch(database, batch_id) is not None
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_sqlite_file_that_cannot_be_opened_is_unavailable_not_a_bug(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def cannot_open(*_: object, **__: object) -> None:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(database.direct, "_connect", cannot_open)
+    with pytest.raises(Exception) as raised:
+        await point_reads.batch(database, 1)
+    assert is_unavailable(raised.value)

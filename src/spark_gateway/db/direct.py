@@ -32,6 +32,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import Select
 from sqlalchemy.engine import URL, Dialect
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
@@ -118,12 +119,17 @@ class SqliteReads(DirectReads):
 
     async def _fetch_first(self, sql: str, args: tuple[Any, ...]) -> Sequence[Any] | None:
         try:
-            row: Sequence[Any] | None = self._connection().execute(sql, args).fetchone()
-            return row
+            try:
+                row: Sequence[Any] | None = self._connection().execute(sql, args).fetchone()
+                return row
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+            return await asyncio.to_thread(self._waiting_fetch, sql, args)
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-        return await asyncio.to_thread(self._waiting_fetch, sql, args)
+            # Wrapped as the engine wraps it, so that "unable to open" or "locked" is told apart from
+            # a bug (`db.availability`) and answered 503 like on every other path.
+            raise OperationalError(sql, args, exc) from exc
 
     def _waiting_fetch(self, sql: str, args: tuple[Any, ...]) -> Sequence[Any] | None:
         conn = self._connect(timeout=SQLITE_WAIT_S)
@@ -174,13 +180,18 @@ class PostgresReads(DirectReads):
         self._generation = 0  # bumped by close(): connections of an older one are not kept
 
     async def _open(self) -> asyncpg.Connection:
-        conn = await asyncpg.connect(**self._connect)
+        conn: asyncpg.Connection | None = None
         try:
+            conn = await asyncpg.connect(**self._connect)
             await _json_codecs(conn)
-        except BaseException:
-            conn.terminate()
+            return conn
+        except BaseException as exc:
+            if conn is not None:
+                conn.terminate()
+            if isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError):
+                # A server going down or coming up can drop a connection mid-handshake.
+                raise ConnectionError(f"cannot connect to the database: {exc}") from exc
             raise
-        return conn
 
     async def _fetch_first(self, sql: str, args: tuple[Any, ...]) -> Sequence[Any] | None:
         self._slots = self._slots or asyncio.Semaphore(self._max_size)
