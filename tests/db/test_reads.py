@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, literal, select, text
 
 from spark_gateway.db import point_reads
 from spark_gateway.db import repository as repo
@@ -109,3 +109,28 @@ async def test_a_sqlite_file_that_cannot_be_opened_is_unavailable_not_a_bug(
     with pytest.raises(Exception) as raised:
         await point_reads.batch(database, 1)
     assert is_unavailable(raised.value)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_a_point_read_whose_connection_is_cut_mid_query_is_read_again(database: Database) -> None:
+    """A restart ends a read in flight: asyncpg hands the lost connection back itself; read on a new one."""
+    assert await point_reads.batch(database, await add_batch(database, "r5")) is not None  # opens the pool
+    slow = select(func.pg_sleep(1.0).label("slept"), literal(7).label("seven"))
+
+    async def cut_when_sleeping() -> None:
+        async with database.transaction() as session:
+            for _ in range(100):
+                killed = await session.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                        "datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%pg_sleep%'"
+                    )
+                )
+                if killed.first() is not None:
+                    return
+                await asyncio.sleep(0.02)
+
+    cutter = asyncio.create_task(cut_when_sleeping())
+    row = await database.direct.first(slow, {})
+    await cutter
+    assert row is not None and row.seven == 7

@@ -205,8 +205,8 @@ class PostgresReads(DirectReads):
                     conn.terminate()
                     self._drop_idle()  # they most likely died with it (a server restart)
                     if attempt == 2:
-                        # Twice in a row: the database is not serving. A ConnectionError says so (503).
-                        raise ConnectionError(f"database connection lost: {exc}") from exc
+                        # A fresh connection dropped too: the server is going away (503, not a 500).
+                        raise ConnectionResetError(f"database connection lost twice: {exc}") from exc
                     log.info("a direct-read connection was dead (%s); reading on a fresh one", exc)
                     continue
                 except BaseException:
