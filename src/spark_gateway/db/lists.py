@@ -1,0 +1,152 @@
+"""The Livy and v1 application lists: pages that cost the same at any depth of any history size.
+
+Kept apart from `repository` because a list is several statements working together: a total from the
+maintained counts (0005), a page located by the block counts (0006) and walked over the caller's own
+index (0008: a user's batches, a user's applications), never a scan over everyone's rows filtered.
+Like every repository function, each takes a session and never commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, tuple_, union
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from spark_gateway.db.models import (
+    ALL_PRINCIPALS,
+    LIVY_BLOCK,
+    ApplicationRow,
+    LivyBatchBlockRow,
+    LivyBatchCountRow,
+    LivyBatchPrincipalRow,
+    LivyBatchRow,
+)
+from spark_gateway.db.point_reads import APPLICATION_COLUMNS
+from spark_gateway.db.repository import Reader, visible
+
+
+async def count_livy_batches(session: Reader, owner: str | None = None) -> int:
+    """Live Livy batches the caller may see (`owner=None`: all), from the maintained counts (O(1))."""
+    found = await session.execute(_LIVY_COUNT, {"principal": owner or ALL_PRINCIPALS})
+    return int(found.scalar_one_or_none() or 0)
+
+
+_LIVY_COUNT = select(LivyBatchCountRow.live).where(LivyBatchCountRow.principal == bindparam("principal"))
+
+
+async def list_batches(
+    session: Reader, *, offset: int, limit: int, owner: str | None = None
+) -> tuple[list[tuple[int, Row[Any]]], int]:
+    """A page of Livy batches in id order, and the total the caller may see (`owner=None`: all).
+
+    The total comes from the maintained counts. Near either end the page is one short index walk
+    (from the start, or from the end for the last pages); elsewhere the block counts say in which
+    block of LIVY_BLOCK ids the page starts, so no page walks more than a block of rows. A user's
+    walk is over their own rows of `livy_batch_principals` (0008), not over everyone's batches.
+    """
+    total = await count_livy_batches(session, owner)
+    if owner is not None and owner == ALL_PRINCIPALS:
+        total = 0  # no user has an empty name; '' is the all-batches counter
+    if limit <= 0 or offset >= total:
+        return [], total
+    batch_id, base = _visible_batches(owner)
+    if total - offset <= LIVY_BLOCK:
+        end = min(offset + limit, total)
+        stmt = base.order_by(batch_id.desc()).offset(total - end).limit(end - offset)
+        rows = list(reversed((await session.execute(stmt)).all()))
+        return [(r.batch_id, r) for r in rows], total
+    if offset >= LIVY_BLOCK:
+        first_id, skipped = await _block_of(session, owner, offset, total)
+        base = base.where(batch_id >= first_id)
+        offset -= skipped
+    stmt = base.order_by(batch_id).offset(offset).limit(limit)
+    return [(r.batch_id, r) for r in (await session.execute(stmt)).all()], total
+
+
+def _visible_batches(owner: str | None) -> tuple[Any, Any]:
+    """The column a Livy page orders and ranges on, and the batches with their applications' columns
+    that `owner` may see (None: all, from `livy_batches`; a user: from their `livy_batch_principals`)."""
+    if owner is None:
+        stmt = select(LivyBatchRow.batch_id, *APPLICATION_COLUMNS).join(
+            ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id
+        )
+        return LivyBatchRow.batch_id, visible(stmt, None)
+    mine = LivyBatchPrincipalRow
+    stmt = (
+        select(mine.batch_id, *APPLICATION_COLUMNS)
+        .select_from(mine)
+        .join(LivyBatchRow, LivyBatchRow.batch_id == mine.batch_id)
+        .join(ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id)
+        .where(mine.principal == owner)
+    )
+    return mine.batch_id, visible(stmt, owner)  # `visible` again: a row only its parties may see
+
+
+async def _block_of(session: Reader, owner: str | None, position: int, total: int) -> tuple[int, int]:
+    """The first batch id of the block holding the caller's `position`-th visible batch, and how
+    many visible batches come before that block: a running sum over the principal's blocks, taken
+    from whichever end of the list is nearer (one index range, at most total/2/LIVY_BLOCK rows)."""
+    blocks = LivyBatchBlockRow
+    from_end = position >= total // 2
+    order = blocks.block.desc() if from_end else blocks.block
+    running = (
+        select(blocks.block, blocks.live, func.sum(blocks.live).over(order_by=order).label("upto"))
+        .where(blocks.principal == (owner or ALL_PRINCIPALS), blocks.live > 0)
+        .subquery()
+    )
+    # From the end, the batch `position` is number total - 1 - position counting back from the last.
+    target = total - 1 - position if from_end else position
+    stmt = select(running.c.block, running.c.live, running.c.upto).where(running.c.upto > target)
+    stmt = stmt.order_by(running.c.block.desc() if from_end else running.c.block).limit(1)
+    found = (await session.execute(stmt)).first()
+    if found is None:  # a write committed between reading `total` and the blocks: walk from the start
+        return 0, 0
+    block, live, upto = found
+    before = total - int(upto) if from_end else int(upto) - int(live)
+    return int(block) * LIVY_BLOCK, max(before, 0)
+
+
+async def list_applications(
+    session: AsyncSession,
+    *,
+    cluster_id: str | None = None,
+    namespace: str | None = None,
+    owner: str | None = None,
+    limit: int = 100,
+    after: tuple[datetime, str] | None = None,
+) -> Sequence[ApplicationRow]:
+    """Newest first (created_at, then gateway id, descending); `after`: the (created_at, gateway id)
+    of the last row of the previous page, so any page is one index range (keyset pagination).
+
+    With `owner`, the page is merged from two such ranges, the owner's and the proxy user's (partial
+    indexes of 0008): one range over `owner = x OR proxy_user = x` would be the whole table's,
+    filtered, or every one of the user's rows, sorted.
+    """
+    order = (ApplicationRow.created_at.desc(), ApplicationRow.gateway_id.desc())
+
+    def narrowed(stmt: Any) -> Any:
+        if cluster_id is not None:
+            stmt = stmt.where(ApplicationRow.cluster_id == cluster_id)
+        if namespace is not None:
+            stmt = stmt.where(ApplicationRow.namespace == namespace)
+        if after is not None:
+            stmt = stmt.where(tuple_(ApplicationRow.created_at, ApplicationRow.gateway_id) < tuple_(*after))
+        return stmt
+
+    stmt = narrowed(visible(select(ApplicationRow), owner))
+    if owner is not None:
+        live = ApplicationRow.deleted_at.is_(None)  # the partial indexes' condition, spelled the same
+        ranges = [
+            narrowed(select(ApplicationRow.gateway_id).where(party == owner, live))
+            .order_by(*order)
+            .limit(limit)
+            .subquery()
+            for party in (ApplicationRow.owner, ApplicationRow.proxy_user)
+        ]
+        mine = union(*(select(r.c.gateway_id) for r in ranges)).subquery()
+        stmt = stmt.join(mine, mine.c.gateway_id == ApplicationRow.gateway_id)
+    return (await session.execute(stmt.order_by(*order).limit(limit))).scalars().all()
