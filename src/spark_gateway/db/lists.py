@@ -53,37 +53,54 @@ async def list_batches(
         total = 0  # no user has an empty name; '' is the all-batches counter
     if limit <= 0 or offset >= total:
         return [], total
-    batch_id, base = _visible_batches(owner)
+    if owner is not None:
+        return await _own_batches(session, owner, offset, limit, total), total
+    batch_id = LivyBatchRow.batch_id
+    base = visible(
+        select(batch_id, *APPLICATION_COLUMNS).join(
+            ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id
+        ),
+        None,
+    )
     if total - offset <= LIVY_BLOCK:
         end = min(offset + limit, total)
         stmt = base.order_by(batch_id.desc()).offset(total - end).limit(end - offset)
         rows = list(reversed((await session.execute(stmt)).all()))
         return [(r.batch_id, r) for r in rows], total
     if offset >= LIVY_BLOCK:
-        first_id, skipped = await _block_of(session, owner, offset, total)
+        first_id, skipped = await _block_of(session, None, offset, total)
         base = base.where(batch_id >= first_id)
         offset -= skipped
     stmt = base.order_by(batch_id).offset(offset).limit(limit)
     return [(r.batch_id, r) for r in (await session.execute(stmt)).all()], total
 
 
-def _visible_batches(owner: str | None) -> tuple[Any, Any]:
-    """The column a Livy page orders and ranges on, and the batches with their applications' columns
-    that `owner` may see (None: all, from `livy_batches`; a user: from their `livy_batch_principals`)."""
-    if owner is None:
-        stmt = select(LivyBatchRow.batch_id, *APPLICATION_COLUMNS).join(
-            ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id
-        )
-        return LivyBatchRow.batch_id, visible(stmt, None)
+async def _own_batches(
+    session: Reader, owner: str, offset: int, limit: int, total: int
+) -> list[tuple[int, Row[Any]]]:
+    """A user's page, located like everyone's (from either end, or from its block) but walked over
+    their own rows of `livy_batch_principals` alone: the page's ids first (index only), then only
+    those batches are joined, so skipping costs index entries and no planner walks everyone's."""
     mine = LivyBatchPrincipalRow
+    ids = select(mine.batch_id).where(mine.principal == owner)
+    if total - offset <= LIVY_BLOCK:
+        end = min(offset + limit, total)
+        ids = ids.order_by(mine.batch_id.desc()).offset(total - end).limit(end - offset)
+    else:
+        if offset >= LIVY_BLOCK:
+            first_id, skipped = await _block_of(session, owner, offset, total)
+            ids = ids.where(mine.batch_id >= first_id)
+            offset -= skipped
+        ids = ids.order_by(mine.batch_id).offset(offset).limit(limit)
+    page = ids.subquery()
     stmt = (
-        select(mine.batch_id, *APPLICATION_COLUMNS)
-        .select_from(mine)
-        .join(LivyBatchRow, LivyBatchRow.batch_id == mine.batch_id)
+        select(LivyBatchRow.batch_id, *APPLICATION_COLUMNS)
+        .select_from(page)
+        .join(LivyBatchRow, LivyBatchRow.batch_id == page.c.batch_id)
         .join(ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id)
-        .where(mine.principal == owner)
     )
-    return mine.batch_id, visible(stmt, owner)  # `visible` again: a row only its parties may see
+    stmt = visible(stmt, owner).order_by(LivyBatchRow.batch_id)  # `visible` again: parties only
+    return [(r.batch_id, r) for r in (await session.execute(stmt)).all()]
 
 
 async def _block_of(session: Reader, owner: str | None, position: int, total: int) -> tuple[int, int]:
@@ -137,16 +154,19 @@ async def list_applications(
             stmt = stmt.where(tuple_(ApplicationRow.created_at, ApplicationRow.gateway_id) < tuple_(*after))
         return stmt
 
-    stmt = narrowed(visible(select(ApplicationRow), owner))
-    if owner is not None:
-        live = ApplicationRow.deleted_at.is_(None)  # the partial indexes' condition, spelled the same
-        ranges = [
-            narrowed(select(ApplicationRow.gateway_id).where(party == owner, live))
-            .order_by(*order)
-            .limit(limit)
-            .subquery()
-            for party in (ApplicationRow.owner, ApplicationRow.proxy_user)
-        ]
-        mine = union(*(select(r.c.gateway_id) for r in ranges)).subquery()
-        stmt = stmt.join(mine, mine.c.gateway_id == ApplicationRow.gateway_id)
+    if owner is None:
+        stmt = narrowed(visible(select(ApplicationRow), None))
+        return (await session.execute(stmt.order_by(*order).limit(limit))).scalars().all()
+    live = ApplicationRow.deleted_at.is_(None)  # the partial indexes' condition, spelled the same
+    ranges = [
+        narrowed(select(ApplicationRow.gateway_id).where(party == owner, live))
+        .order_by(*order)
+        .limit(limit)
+        .subquery()
+        for party in (ApplicationRow.owner, ApplicationRow.proxy_user)
+    ]
+    # Only the merged ids narrow the outer query: any filter there would let the planner drive the
+    # page from an index over all of the user's rows instead.
+    mine = union(*(select(r.c.gateway_id) for r in ranges)).subquery()
+    stmt = select(ApplicationRow).join(mine, mine.c.gateway_id == ApplicationRow.gateway_id)
     return (await session.execute(stmt.order_by(*order).limit(limit))).scalars().all()
