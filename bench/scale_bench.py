@@ -216,20 +216,26 @@ def owned(batches: int) -> int:
 
 
 def owner_paths(batches: int) -> dict[str, str]:
+    """The user's pages, each as many rows at 1k as at `big` (the user owns 10 at 1k), so a ratio
+    compares the same work; and the v1 default page as is (10 rows at 1k, 100 at `big`)."""
     mine = owned(batches)
+    first, deep = owned(SMALL), owned(SMALL) // 2
     # The continue token of a page ending at the owner's (mine/2)-th newest batch: a v1 page that deep.
-    g = int(OWNER.removeprefix("user")) + USERS * (mine - 1 - mine // 2)
+    g = int(OWNER.removeprefix("user")) + USERS * (mine - mine // 2)
     created = datetime.fromisoformat(EPOCH).replace(tzinfo=UTC) + timedelta(seconds=g)
     token = encode_token(created, gateway_id(g))
     return {
-        f"GET /api/livy/batches as {OWNER} (first page)": f"/api/livy/batches?size={PAGE}",
-        f"GET /api/livy/batches?from=owned/2 as {OWNER} (deep page)": (
-            f"/api/livy/batches?from={mine // 2}&size={PAGE}"
+        f"GET /api/livy/batches?size={first} as {OWNER} (first page)": f"/api/livy/batches?size={first}",
+        f"GET /api/livy/batches?from=owned/2&size={deep} as {OWNER} (deep page)": (
+            f"/api/livy/batches?from={mine // 2}&size={deep}"
         ),
-        f"GET /api/v1/applications as {OWNER} (default page)": "/api/v1/applications",
-        f"GET /api/v1/applications?continue=owned/2 as {OWNER} (deep page)": (
-            f"/api/v1/applications?limit={PAGE}&continue={token}"
+        f"GET /api/v1/applications?limit={first} as {OWNER} (first page)": (
+            f"/api/v1/applications?limit={first}"
         ),
+        f"GET /api/v1/applications?limit={deep}&continue=owned/2 as {OWNER} (deep page)": (
+            f"/api/v1/applications?limit={deep}&continue={token}"
+        ),
+        f"GET /api/v1/applications as {OWNER} (default page: 10 rows at 1k, 100 big)": "/api/v1/applications",
     }
 
 
