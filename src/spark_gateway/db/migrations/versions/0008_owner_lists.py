@@ -23,9 +23,8 @@ import sqlalchemy as sa
 from alembic import op
 
 from spark_gateway.db.migrations.ddl import (
-    PG_UNLESS_LIVY_VISIBILITY,
     execute_per_dialect,
-    pg_move,
+    pg_livy_visibility_function,
     pg_row_trigger,
     sqlite_on_livy_visibility,
 )
@@ -80,17 +79,7 @@ RETURNS void LANGUAGE sql AS $$
     SELECT DISTINCT p, bid FROM unnest(ARRAY[o, pu]) AS p WHERE d > 0 AND p IS NOT NULL
     ON CONFLICT DO NOTHING
 $$""",
-    f"""
-CREATE FUNCTION sg_livy_principals_app() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    id INTEGER;
-BEGIN
-{PG_UNLESS_LIVY_VISIBILITY}
-    SELECT b.batch_id INTO id FROM livy_batches b WHERE b.gateway_id = NEW.gateway_id;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-{pg_move("sg_move_livy_principals", "{row}.owner, {row}.proxy_user, id")}""",
+    pg_livy_visibility_function("sg_livy_principals_app", "sg_move_livy_principals"),
     """
 CREATE FUNCTION sg_livy_principals_batch() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
