@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, literal, or_, select, update
 
 from spark_gateway.db import lists
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
-from spark_gateway.db.models import ApplicationRow, LivyBatchRow
+from spark_gateway.db.models import ApplicationRow, LivyBatchBlockRow, LivyBatchRow, LivyBatchSuperblockRow
 from tests.db.test_repository import make_row
 
 USERS = ("alice", "bob", "carol")
@@ -94,3 +94,43 @@ async def test_a_users_v1_pages_walk_their_applications_newest_first_once(databa
                 after = (page[-1].created_at, page[-1].gateway_id)
             assert seen == expected, user
             assert await lists.list_applications(session, owner=user, cluster_id="elsewhere") == []
+
+
+async def test_pages_across_superblocks_match_the_plain_walk(database: Database) -> None:
+    """Batch ids far apart (as after years of history): pages start from the superblock counts (0009)
+    and then the block counts, for everyone's list and each user's, at any offset."""
+    async with database.transaction() as session:
+        for i in range(900):
+            row = make_row(f"s{i:04d}", owner=USERS[i % 3])
+            row.proxy_user = "carol" if i % 7 == 0 else row.owner
+            await repo.insert_application(session, row)
+            session.add(LivyBatchRow(batch_id=i * 211, gateway_id=row.gateway_id))  # 0 … 189,689
+        await session.flush()
+    async with database.transaction() as session:
+        for i in range(0, 900, 11):
+            await repo.mark_deleted(session, f"s{i:04d}")
+    blocks, supers = LivyBatchBlockRow, LivyBatchSuperblockRow
+    superblock = (blocks.block // literal(256, literal_execute=True)).label("superblock")
+    summed = select(blocks.principal, superblock, func.sum(blocks.live)).group_by(
+        blocks.principal, superblock
+    )
+    async with database.transaction() as session:
+        expected_counts = {(p, int(s), int(n)) for p, s, n in (await session.execute(summed)).all() if n}
+        kept = select(supers.principal, supers.superblock, supers.live).where(supers.live != 0)
+        assert set((await session.execute(kept)).all()) == expected_counts
+        assert {s for _, s, _ in expected_counts} == {0, 1, 2}
+    for user in (None, *USERS):
+        plain = select(LivyBatchRow.batch_id).join(
+            ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id
+        )
+        plain = (theirs(plain, user) if user else plain.where(ApplicationRow.deleted_at.is_(None))).order_by(
+            LivyBatchRow.batch_id
+        )
+        async with database.transaction() as session:
+            expected = list((await session.execute(plain)).scalars())
+            for offset in (*range(0, len(expected), 37), len(expected) - 1):
+                page, total = await lists.list_batches(session, offset=offset, limit=4, owner=user)
+                assert (total, [b for b, _ in page]) == (len(expected), expected[offset : offset + 4]), (
+                    user,
+                    offset,
+                )

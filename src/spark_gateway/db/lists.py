@@ -12,18 +12,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, tuple_, union
+from sqlalchemy import and_, bindparam, func, select, tuple_, union
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spark_gateway.db.models import (
     ALL_PRINCIPALS,
     LIVY_BLOCK,
+    LIVY_SUPERBLOCK,
     ApplicationRow,
     LivyBatchBlockRow,
     LivyBatchCountRow,
     LivyBatchPrincipalRow,
     LivyBatchRow,
+    LivyBatchSuperblockRow,
 )
 from spark_gateway.db.point_reads import APPLICATION_COLUMNS
 from spark_gateway.db.repository import Reader, visible
@@ -105,26 +107,48 @@ async def _own_batches(
 
 async def _block_of(session: Reader, owner: str | None, position: int, total: int) -> tuple[int, int]:
     """The first batch id of the block holding the caller's `position`-th visible batch, and how
-    many visible batches come before that block: a running sum over the principal's blocks, taken
-    from whichever end of the list is nearer (one index range, at most total/2/LIVY_BLOCK rows)."""
-    blocks = LivyBatchBlockRow
+    many visible batches come before that block: a running sum over the principal's superblocks
+    (0009), from whichever end of the list is nearer, then one over the blocks of that superblock
+    (two index ranges of at most total/2/65,536 and 256 small rows)."""
+    principal = owner or ALL_PRINCIPALS
+    supers, blocks = LivyBatchSuperblockRow, LivyBatchBlockRow
+    mine = supers.principal == principal
+    found = await _running_sum(session, supers.superblock, supers.live, mine, position, total)
+    if found is None:  # a write committed between reading `total` and the counts: walk from the start
+        return 0, 0
+    superblock, before, live = found
+    low = superblock * LIVY_SUPERBLOCK
+    within = (blocks.principal == principal, blocks.block >= low, blocks.block < low + LIVY_SUPERBLOCK)
+    found = await _running_sum(session, blocks.block, blocks.live, and_(*within), position - before, live)
+    if found is None:
+        return low * LIVY_BLOCK, before
+    block, in_super, _ = found
+    return int(block) * LIVY_BLOCK, before + in_super
+
+
+async def _running_sum(
+    session: Reader, key: Any, live: Any, where: Any, position: int, total: int
+) -> tuple[int, int, int] | None:
+    """Among counter rows (`key`, `live`) matching `where` (`total` counted in all), the key holding
+    the `position`-th counted item, how many come before it, and its own count; summed from the
+    nearer end (at most half the rows), None if the rows no longer hold `position`."""
     from_end = position >= total // 2
-    order = blocks.block.desc() if from_end else blocks.block
+    order = key.desc() if from_end else key
     running = (
-        select(blocks.block, blocks.live, func.sum(blocks.live).over(order_by=order).label("upto"))
-        .where(blocks.principal == (owner or ALL_PRINCIPALS), blocks.live > 0)
+        select(key.label("key"), live.label("live"), func.sum(live).over(order_by=order).label("upto"))
+        .where(where, live > 0)
         .subquery()
     )
-    # From the end, the batch `position` is number total - 1 - position counting back from the last.
+    # From the end, item `position` is number total - 1 - position counting back from the last.
     target = total - 1 - position if from_end else position
-    stmt = select(running.c.block, running.c.live, running.c.upto).where(running.c.upto > target)
-    stmt = stmt.order_by(running.c.block.desc() if from_end else running.c.block).limit(1)
+    stmt = select(running.c.key, running.c.live, running.c.upto).where(running.c.upto > target)
+    stmt = stmt.order_by(running.c.key.desc() if from_end else running.c.key).limit(1)
     found = (await session.execute(stmt)).first()
-    if found is None:  # a write committed between reading `total` and the blocks: walk from the start
-        return 0, 0
-    block, live, upto = found
-    before = total - int(upto) if from_end else int(upto) - int(live)
-    return int(block) * LIVY_BLOCK, max(before, 0)
+    if found is None:
+        return None
+    found_key, found_live, upto = (int(v) for v in found)
+    before = total - upto if from_end else upto - found_live
+    return found_key, max(before, 0), found_live
 
 
 async def list_applications(

@@ -146,6 +146,20 @@ class LivyBatchBlockRow(Base):
 LIVY_BLOCK = 256  # batch ids per block (migration 0005 computes blocks as batch_id / 256)
 
 
+class LivyBatchSuperblockRow(Base):
+    """Live Livy batches per principal and superblock of LIVY_SUPERBLOCK blocks; kept by triggers
+    on livy_batch_blocks (0009)."""
+
+    __tablename__ = "livy_batch_superblocks"
+
+    principal: Mapped[str] = mapped_column(String(253), primary_key=True)
+    superblock: Mapped[int] = mapped_column(Integer, primary_key=True)
+    live: Mapped[int] = mapped_column(BigInteger)
+
+
+LIVY_SUPERBLOCK = 256  # blocks per superblock (migration 0009: block / 256)
+
+
 class LivyBatchPrincipalRow(Base):
     """Who may see each live Livy batch besides admins and viewers: its owner and its proxy user, one
     row each; a user's Livy list is one range of the primary key. Kept by triggers (0008)."""
