@@ -60,22 +60,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-_long_form = False
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    global _long_form
-    _long_form = bool(config.getoption("--long"))
+    if config.getoption("--long"):  # an environment variable reaches every import of this module
+        os.environ["SPARK_GATEWAY_LONG_TESTS"] = "1"
 
 
 def long_form() -> bool:
     """True under `pytest --long` (`make test-long`)."""
-    return _long_form
+    return os.environ.get("SPARK_GATEWAY_LONG_TESTS") == "1"
 
 
 def quick_or_long(quick: T, long: T) -> T:
     """A size for a test: `quick` in `make test`, `long` in `make test-long`."""
-    return long if _long_form else quick
+    return long if long_form() else quick
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

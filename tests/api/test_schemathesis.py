@@ -47,7 +47,7 @@ from spark_gateway.db.engine import Database
 from spark_gateway.db.models import ApplicationRow, LivyBatchRow, LogLineRow
 from spark_gateway.settings import Settings
 from tests.api.security.helpers import basic, write_htpasswd
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import create_pg_database, drop_pg_database, quick_or_long
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -91,6 +91,13 @@ OPERATIONS: dict[str, tuple[int, int]] = {
     "GET /api/v1/applications/{gateway_id}/status": (100, 50),
     "GET /api/v1/applications/{gateway_id}/logs": (100, 50),
 }
+EXAMPLES_SHARE = quick_or_long(0.4, 1.0)  # make test sends 40% of the cases; make test-long all of them
+
+
+def scaled(count: int) -> int:
+    return 0 if count == 0 else max(5, round(count * EXAMPLES_SHARE))
+
+
 OPEN = {"GET /health", "GET /ready"}
 CALLERS = {"anonymous": {}, "bob": basic("bob", PASSWORDS["bob"])}
 RUNS: dict[str, Counter[int]] = {}  # response statuses per "operation as caller", reported at the end
@@ -284,7 +291,7 @@ def test_operation(served: Served, label: str, caller: str) -> None:
     headers = CALLERS[caller]
     method = label.split(" ", 1)[0]
     before = snapshot(served.db_url)
-    positive, negative = OPERATIONS[label]
+    positive, negative = (scaled(n) for n in OPERATIONS[label])
     statuses = run_operation(served, label, headers, GenerationMode.POSITIVE, positive)
     if negative:
         statuses += run_operation(served, label, headers, GenerationMode.NEGATIVE, negative)

@@ -27,6 +27,7 @@ def client(gateway: Gateway) -> AsyncSparkGatewayClient:
     return AsyncSparkGatewayClient(gateway.url, user="alice", password=PASSWORDS["alice"])
 
 
+@pytest.mark.long  # a failing batch on real Spark is also tests/e2e/test_local_spark.py (make test)
 async def test_failing_application_on_real_spark_ends_failed_with_its_traceback(gateway: Gateway) -> None:
     async with client(gateway) as gw:
         app = await gw.applications.submit(application("fail.py"))

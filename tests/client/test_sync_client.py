@@ -60,7 +60,11 @@ def test_follow_yields_lines_while_the_batch_runs_and_ends_with_it(gateway: Gate
         ]
         lines = [line for line, _ in states_at_lines]
         assert [f"fake line {i}" for i in range(1, 9)] == [x for x in lines if x.startswith("fake line")]
-        assert states_at_lines[0][1] == "running", "the first line came only after the batch ended"
+        # The log is read while the driver runs; the state may still say starting (under load the first
+        # lines are stored before the driver's app id is seen), never yet the end.
+        assert states_at_lines[0][1] in ("starting", "running"), (
+            "the first line came only after the batch ended"
+        )
         assert lines[-1] == "fake driver exits with 0"
         assert gw.batches.state(batch.id) == "success"
 

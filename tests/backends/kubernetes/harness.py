@@ -270,7 +270,7 @@ async def insert_application(
     return gateway_id, body
 
 
-async def wait_for(check: Callable[[], Awaitable[Any]], timeout: float = 10.0, what: str = "") -> Any:
+async def wait_for(check: Callable[[], Awaitable[Any]], timeout: float = 30.0, what: str = "") -> Any:
     """Poll `check` until it returns something truthy; that value."""
     deadline = time.monotonic() + timeout
     while True:

@@ -1,5 +1,9 @@
 """LocalBackend with the real, bundled spark-submit running the examples: completion, a failure's
-traceback, killing the whole process group, and a job that outlives its backend."""
+traceback, killing the whole process group, and a job that outlives its backend.
+
+The long form only (`make test-long`): `make test` runs each of these behaviours on real Spark through
+the API and real gateway processes in tests/e2e/test_local_spark.py.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ from tests.backends.local.harness import (
     submit,
     tracked,
 )
+
+pytestmark = pytest.mark.long
 
 
 @pytest.mark.spark
