@@ -2,10 +2,12 @@
 
 Why a module of its own: the watch cannot promise to show every intermediate state (after a 410 it
 relists and sees only the current one; while the database is slow, updates of one application are
-coalesced), yet `services.transitions.apply_update` only accepts allowed transitions. `StatusRecorder`
-walks the shortest allowed chain in one transaction, so the row moves exactly as the operator's state
-machine permits and ends with the operator's own status (fields the operator cleared stay cleared).
-A terminal row never moves again here: the gateway may have recorded "killed by user" already.
+coalesced), yet the state machine (`services.transitions`) only accepts allowed transitions.
+`StatusRecorder` walks the shortest allowed chain in one transaction, so the row moves exactly as the
+operator's state machine permits and ends with the operator's own status (fields the operator cleared
+stay cleared). A terminal row never moves again here: the gateway may have recorded "killed by user"
+already. A batch of changes is decided here, change by change, with `plan_update` (the decision
+`apply_update` makes), and written by `db.status_writes` in a few statements for the whole batch.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def transition_path(current: AppState, target: AppState) -> list[AppState]:
                     path.append(previous[path[-1]])
                 return path[::-1]
             queue.append(nxt)
-    return [target]  # unreachable in the operator's state machine: apply_update will refuse it
+    return [target]  # unreachable in the operator's state machine: plan_update will refuse it
 
 
 @dataclass
