@@ -9,12 +9,14 @@ lines on one batch in `LOG_EVERY`.
 A data set is reused when its database already holds exactly N batches at the current schema revision
 (`ensure`), so the 1M sets are built once per machine and schema.
 Usage: python bench/dataset.py --db sqlite|postgresql --batches 1000000
+(PostgreSQL: database bench_<N>, or <$BENCH_PG_PREFIX>_<N>.)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -37,6 +39,9 @@ LOG_LINES = 50
 # Batch g: gateway id local-dflt-<uuid from g>, owner user<g % USERS>, created g seconds after EPOCH.
 EPOCH = "2026-01-01 00:00:00"
 FIRST_REVISION = "0001"
+# PostgreSQL data sets are databases <prefix>_<N> on the shared server: a run on another schema (a
+# branch with a new migration) names its own prefix rather than rebuilding everyone's.
+PG_PREFIX = os.environ.get("BENCH_PG_PREFIX", "bench")
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,11 @@ class Target:
     def url(self) -> str:
         if self.db == "sqlite":
             return f"sqlite+aiosqlite:///{DATA_DIR / (self.label + '.db')}"
-        return f"postgresql+asyncpg://postgres@127.0.0.1:5432/bench_{self.batches}"
+        return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{self.pg_database}"
+
+    @property
+    def pg_database(self) -> str:
+        return f"{PG_PREFIX}_{self.batches}"
 
 
 PG_ROWS = """
@@ -166,7 +175,7 @@ async def build(target: Target) -> float:
     if target.db == "sqlite":
         _remove_sqlite_files(DATA_DIR / (target.label + ".db"))
     else:
-        await _recreate_pg_database(f"bench_{target.batches}")
+        await _recreate_pg_database(target.pg_database)
     # The rows go in at the first schema revision, then the later migrations run over them as on a
     # real upgrade (building maintained counts once instead of firing triggers a million times).
     db = Database(target.url, statement_timeout_s=3600)

@@ -16,8 +16,9 @@ and once, on SQLite with real Spark: POST /batches to `running` against bare spa
 Absolute figures depend on the machine and its load; the ratios are the point.
 
 Usage: python bench/scale_bench.py [--quick] [--db sqlite|postgresql|both] [--big N] [--seconds S]
-                                   [--no-spark] [--no-manager] [--only reads]
-(`--only reads`: the reference and the single-object reads alone, no lists, creates, manager or Spark.)
+                                   [--no-spark] [--no-manager] [--only reads|owners]
+(`--only reads`: the reference and the single-object reads alone, no lists, creates, manager or Spark;
+`--only owners`: the non-admin user's lists alone, at 1k and big.)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +48,11 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(REPO))
-from dataset import LOG_EVERY, USERS, Target, build, ensure  # noqa: E402
+from dataset import EPOCH, LOG_EVERY, USERS, Target, build, ensure  # noqa: E402
 from load import WRK, lone_ms, throughput  # noqa: E402
 from tests.e2e.conftest import GatewayProcess, free_port  # noqa: E402
+
+from spark_gateway.services.pages import encode_token  # noqa: E402
 
 SMALL = 1_000
 PAGE = 20
@@ -212,13 +216,26 @@ def owned(batches: int) -> int:
 
 
 def owner_paths(batches: int) -> dict[str, str]:
+    """The user's pages, each as many rows at 1k as at `big` (the user owns 10 at 1k), so a ratio
+    compares the same work; and the v1 default page as is (10 rows at 1k, 100 at `big`)."""
     mine = owned(batches)
+    first, deep = owned(SMALL), owned(SMALL) // 2
+    # The continue token of a page ending at the owner's (mine/2)-th newest batch: a v1 page that deep.
+    g = int(OWNER.removeprefix("user")) + USERS * (mine - mine // 2)
+    created = datetime.fromisoformat(EPOCH).replace(tzinfo=UTC) + timedelta(seconds=g)
+    token = encode_token(created, gateway_id(g))
     return {
-        f"GET /api/livy/batches as {OWNER} (first page)": f"/api/livy/batches?size={PAGE}",
-        f"GET /api/livy/batches?from=owned/2 as {OWNER} (deep page)": (
-            f"/api/livy/batches?from={mine // 2}&size={PAGE}"
+        f"GET /api/livy/batches?size={first} as {OWNER} (first page)": f"/api/livy/batches?size={first}",
+        f"GET /api/livy/batches?from=owned/2&size={deep} as {OWNER} (deep page)": (
+            f"/api/livy/batches?from={mine // 2}&size={deep}"
         ),
-        f"GET /api/v1/applications as {OWNER} (default page)": "/api/v1/applications",
+        f"GET /api/v1/applications?limit={first} as {OWNER} (first page)": (
+            f"/api/v1/applications?limit={first}"
+        ),
+        f"GET /api/v1/applications?limit={deep}&continue=owned/2 as {OWNER} (deep page)": (
+            f"/api/v1/applications?limit={deep}&continue={token}"
+        ),
+        f"GET /api/v1/applications as {OWNER} (default page: 10 rows at 1k, 100 big)": "/api/v1/applications",
     }
 
 
@@ -228,6 +245,7 @@ def bench_owner_lists(db: str, big: int, seconds: float, report: Report, workdir
     headers = {"X-Forwarded-User": OWNER}
     small_ms: dict[str, float] = {}
     for batches in (SMALL, big):
+        asyncio.run(ensure(Target(db, batches)))
         with gateway(Target(db, batches), workdir, gateway=OWNER_AUTH) as gw:
             first = httpx.get(f"{gw.url}/api/livy/batches?size={PAGE}", headers=headers, timeout=60).json()
             if first.get("total") != owned(batches) or any(b["owner"] != OWNER for b in first["sessions"]):
@@ -371,7 +389,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, help="seconds per throughput figure (default 10; 3 quick)")
     parser.add_argument("--no-spark", action="store_true", help="skip POST -> running (needs Java)")
     parser.add_argument("--no-manager", action="store_true", help="skip the SparkManager's status lag")
-    parser.add_argument("--only", choices=["reads"], help="reads: the reference and the single-object reads")
+    parser.add_argument(
+        "--only",
+        choices=["reads", "owners"],
+        help="reads: the reference and the single-object reads; owners: a non-admin user's lists",
+    )
     args = parser.parse_args()
     reads_only = args.only == "reads"
     big = args.big or (20_000 if args.quick else 1_000_000)
@@ -380,6 +402,9 @@ def main() -> None:
     databases = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     with tempfile.TemporaryDirectory(prefix="scale-bench-") as tmp:
         for db in databases:
+            if args.only == "owners":
+                bench_owner_lists(db, big, seconds, report, Path(tmp))
+                continue
             bench_database(db, big, seconds, report, Path(tmp), reads_only=reads_only)
             if reads_only:
                 continue
@@ -387,7 +412,7 @@ def main() -> None:
             if not args.no_manager:
                 bench_manager(db, args.quick, report, Path(tmp))
             bench_creates(db, seconds, report, Path(tmp))
-        if not (args.no_spark or reads_only):
+        if not (args.no_spark or args.only):
             bench_startup(1 if args.quick else 3, report, Path(tmp))
     tool = "wrk -t2 -c32" if WRK else "httpx fallback, 32 connections (install wrk for the issue's figures)"
     print(f"\nload: {tool}, {seconds:.0f} s per figure; lists and scrapes: lone requests, p50")

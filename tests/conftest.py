@@ -3,6 +3,10 @@
 On a user's machine a test that needs PostgreSQL or Java skips with the reason. `.ci/run` sets
 SPARK_GATEWAY_REQUIRE_ALL=1, which turns each such skip into a failure.
 
+Two forms of the suite: `make test` (the quick form, what CI runs) and `make test-long` (`pytest --long`).
+A test marked `long` runs only in the long form; a test sized with `quick_or_long(quick, long)` runs in
+both, at the larger size in the long form (more submissions, bigger logs, more rounds).
+
 The repository stands alone: the team keeps reference material in a `shared/` directory next to the
 checkout, which a user's clone does not have. An audit hook records every file or directory this test
 process opens there, and the run fails if there was any (see `pytest_sessionfinish`).
@@ -17,7 +21,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -28,6 +32,7 @@ PG_URL = os.environ.get(
     "SPARK_GATEWAY_TEST_PG_URL", f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/test"
 )
 
+T = TypeVar("T")
 TEAM_MATERIAL = REPO_ROOT.parent / "shared"
 _team_material_opened: list[str] = []
 
@@ -44,6 +49,43 @@ def _record_team_material(event: str, args: tuple[Any, ...]) -> None:
 
 
 sys.addaudithook(_record_team_material)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long",
+        action="store_true",
+        default=os.environ.get("SPARK_GATEWAY_LONG_TESTS") == "1",
+        help="the long form: tests marked `long` too, and sized tests at their long size",
+    )
+
+
+_long_form = False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _long_form
+    _long_form = bool(config.getoption("--long"))
+
+
+def long_form() -> bool:
+    """True under `pytest --long` (`make test-long`)."""
+    return _long_form
+
+
+def quick_or_long(quick: T, long: T) -> T:
+    """A size for a test: `quick` in `make test`, `long` in `make test-long`."""
+    return long if _long_form else quick
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Outside the long form, tests marked `long` are deselected (not skipped: CI fails on skips)."""
+    if long_form():
+        return
+    kept = [item for item in items if item.get_closest_marker("long") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("long")])
+        items[:] = kept
 
 
 def require_all() -> bool:

@@ -98,6 +98,40 @@ async def test_each_user_sees_and_counts_only_their_own(gw: Gateway) -> None:
     assert await v1_ids(gw, "root") == await v1_ids(gw, "vic") == sorted(alices + bobs)
 
 
+async def test_a_users_pages_and_total_follow_creates_and_deletes_by_several_users(gw: Gateway) -> None:
+    """Alice's Livy pages (`from`/`size`) and v1 pages (`limit`/`continue`) after others wrote around
+    hers: only what she owns or runs as, in list order, each once, with her own total."""
+    made = []
+    for i in range(12):  # alice, bob and root (some as alice) interleaved
+        user, body = [("alice", {}), ("bob", {}), ("root", {"proxyUser": "alice"}), ("root", {})][i % 4]
+        made.append(await batch(gw, user, **body))
+    apps = [await application(gw, user) for user in ("alice", "bob", "alice")]
+    for victim, user in ((made[4], "alice"), (made[2], "root"), (made[1], "bob")):
+        assert (
+            await gw.client.delete(f"/api/livy/batches/{victim['id']}", headers=as_user(user))
+        ).status_code == 200
+    assert (
+        await gw.client.delete(f"/api/v1/applications/{apps[0]['gatewayId']}", headers=as_user("alice"))
+    ).status_code == 200
+    alices = [b for i, b in enumerate(made) if i % 4 in (0, 2) and i not in (2, 4)]
+    ids = [b["id"] for b in alices]
+    assert await livy_ids(gw, "alice") == (len(ids), ids)
+    for offset in range(len(ids) + 1):
+        assert await livy_ids(gw, "alice", **{"from": offset, "size": 2}) == (
+            len(ids),
+            ids[offset : offset + 2],
+        )
+    seen: list[str] = []
+    params: dict[str, str | int] = {"limit": 2}
+    while True:
+        body = (await gw.client.get("/api/v1/applications", params=params, headers=as_user("alice"))).json()
+        seen += [a["gatewayId"] for a in body["items"]]
+        if body["metadata"]["continue"] is None:
+            break
+        params = {"limit": 2, "continue": body["metadata"]["continue"]}
+    assert seen == [apps[2]["gatewayId"], *(gid(b) for b in reversed(alices))]  # newest first, once each
+
+
 async def test_other_users_get_the_404_of_a_missing_one_and_change_nothing(gw: Gateway) -> None:
     mine = await batch(gw, "alice", name="nightly")
     app = await application(gw, "alice")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from spark_gateway.db import lists
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
 from spark_gateway.db.models import ApplicationRow, LivyBatchRow
@@ -39,10 +40,10 @@ async def test_livy_totals_follow_creates_deletes_and_proxy_users(database: Data
         await repo.mark_deleted(session, "b0")
     for owner in (None, "alice", "bob", "carol", "nobody"):
         async with database.transaction() as session:
-            assert await repo.count_livy_batches(session, owner) == await recounted(database, owner)
+            assert await lists.count_livy_batches(session, owner) == await recounted(database, owner)
     async with database.transaction() as session:
-        assert await repo.count_livy_batches(session, None) == 5
-        assert await repo.count_livy_batches(session, "alice") == 5
+        assert await lists.count_livy_batches(session, None) == 5
+        assert await lists.count_livy_batches(session, "alice") == 5
 
 
 async def test_metric_counts_follow_states_and_deletes(database: Database) -> None:
@@ -70,10 +71,10 @@ async def test_back_half_pages_match_front_order(database: Database) -> None:
         await repo.mark_deleted(session, "g4")
     for owner in (None, "alice"):
         async with database.transaction() as session:
-            everything, total = await repo.list_batches(session, offset=0, limit=100, owner=owner)
+            everything, total = await lists.list_batches(session, offset=0, limit=100, owner=owner)
             ids = [b for b, _ in everything]
             for offset in range(total + 1):
-                page, _ = await repo.list_batches(session, offset=offset, limit=3, owner=owner)
+                page, _ = await lists.list_batches(session, offset=offset, limit=3, owner=owner)
                 assert [b for b, _ in page] == ids[offset : offset + 3]
 
 
@@ -91,10 +92,10 @@ async def test_pages_anywhere_match_the_plain_offset_walk(database: Database) ->
             await repo.mark_deleted(session, f"k{i}")
     for owner in (None, "alice", "bob", "carol"):
         async with database.transaction() as session:
-            everything, total = await repo.list_batches(session, offset=0, limit=5000, owner=owner)
+            everything, total = await lists.list_batches(session, offset=0, limit=5000, owner=owner)
             assert total == len(everything) == await recounted(database, owner)
             ids = [b for b, _ in everything]
             offsets = (0, 3, *range(250, 262), 300, 400, 511, 512, 513, total - 257, total - 256, total - 1)
             for offset in (o for o in offsets if 0 <= o < total):
-                page, _ = await repo.list_batches(session, offset=offset, limit=5, owner=owner)
+                page, _ = await lists.list_batches(session, offset=offset, limit=5, owner=owner)
                 assert [b for b, _ in page] == ids[offset : offset + 5], (owner, offset)

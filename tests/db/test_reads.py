@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, literal, select, text
 
 from spark_gateway.db import point_reads
 from spark_gateway.db import repository as repo
@@ -55,3 +57,28 @@ async def test_point_reads_see_every_committed_write(database: Database) -> None
     row = await point_reads.batch(database, batch_id)
     assert row is not None and row.state == "RUNNING"
     assert (await point_reads.application(database, row.gateway_id)).batch_id == batch_id
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_a_point_read_whose_connection_is_cut_mid_query_is_read_again(database: Database) -> None:
+    """A restart ends a read in flight: asyncpg hands the lost connection back itself; read on a new one."""
+    assert await point_reads.batch(database, await add_batch(database, "r3")) is not None  # opens the pool
+    slow = select(func.pg_sleep(1.0).label("slept"), literal(7).label("seven"))
+
+    async def cut_when_sleeping() -> None:
+        async with database.transaction() as session:
+            for _ in range(100):
+                killed = await session.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                        "datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%pg_sleep%'"
+                    )
+                )
+                if killed.first() is not None:
+                    return
+                await asyncio.sleep(0.02)
+
+    cutter = asyncio.create_task(cut_when_sleeping())
+    row = await database.direct.first(slow, {})
+    await cutter
+    assert row is not None and row.seven == 7

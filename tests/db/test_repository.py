@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from spark_gateway.db import migrate
+from spark_gateway.db import lists, migrate
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
 from spark_gateway.db.models import ApplicationRow
@@ -54,7 +54,7 @@ async def test_rolled_back_create_stores_nothing(database: Database) -> None:
         pass
     async with database.transaction() as session:
         assert await repo.get_application(session, "gone") is None
-        _, total = await repo.list_batches(session, offset=0, limit=10)
+        _, total = await lists.list_batches(session, offset=0, limit=10)
     assert total == 0
 
 
@@ -67,13 +67,13 @@ async def test_list_batches_pages_by_offset_and_counts_all(database: Database) -
     for i in range(5):
         await add_batch(database, f"p{i}", owner="alice" if i % 2 == 0 else "bob")
     async with database.transaction() as session:
-        page, total = await repo.list_batches(session, offset=1, limit=2)
+        page, total = await lists.list_batches(session, offset=1, limit=2)
         assert total == 5
         assert [b for b, _ in page] == [1, 2]
-        page, total = await repo.list_batches(session, offset=0, limit=100, owner="bob")
+        page, total = await lists.list_batches(session, offset=0, limit=100, owner="bob")
         assert total == 2
         assert [row.gateway_id for _, row in page] == ["p1", "p3"]
-        page, total = await repo.list_batches(session, offset=10, limit=5)
+        page, total = await lists.list_batches(session, offset=10, limit=5)
         assert (page, total) == ([], 5)
 
 

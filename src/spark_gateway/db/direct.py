@@ -21,6 +21,7 @@ it, by any process or replica.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
@@ -195,10 +196,12 @@ class PostgresReads(DirectReads):
                     return row
                 except _DROPPED as exc:
                     # Our release skips asyncpg's reset, which would have found the connection dead:
-                    # end it here, so that the pool opens a new one.
-                    conn.terminate()
-                    if attempt == 2:
-                        raise
+                    # end it here, so that the pool opens a new one. A connection lost mid-query has
+                    # already gone back to the pool, and its proxy refuses every call.
+                    with contextlib.suppress(asyncpg.InterfaceError):
+                        conn.terminate()
+                    if attempt == 2:  # a fresh connection dropped too: the server is going away
+                        raise ConnectionResetError(f"database connection lost twice: {exc}") from exc
                     log.info("a pooled direct-read connection was dead (%s); reading on a fresh one", exc)
         raise AssertionError("unreachable")
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -38,6 +39,12 @@ JsonType = JSON().with_variant(JSONB(), "postgresql")
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def _live_index(name: str, *columns: str) -> Index:
+    """An index over live (not deleted) applications only, on both databases."""
+    live = text("deleted_at IS NULL")
+    return Index(name, *columns, sqlite_where=live, postgresql_where=live)
 
 
 class ApplicationRow(Base):
@@ -72,6 +79,9 @@ class ApplicationRow(Base):
         Index("ix_applications_created_at_gateway_id", "created_at", "gateway_id"),
         Index("ix_applications_owner", "owner"),
         Index("ix_applications_proxy_user", "proxy_user"),
+        # A user's own v1 list, newest first (migration 0008): live rows per owner and per proxy user.
+        _live_index("ix_applications_live_owner", "owner", "created_at", "gateway_id"),
+        _live_index("ix_applications_live_proxy_user", "proxy_user", "created_at", "gateway_id"),
         UniqueConstraint("idempotency_key", name="uq_applications_idempotency_key"),
     )
 
@@ -134,6 +144,30 @@ class LivyBatchBlockRow(Base):
 
 
 LIVY_BLOCK = 256  # batch ids per block (migration 0005 computes blocks as batch_id / 256)
+
+
+class LivyBatchSuperblockRow(Base):
+    """Live Livy batches per principal and superblock of LIVY_SUPERBLOCK blocks; kept by triggers
+    on livy_batch_blocks (0009)."""
+
+    __tablename__ = "livy_batch_superblocks"
+
+    principal: Mapped[str] = mapped_column(String(253), primary_key=True)
+    superblock: Mapped[int] = mapped_column(Integer, primary_key=True)
+    live: Mapped[int] = mapped_column(BigInteger)
+
+
+LIVY_SUPERBLOCK = 256  # blocks per superblock (migration 0009: block / 256)
+
+
+class LivyBatchPrincipalRow(Base):
+    """Who may see each live Livy batch besides admins and viewers: its owner and its proxy user, one
+    row each; a user's Livy list is one range of the primary key. Kept by triggers (0008)."""
+
+    __tablename__ = "livy_batch_principals"
+
+    principal: Mapped[str] = mapped_column(String(253), primary_key=True)
+    batch_id: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
 class LeaseRow(Base):

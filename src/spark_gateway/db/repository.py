@@ -16,7 +16,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    tuple_,
     union_all,
     update,
 )
@@ -26,13 +25,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from spark_gateway.db.models import (
-    ALL_PRINCIPALS,
-    LIVY_BLOCK,
     ApplicationCountRow,
     ApplicationRow,
     LeaseRow,
-    LivyBatchBlockRow,
-    LivyBatchCountRow,
     LivyBatchRow,
     LogLineRow,
 )
@@ -123,94 +118,6 @@ def visible(stmt: Any, owner: str | None) -> Any:
     if owner is not None:
         stmt = stmt.where(or_(ApplicationRow.owner == owner, ApplicationRow.proxy_user == owner))
     return stmt
-
-
-async def count_livy_batches(session: Reader, owner: str | None = None) -> int:
-    """Live Livy batches the caller may see (`owner=None`: all), from the maintained counts (O(1))."""
-    found = await session.execute(_LIVY_COUNT, {"principal": owner or ALL_PRINCIPALS})
-    return int(found.scalar_one_or_none() or 0)
-
-
-_LIVY_COUNT = select(LivyBatchCountRow.live).where(LivyBatchCountRow.principal == bindparam("principal"))
-
-
-async def list_batches(
-    session: Reader, *, offset: int, limit: int, owner: str | None = None
-) -> tuple[list[tuple[int, Row[Any]]], int]:
-    """A page of Livy batches in id order, and the total the caller may see (`owner=None`: all).
-
-    The total comes from the maintained counts. Near either end the page is one short index walk
-    (from the start, or from the end for the last pages); elsewhere the block counts say in which
-    block of LIVY_BLOCK ids the page starts, so no page walks more than a block of rows.
-    """
-    total = await count_livy_batches(session, owner)
-    if owner is not None and owner == ALL_PRINCIPALS:
-        total = 0  # no user has an empty name; '' is the all-batches counter
-    if limit <= 0 or offset >= total:
-        return [], total
-    base = visible(
-        select(LivyBatchRow.batch_id, *APPLICATION_COLUMNS).join(
-            ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id
-        ),
-        owner,
-    )
-    if total - offset <= LIVY_BLOCK:
-        end = min(offset + limit, total)
-        stmt = base.order_by(LivyBatchRow.batch_id.desc()).offset(total - end).limit(end - offset)
-        rows = list(reversed((await session.execute(stmt)).all()))
-        return [(r.batch_id, r) for r in rows], total
-    if offset >= LIVY_BLOCK:
-        first_id, skipped = await _block_of(session, owner, offset, total)
-        base = base.where(LivyBatchRow.batch_id >= first_id)
-        offset -= skipped
-    stmt = base.order_by(LivyBatchRow.batch_id).offset(offset).limit(limit)
-    return [(r.batch_id, r) for r in (await session.execute(stmt)).all()], total
-
-
-async def _block_of(session: Reader, owner: str | None, position: int, total: int) -> tuple[int, int]:
-    """The first batch id of the block holding the caller's `position`-th visible batch, and how
-    many visible batches come before that block: a running sum over the principal's blocks, taken
-    from whichever end of the list is nearer (one index range, at most total/2/LIVY_BLOCK rows)."""
-    blocks = LivyBatchBlockRow
-    from_end = position >= total // 2
-    order = blocks.block.desc() if from_end else blocks.block
-    running = (
-        select(blocks.block, blocks.live, func.sum(blocks.live).over(order_by=order).label("upto"))
-        .where(blocks.principal == (owner or ALL_PRINCIPALS), blocks.live > 0)
-        .subquery()
-    )
-    # From the end, the batch `position` is number total - 1 - position counting back from the last.
-    target = total - 1 - position if from_end else position
-    stmt = select(running.c.block, running.c.live, running.c.upto).where(running.c.upto > target)
-    stmt = stmt.order_by(running.c.block.desc() if from_end else running.c.block).limit(1)
-    found = (await session.execute(stmt)).first()
-    if found is None:  # a write committed between reading `total` and the blocks: walk from the start
-        return 0, 0
-    block, live, upto = found
-    before = total - int(upto) if from_end else int(upto) - int(live)
-    return int(block) * LIVY_BLOCK, max(before, 0)
-
-
-async def list_applications(
-    session: AsyncSession,
-    *,
-    cluster_id: str | None = None,
-    namespace: str | None = None,
-    owner: str | None = None,
-    limit: int = 100,
-    after: tuple[datetime, str] | None = None,
-) -> Sequence[ApplicationRow]:
-    """Newest first (created_at, then gateway id, descending); `after`: the (created_at, gateway id)
-    of the last row of the previous page, so any page is one index range (keyset pagination)."""
-    stmt = visible(select(ApplicationRow), owner)
-    if cluster_id is not None:
-        stmt = stmt.where(ApplicationRow.cluster_id == cluster_id)
-    if namespace is not None:
-        stmt = stmt.where(ApplicationRow.namespace == namespace)
-    if after is not None:
-        stmt = stmt.where(tuple_(ApplicationRow.created_at, ApplicationRow.gateway_id) < tuple_(*after))
-    order = (ApplicationRow.created_at.desc(), ApplicationRow.gateway_id.desc())
-    return (await session.execute(stmt.order_by(*order).limit(limit))).scalars().all()
 
 
 async def queued_applications(session: AsyncSession, cluster_id: str, limit: int) -> Sequence[ApplicationRow]:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from spark_gateway.db import point_reads
+from spark_gateway.db import lists, point_reads
 from spark_gateway.db import repository as repo
 from spark_gateway.domain.errors import BadRequest, NotFound
 from spark_gateway.domain.livy import LivyBatchRequest, to_spark_application
@@ -149,7 +149,7 @@ async def list_batches(gateway: GatewayRuntime, caller: Caller, *, offset: int, 
     owner = gateway.access.visible_owner_filter(caller.user)
 
     async def reads(conn: AsyncConnection) -> tuple[list[tuple[int, Row[Any]]], int, dict[str, list[str]]]:
-        rows, total = await repo.list_batches(
+        rows, total = await lists.list_batches(
             conn, offset=page_offset(offset), limit=min(size, MAX_LIST_SIZE), owner=owner
         )
         logs = await repo.recent_logs(conn, [r.gateway_id for _, r in rows], RECENT_LOG_LINES)

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from spark_gateway.db import repository as repo
+from spark_gateway.db import lists
 from spark_gateway.domain.errors import BadRequest
 from spark_gateway.domain.records import ApplicationRecord
 from spark_gateway.services.applications import V1_LIST_LIMIT, Caller
@@ -65,7 +65,7 @@ async def list_applications(
     size = min(limit or DEFAULT_LIMIT, MAX_LIMIT)
     after = decode_token(token) if token else None
     async with gateway.db.transaction() as session:
-        rows = await repo.list_applications(
+        rows = await lists.list_applications(
             session,
             cluster_id=cluster_id,
             namespace=namespace,

@@ -52,6 +52,22 @@ END
 $$"""
 
 
+def pg_livy_visibility_function(name: str, bump: str) -> str:
+    """PL/pgSQL: the trigger function `name()` on `applications` that, when the principals who may see
+    a Livy batch change, calls `bump(owner, proxy_user, batch_id, ±1)` for the old row and the new."""
+    return f"""
+CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    id INTEGER;
+BEGIN
+{PG_UNLESS_LIVY_VISIBILITY}
+    SELECT b.batch_id INTO id FROM livy_batches b WHERE b.gateway_id = NEW.gateway_id;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+{pg_move(bump, "{row}.owner, {row}.proxy_user, id")}"""
+
+
 def pg_row_trigger(name: str, events: str, table: str) -> str:
     """PostgreSQL: run the trigger function `name()` after `events` on each row of `table`."""
     return f"CREATE TRIGGER {name} AFTER {events}\n    ON {table} FOR EACH ROW EXECUTE FUNCTION {name}()"

@@ -14,9 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 
 from spark_gateway.db.migrations.ddl import (
-    PG_UNLESS_LIVY_VISIBILITY,
     execute_per_dialect,
-    pg_move,
+    pg_livy_visibility_function,
     pg_row_trigger,
     sqlite_on_livy_visibility,
 )
@@ -83,17 +82,7 @@ RETURNS void LANGUAGE sql AS $$
     WHERE p IS NOT NULL ORDER BY p
     ON CONFLICT (principal, block) DO UPDATE SET live = t.live + EXCLUDED.live
 $$""",
-    f"""
-CREATE FUNCTION sg_livy_blocks_app() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    id INTEGER;
-BEGIN
-{PG_UNLESS_LIVY_VISIBILITY}
-    SELECT b.batch_id INTO id FROM livy_batches b WHERE b.gateway_id = NEW.gateway_id;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-{pg_move("sg_bump_livy_block", "{row}.owner, {row}.proxy_user, id")}""",
+    pg_livy_visibility_function("sg_livy_blocks_app", "sg_bump_livy_block"),
     """
 CREATE FUNCTION sg_livy_blocks_batch() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
