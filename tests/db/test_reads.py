@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pytest
 from sqlalchemy import func, literal, select, text
 
 from spark_gateway.db import point_reads
 from spark_gateway.db import repository as repo
+from spark_gateway.db.availability import is_unavailable
 from spark_gateway.db.engine import Database
 from tests.db.test_repository import add_batch
+from tests.e2e.processes import free_port
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
@@ -60,9 +63,58 @@ async def test_point_reads_see_every_committed_write(database: Database) -> None
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_a_point_read_after_a_restart_succeeds_with_many_idle_connections(database: Database) -> None:
+    """Every idle connection died with the server: the retry opens a fresh one, not the next dead one."""
+    batch_id = await add_batch(database, "r3")
+    rows = await asyncio.gather(*(point_reads.batch(database, batch_id) for _ in range(5)))
+    assert all(row is not None for row in rows)
+    async with database.transaction() as session:
+        await session.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    row = await point_reads.batch(database, batch_id)
+    assert row is not None and row.batch_id == batch_id
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_a_point_read_on_a_database_that_refuses_connections_is_unavailable(database: Database) -> None:
+    down = Database(str(database.url.set(port=free_port())))
+    try:
+        with pytest.raises(Exception) as raised:
+            await point_reads.batch(down, 1)
+        assert is_unavailable(raised.value)
+    finally:
+        await down.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_point_reads_go_on_after_close(database: Database) -> None:
+    batch_id = await add_batch(database, "r4")
+    assert await point_reads.batch(database, batch_id) is not None
+    await database.direct.close()
+    assert await point_reads.batch(database, batch_id) is not None
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_sqlite_file_that_cannot_be_opened_is_unavailable_not_a_bug(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def cannot_open(*_: object, **__: object) -> None:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(database.direct, "_connect", cannot_open)
+    with pytest.raises(Exception) as raised:
+        await point_reads.batch(database, 1)
+    assert is_unavailable(raised.value)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 async def test_a_point_read_whose_connection_is_cut_mid_query_is_read_again(database: Database) -> None:
     """A restart ends a read in flight: asyncpg hands the lost connection back itself; read on a new one."""
-    assert await point_reads.batch(database, await add_batch(database, "r3")) is not None  # opens the pool
+    assert await point_reads.batch(database, await add_batch(database, "r5")) is not None  # opens the pool
     slow = select(func.pg_sleep(1.0).label("slept"), literal(7).label("seven"))
 
     async def cut_when_sleeping() -> None:

@@ -17,6 +17,7 @@ from spark_gateway.api.console import install_console
 from spark_gateway.api.docs import install_docs
 from spark_gateway.api.errors import install_error_handlers
 from spark_gateway.api.livy_root import LivyRootPaths
+from spark_gateway.api.point_routes import PointReadRoutes
 from spark_gateway.api.schemas import install_openapi
 from spark_gateway.api.security import install_security
 from spark_gateway.db.availability import upgrade_when_available
@@ -77,6 +78,8 @@ def create_app(
         install_docs(app)
     if settings.gateway.enableConsole:
         install_console(app)
+    # Innermost: the polled reads skip FastAPI's routing, never the security chain around them.
+    app.add_middleware(PointReadRoutes, livy_enabled=settings.livy.enable)
     install_security(app, settings, extra_open_paths=session_runner.OPEN_PATHS)
     if settings.livy.enable and settings.livy.rootPaths:
         app.add_middleware(LivyRootPaths)  # outermost: every layer sees the /api/livy path

@@ -2,7 +2,7 @@
 
 Both `livy_root` (gives a `Location` back in the client's spelling) and `security.response_headers` (adds
 Livy's security headers) change nothing but the `http.response.start` message; this module holds that
-plumbing once.
+plumbing once. (`response_headers` edits the raw header list itself: it runs on every response.)
 """
 
 from __future__ import annotations

@@ -10,9 +10,8 @@ columns, typed as SQLAlchemy would have typed them:
 * SQLite: a plain `sqlite3` connection per thread (the event loop's), in autocommit and `query_only`.
   A WAL reader never waits for a writer; in the rare moment the file is locked (a checkpoint, a
   recovery) the read is redone in a worker thread that may wait, so the loop never blocks on a lock.
-* PostgreSQL: an asyncpg pool of its own whose connections keep their prepared statements and skip
-  asyncpg's reset round trip on release (these reads set no session state and run outside any
-  transaction). A connection the server dropped is replaced and the read retried once.
+* PostgreSQL: asyncpg connections of its own (see `PostgresReads`) that keep their prepared statements:
+  a read is one round trip. A connection the server dropped is replaced and the read retried once.
 
 Nothing is cached: every read is a statement on the database and sees every write committed before
 it, by any process or replica.
@@ -21,7 +20,6 @@ it, by any process or replica.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import sqlite3
@@ -34,6 +32,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import Select
 from sqlalchemy.engine import URL, Dialect
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
@@ -120,12 +119,17 @@ class SqliteReads(DirectReads):
 
     async def _fetch_first(self, sql: str, args: tuple[Any, ...]) -> Sequence[Any] | None:
         try:
-            row: Sequence[Any] | None = self._connection().execute(sql, args).fetchone()
-            return row
+            try:
+                row: Sequence[Any] | None = self._connection().execute(sql, args).fetchone()
+                return row
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+            return await asyncio.to_thread(self._waiting_fetch, sql, args)
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-        return await asyncio.to_thread(self._waiting_fetch, sql, args)
+            # Wrapped as the engine wraps it, so that "unable to open" or "locked" is told apart from
+            # a bug (`db.availability`) and answered 503 like on every other path.
+            raise OperationalError(sql, args, exc) from exc
 
     def _waiting_fetch(self, sql: str, args: tuple[Any, ...]) -> Sequence[Any] | None:
         conn = self._connect(timeout=SQLITE_WAIT_S)
@@ -151,11 +155,7 @@ async def _json_codecs(conn: asyncpg.Connection) -> None:
         )
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Release without asyncpg's reset statement: these reads leave no session state behind."""
-
-
-# Errors after which a pooled connection is gone (a server restart, a terminated backend): retry once.
+# Errors after which a connection is gone (a server restart, a terminated backend): retry once.
 _DROPPED = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
@@ -166,49 +166,79 @@ _DROPPED = (
 
 
 class PostgresReads(DirectReads):
+    """Point reads on asyncpg connections of their own: a stack of idle ones (the last used is reused
+    first), at most `max_size` in use. Lighter than an `asyncpg.Pool`, whose release runs in a task of
+    its own and resets a connection these reads leave as they found it (no transaction, no session
+    state)."""
+
     def __init__(self, dialect: Dialect, connect: dict[str, Any], max_size: int) -> None:
         super().__init__(dialect)
         self._connect = connect
         self._max_size = max_size
-        self._pool: asyncpg.Pool | None = None
-        self._creating: asyncio.Lock | None = None
+        self._idle: list[asyncpg.Connection] = []
+        self._slots: asyncio.Semaphore | None = None
+        self._generation = 0  # bumped by close(): connections of an older one are not kept
 
-    async def _get_pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            self._creating = self._creating or asyncio.Lock()
-            async with self._creating:
-                if self._pool is None:
-                    self._pool = await asyncpg.create_pool(
-                        **self._connect,
-                        min_size=0,
-                        max_size=self._max_size,
-                        init=_json_codecs,
-                        reset=_keep_session,
-                    )
-        return self._pool
+    async def _open(self) -> asyncpg.Connection:
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await asyncpg.connect(**self._connect)
+            await _json_codecs(conn)
+            return conn
+        except BaseException as exc:
+            if conn is not None:
+                conn.terminate()
+            if isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError):
+                # A server going down or coming up can drop a connection mid-handshake.
+                raise ConnectionError(f"cannot connect to the database: {exc}") from exc
+            raise
 
     async def _fetch_first(self, sql: str, args: tuple[Any, ...]) -> Sequence[Any] | None:
-        pool = await self._get_pool()
-        for attempt in (1, 2):
-            async with pool.acquire() as conn:
+        self._slots = self._slots or asyncio.Semaphore(self._max_size)
+        async with self._slots:
+            for attempt in (1, 2):
+                generation = self._generation
+                conn = self._take_idle() or await self._open()
                 try:
                     row: Sequence[Any] | None = await conn.fetchrow(sql, *args)
-                    return row
                 except _DROPPED as exc:
-                    # Our release skips asyncpg's reset, which would have found the connection dead:
-                    # end it here, so that the pool opens a new one. A connection lost mid-query has
-                    # already gone back to the pool, and its proxy refuses every call.
-                    with contextlib.suppress(asyncpg.InterfaceError):
-                        conn.terminate()
-                    if attempt == 2:  # a fresh connection dropped too: the server is going away
+                    conn.terminate()
+                    self._drop_idle()  # they most likely died with it (a server restart)
+                    if attempt == 2:
+                        # A fresh connection dropped too: the server is going away (503, not a 500).
                         raise ConnectionResetError(f"database connection lost twice: {exc}") from exc
-                    log.info("a pooled direct-read connection was dead (%s); reading on a fresh one", exc)
+                    log.info("a direct-read connection was dead (%s); reading on a fresh one", exc)
+                    continue
+                except BaseException:
+                    conn.terminate()  # cancelled or failed mid-statement: its state is unknown
+                    raise
+                if generation == self._generation:
+                    self._idle.append(conn)
+                else:
+                    conn.terminate()
+                return row
         raise AssertionError("unreachable")
 
+    def _take_idle(self) -> asyncpg.Connection | None:
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.is_closed():  # closed while idle: asyncpg saw the server hang up
+                return conn
+        return None
+
+    def _drop_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.terminate()
+
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        self._generation += 1
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            try:
+                await conn.close(timeout=5)
+            except (Exception, asyncio.CancelledError):
+                conn.terminate()
 
 
 class EngineReads(DirectReads):

@@ -2,9 +2,10 @@
 log), an application with its batch id.
 
 They are the API's hottest paths (clients poll them), so each is one round trip: the log lines come
-back in the same statement as a JSON aggregate, and the statements run on `Database.direct` (the
-driver, without SQLAlchemy's per-call overhead; see `db.direct`). The statements are built here once
-per dialect; `repository` runs the same ones on a SQLAlchemy connection or session.
+back in the same statement as an aggregate (a JSON array on SQLite, a text[] on PostgreSQL), and the
+statements run on `Database.direct` (the driver, without SQLAlchemy's per-call overhead; see
+`db.direct`). The statements are built here once per dialect; `repository` runs the same ones on a
+SQLAlchemy connection or session.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import functools
 import json
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, func, select
+from sqlalchemy import Integer, Select, Text, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import aliased
 
 from spark_gateway.db.engine import Database
@@ -67,7 +69,7 @@ def _own_lines() -> Any:
 
 
 def _log_lines(dialect: str, limit: Any, *, from_end: bool) -> Any:
-    """A correlated subquery: `limit` log lines of the application as a JSON array of [seq, line]."""
+    """A correlated subquery: `limit` log lines of the application (see `lines_of`)."""
     lines = select(LogLineRow.seq, LogLineRow.line).where(_own_lines())
     if from_end:
         lines = lines.order_by(LogLineRow.seq.desc())
@@ -80,16 +82,19 @@ def _log_lines(dialect: str, limit: Any, *, from_end: bool) -> Any:
         )
     last = lines.limit(limit).correlate(ApplicationRow).subquery()
     if dialect == "postgresql":
-        pairs = func.json_agg(func.json_build_array(last.c.seq, last.c.line))
-    else:
-        pairs = func.json_group_array(func.json_array(last.c.seq, last.c.line))
+        # A text[] in order: the driver decodes it natively, no JSON built or parsed.
+        ordered = func.array_agg(aggregate_order_by(last.c.line, last.c.seq), type_=ARRAY(Text))
+        return select(ordered).scalar_subquery()
+    pairs = func.json_group_array(func.json_array(last.c.seq, last.c.line))
     return select(pairs).scalar_subquery()
 
 
 def lines_of(raw: Any) -> list[str]:
-    """The lines of a `recent_log` or `log_lines` column, oldest first."""
-    pairs = json.loads(raw) if isinstance(raw, str) else raw
-    return [line for _, line in sorted(pairs or [])]
+    """The lines of a `recent_log` or `log_lines` column, oldest first: PostgreSQL's array is in order
+    already, SQLite's JSON array holds [seq, line] pairs in no promised order."""
+    if raw is None or isinstance(raw, list):
+        return raw or []
+    return [line for _, line in sorted(json.loads(raw))]
 
 
 async def batch(db: Database, batch_id: int, *, recent_lines: int = 0) -> Any | None:

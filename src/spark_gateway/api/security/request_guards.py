@@ -44,7 +44,7 @@ class BodyLimitMiddleware:
         self.message = f"request body exceeds the limit of {max_bytes} bytes"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or _has_no_body(scope):
             await self.app(scope, receive, send)
             return
         declared = {value.strip() for value in Headers(scope=scope).getlist("content-length")}
@@ -88,6 +88,17 @@ class BodyLimitMiddleware:
                 raise
         if exceeded and not started:
             await refuse(scope, receive, send, PayloadTooLarge(self.message))
+
+
+def _has_no_body(scope: Scope) -> bool:
+    """An HTTP/1.x request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112
+    6.3): nothing to limit, so most GETs skip the wrapping. (HTTP/2 frames a body without either.)"""
+    if scope.get("http_version") not in ("1.0", "1.1"):
+        return False
+    return not any(name in _BODY_HEADERS for name, _ in scope["headers"])
+
+
+_BODY_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
 
 
 class JsonBodyMiddleware:
