@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -31,22 +32,59 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def apply_update(session: AsyncSession, row: ApplicationRow, update: StatusUpdate) -> bool:
-    """Apply one observed status to a row; False (and no change) if the transition is not allowed."""
-    current = AppState.parse(row.state)
+@dataclass
+class Stored:
+    """The columns of a stored application that a transition reads and changes: taken from an ORM row
+    (`of`) or from a plain row locked for a batch of status writes (the SparkManager's)."""
+
+    gateway_id: str
+    state: str
+    status: dict[str, Any]
+    error_message: str | None
+    spark_app_id: str | None
+    submitted_at: datetime | None
+    terminated_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Any) -> Stored:
+        return cls(
+            row.gateway_id,
+            row.state,
+            row.status or {},
+            row.error_message,
+            row.spark_app_id,
+            row.submitted_at,
+            row.terminated_at,
+        )
+
+    def apply(self, changes: dict[str, Any]) -> None:
+        for key, value in changes.items():
+            setattr(self, key, value)
+
+
+@dataclass
+class Planned:
+    changes: dict[str, Any]  # column -> new value
+    finished: bool  # the application has just ended: the webhook outbox must learn of it
+
+
+def plan_update(stored: Stored, update: StatusUpdate) -> Planned | None:
+    """What applying one observed status changes (the state machine's decision, without writing it);
+    None if the transition is not allowed."""
+    current = AppState.parse(stored.state)
     if not can_transition(current, update.state):
         log.warning(
             "ignoring %s -> %s for %s (not an allowed transition)",
             current.value or "New",
             update.state.value or "New",
-            row.gateway_id,
+            stored.gateway_id,
         )
-        return False
+        return None
     now = update.observed_at or repo.utcnow()
     app_state: dict[str, Any] = {"state": update.state.value}
     if update.error_message:
         app_state["errorMessage"] = update.error_message
-    status = deep_merge(row.status or {}, cast(dict[str, Any], update.status))
+    status = deep_merge(stored.status, cast(dict[str, Any], update.status))
     status["applicationState"] = app_state
     status.setdefault("driverInfo", {})
     changes: dict[str, Any] = {"state": update.state.value, "status": status}
@@ -55,14 +93,12 @@ async def apply_update(session: AsyncSession, row: ApplicationRow, update: Statu
     if update.spark_app_id:
         changes["spark_app_id"] = update.spark_app_id
         status["sparkApplicationId"] = update.spark_app_id
-    if update.backend_ref is not None:
-        changes["backend_ref"] = {**(row.backend_ref or {}), **update.backend_ref}
-    if update.state == AppState.SUBMITTED and row.submitted_at is None:
+    if update.state == AppState.SUBMITTED and stored.submitted_at is None:
         changes["submitted_at"] = now
         status.setdefault("lastSubmissionAttemptTime", _iso(now))
     if update.state == AppState.RUNNING:
         status.setdefault(RUNNING_TIME_KEY, _iso(now))  # when it first ran, for the console's timeline
-    finished = update.state.is_terminal and row.terminated_at is None
+    finished = update.state.is_terminal and stored.terminated_at is None
     if finished:
         terminated = now
         if isinstance(update.status.get("terminationTime"), str):
@@ -70,8 +106,19 @@ async def apply_update(session: AsyncSession, row: ApplicationRow, update: Statu
                 terminated = datetime.fromisoformat(update.status["terminationTime"].replace("Z", "+00:00"))
         changes["terminated_at"] = terminated
         status.setdefault("terminationTime", _iso(terminated))
+    return Planned(changes, finished)
+
+
+async def apply_update(session: AsyncSession, row: ApplicationRow, update: StatusUpdate) -> bool:
+    """Apply one observed status to a row; False (and no change) if the transition is not allowed."""
+    planned = plan_update(Stored.of(row), update)
+    if planned is None:
+        return False
+    changes = planned.changes
+    if update.backend_ref is not None:
+        changes["backend_ref"] = {**(row.backend_ref or {}), **update.backend_ref}
     await repo.save(session, row, **changes)
-    if finished:  # in this transaction: the webhook outbox learns of every end exactly once
+    if planned.finished:  # in this transaction: the webhook outbox learns of every end exactly once
         await webhook_outbox.record_final_event(session, row.gateway_id, update.state.value, repo.utcnow())
     return True
 
