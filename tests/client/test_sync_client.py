@@ -26,6 +26,7 @@ def alice(gateway: Gateway, **kwargs: object) -> SparkGatewayClient:
     return SparkGatewayClient(gateway.url, user="alice", password=PASSWORDS["alice"], **kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.long  # make test drives this client on real Spark through the CLI (tests/client/test_cli.py)
 def test_pi_batch_from_submit_to_success_with_its_log(gateway: Gateway) -> None:
     with alice(gateway) as gw:
         batch = gw.batches.submit(PI, ["2"], name="client-pi", conf={"spark.ui.enabled": "true"})

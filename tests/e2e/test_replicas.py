@@ -125,6 +125,7 @@ async def test_concurrent_duplicates_with_one_idempotency_key_make_one_batch(
         assert (await http.get("/api/livy/batches")).json()["total"] == 2
 
 
+@pytest.mark.long  # make test kills lease holders under submissions in tests/chaos (kill_holder rounds)
 async def test_kill_9_of_the_lease_holder_during_submissions_loses_nothing(
     fresh_db: str, start_gateway: GatewayStarter, tmp_path: Path
 ) -> None:

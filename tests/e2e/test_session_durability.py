@@ -38,6 +38,7 @@ def process(tmp: Path, env: dict[str, str], port: int, name: str, config: dict) 
     return GatewayProcess(path, port, tmp / f"{name}.log", env)
 
 
+@pytest.mark.long  # make test runs the harsher kill -9 of a replica mid-statement (below)
 def test_gateway_restart_mid_statement_loses_nothing(tmp_path: Path, env: dict[str, str]) -> None:
     port = free_port()
     first = process(tmp_path, env, port, "first", {}).start()

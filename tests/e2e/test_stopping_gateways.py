@@ -97,6 +97,7 @@ async def test_sigterm_finishes_in_flight_requests_releases_the_lease_and_spares
 
 @pytest.mark.e2e
 @pytest.mark.spark
+@pytest.mark.long  # make test kills lease holders in tests/chaos and tests/e2e/test_replicas.py
 async def test_killed_leader_while_spark_jobs_run_successor_records_final_state_and_logs(
     fresh_db: str, start_gateway: GatewayStarter, tmp_path: Path
 ) -> None:
