@@ -273,7 +273,8 @@ class ManagerService:
     async def _record_gone(self, key: Key) -> None:
         """Deleted from the cluster (kubectl, the operator's TTL, a DELETE through this API)."""
         reason = KILLED_MESSAGE if key in self._deleting else DELETED_MESSAGE
-        await self.status.gone(key[1], reason)
+        async with self._exclusive.hold(key):  # after a running-log copy in flight: the reason is last
+            await self.status.gone(key[1], reason)
         self._deleting.discard(key)
         self._written.pop(key, None)
         self._log_complete.pop(key, None)
