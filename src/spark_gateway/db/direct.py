@@ -237,7 +237,7 @@ class PostgresReads(DirectReads):
         for conn in idle:
             try:
                 await conn.close(timeout=5)
-            except (Exception, asyncio.CancelledError):
+            except Exception:
                 conn.terminate()
 
 
