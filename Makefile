@@ -19,12 +19,18 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/spark-gateway serve $(if $(CONF),--conf $(CONF))
 
+# Two phases (tests/conftest.py): the suite spread over TEST_WORKERS processes (pytest-xdist), then
+# the tests marked `serial` (they restart PostgreSQL under everything else) alone. Fails if either fails.
+TEST_WORKERS ?= 3
+PYTEST_PHASES = $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --phase=parallel $(1) $(PYTEST_ARGS); \
+	parallel=$$?; $(BIN)/pytest --phase=serial $(1) $(PYTEST_ARGS) && exit $$parallel
+
 test: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(call PYTEST_PHASES,)
 
 # The long form: tests marked `long` too, and sized tests at their long size (see tests/conftest.py).
 test-long: $(STAMP)
-	$(BIN)/pytest --long $(PYTEST_ARGS)
+	$(call PYTEST_PHASES,--long)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -7,9 +7,15 @@ Two forms of the suite: `make test` (the quick form, what CI runs) and `make tes
 A test marked `long` runs only in the long form; a test sized with `quick_or_long(quick, long)` runs in
 both, at the larger size in the long form (more submissions, bigger logs, more rounds).
 
+`make test` runs in two phases: `pytest -n N --phase=parallel` (pytest-xdist worker processes; every
+test makes its own databases, ports and directories, so they can share the machine), then
+`pytest --phase=serial`: the tests marked `serial`, which disturb every other test (restarting the
+machine's PostgreSQL), alone. A plain `pytest` runs both kinds in one process.
+
 The repository stands alone: the team keeps reference material in a `shared/` directory next to the
 checkout, which a user's clone does not have. An audit hook records every file or directory this test
-process opens there, and the run fails if there was any (see `pytest_sessionfinish`).
+process opens there, and the run fails if there was any (see `pytest_sessionfinish`); under xdist each
+worker hands its findings to the controller, which decides the run's outcome.
 """
 
 from __future__ import annotations
@@ -58,11 +64,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("SPARK_GATEWAY_LONG_TESTS") == "1",
         help="the long form: tests marked `long` too, and sized tests at their long size",
     )
+    parser.addoption(
+        "--phase",
+        choices=("all", "parallel", "serial"),
+        default="all",
+        help="`parallel`: every test but those marked `serial` (for pytest -n N); `serial`: only those",
+    )
+
+
+def on_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _xdist_workers(config: pytest.Config) -> bool:
+    """True on the controller of a run spread over worker processes (`pytest -n N`, N > 0)."""
+    return bool(getattr(config.option, "numprocesses", None)) and config.getoption("dist", "no") != "no"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--long"):  # an environment variable reaches every import of this module
         os.environ["SPARK_GATEWAY_LONG_TESTS"] = "1"
+    if _xdist_workers(config) and config.getoption("--phase") != "parallel":
+        raise pytest.UsageError(
+            "with -n, pass --phase=parallel: the tests marked `serial` restart PostgreSQL under every other "
+            "test, so they run afterwards, alone, with `pytest --phase=serial` (make test runs both)"
+        )
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_WorkerFindings(), "spark-gateway-worker-findings")
 
 
 def long_form() -> bool:
@@ -75,14 +103,45 @@ def quick_or_long(quick: T, long: T) -> T:
     return long if long_form() else quick
 
 
+def _left_out(config: pytest.Config, item: pytest.Item) -> bool:
+    """Deselected here: `long` outside the long form; `serial` or not, by `--phase`."""
+    if item.get_closest_marker("long") is not None and not long_form():
+        return True
+    serial = item.get_closest_marker("serial") is not None
+    return {"all": False, "parallel": serial, "serial": not serial}[config.getoption("--phase")]
+
+
+def _shares_module_fixtures(item: pytest.Item) -> bool:
+    """The test uses a module- (or class-, package-) scoped fixture: a gateway, a session, a browser."""
+    defs = getattr(item, "_fixtureinfo", None)
+    scopes = {fd.scope for fds in (defs.name2fixturedefs.values() if defs else ()) for fd in fds}
+    return bool(scopes & {"module", "class", "package"})
+
+
+def _heavy(item: pytest.Item) -> bool:
+    """Starts real processes (gateways, Spark): the slowest tests, scheduled first under xdist."""
+    return "spark_env" in getattr(item, "fixturenames", ()) or any(
+        item.get_closest_marker(name) for name in ("spark", "e2e")
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the `xdist_group` marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Outside the long form, tests marked `long` are deselected (not skipped: CI fails on skips)."""
-    if long_form():
-        return
-    kept = [item for item in items if item.get_closest_marker("long") is None]
+    """Deselect (not skip: CI fails on skips) what this form and phase leave out.
+
+    On an xdist worker (`--dist loadgroup`): a module's tests that share a module-scoped fixture run
+    on one worker, so it is set up once; the heavy tests come first, so the run does not end waiting
+    on one long test while the other workers idle (every worker sorts the same way).
+    """
+    kept = [item for item in items if not _left_out(config, item)]
     if len(kept) != len(items):
-        config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("long")])
+        config.hook.pytest_deselected(items=[item for item in items if _left_out(config, item)])
         items[:] = kept
+    if on_xdist_worker(config):
+        for item in items:
+            if _shares_module_fixtures(item):
+                item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+        items.sort(key=lambda item: not _heavy(item))
 
 
 def require_all() -> bool:
@@ -213,8 +272,25 @@ async def database(db_url: str):  # type: ignore[no-untyped-def]
         await db.dispose()
 
 
+class _WorkerFindings:
+    """Under xdist: what a worker's audit hook saw reaches the controller (`workeroutput`)."""
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        _team_material_opened.extend(getattr(node, "workeroutput", {}).get("team_material_opened", []))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Reading the team's material fails the run; in CI every test must also run (any skip is red)."""
+    """Reading the team's material fails the run; in CI every test must also run (any skip is red).
+
+    On an xdist worker this only hands over what the audit hook saw: the controller, which gets every
+    test's report, decides. The serial phase selecting nothing (a path without `serial` tests) passes.
+    """
+    if on_xdist_worker(session.config):
+        session.config.workeroutput["team_material_opened"] = list(_team_material_opened)  # type: ignore[attr-defined]
+        return
+    if session.config.getoption("--phase") == "serial" and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.OK
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if _team_material_opened:
         if reporter:

@@ -172,6 +172,7 @@ def restart_postgres() -> float:
 
 
 @pytest.mark.e2e
+@pytest.mark.serial  # every other test's PostgreSQL connections are cut: run alone (tests/conftest.py)
 async def test_postgres_restart_during_traffic_is_503_then_success_with_the_same_data(
     fresh_db: str, start_gateway: GatewayStarter, tmp_path: Path
 ) -> None:
