@@ -22,7 +22,7 @@ run: $(STAMP)
 # Two phases (tests/conftest.py): the suite spread over TEST_WORKERS processes (pytest-xdist), then
 # the tests marked `serial` (they restart PostgreSQL under everything else) alone. Fails if either fails.
 TEST_WORKERS ?= 3
-PYTEST_PHASES = $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --phase=parallel $(1) $(PYTEST_ARGS); \
+PYTEST_PHASES = $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --phase=parallel $(1) $(PYTEST_ARGS); \
 	parallel=$$?; $(BIN)/pytest --phase=serial $(1) $(PYTEST_ARGS) && exit $$parallel
 
 test: $(STAMP)

@@ -111,37 +111,38 @@ def _left_out(config: pytest.Config, item: pytest.Item) -> bool:
     return {"all": False, "parallel": serial, "serial": not serial}[config.getoption("--phase")]
 
 
-def _shares_module_fixtures(item: pytest.Item) -> bool:
-    """The test uses a module- (or class-, package-) scoped fixture: a gateway, a session, a browser."""
-    defs = getattr(item, "_fixtureinfo", None)
-    scopes = {fd.scope for fds in (defs.name2fixturedefs.values() if defs else ()) for fd in fds}
-    return bool(scopes & {"module", "class", "package"})
-
-
 def _heavy(item: pytest.Item) -> bool:
-    """Starts real processes (gateways, Spark): the slowest tests, scheduled first under xdist."""
+    """Starts real processes (gateways, Spark JVMs): tens of seconds, where most tests take one."""
     return "spark_env" in getattr(item, "fixturenames", ()) or any(
         item.get_closest_marker(name) for name in ("spark", "e2e")
     )
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the `xdist_group` marks
+def _heaviest_modules_first(items: list[pytest.Item]) -> None:
+    """Order modules by their estimated cost (a heavy test counts as 30 light ones), keeping each
+    module's own order: xdist hands out whole modules in this order, so the long ones start first."""
+    weight: dict[str, int] = {}
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        weight[module] = weight.get(module, 0) + (30 if _heavy(item) else 1)
+    position = {id(item): index for index, item in enumerate(items)}
+    items.sort(key=lambda item: (-weight[item.nodeid.split("::", 1)[0]], position[id(item)]))
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect (not skip: CI fails on skips) what this form and phase leave out.
 
-    On an xdist worker (`--dist loadgroup`): a module's tests that share a module-scoped fixture run
-    on one worker, so it is set up once; the heavy tests come first, so the run does not end waiting
-    on one long test while the other workers idle (every worker sorts the same way).
+    On an xdist worker (make test runs `--dist loadfile`: a module's tests stay on one worker, so its
+    module-scoped gateways, sessions and browsers are set up once), the heaviest modules come first.
+    Every worker collects and sorts the same way, as xdist requires.
     """
     kept = [item for item in items if not _left_out(config, item)]
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[item for item in items if _left_out(config, item)])
         items[:] = kept
     if on_xdist_worker(config):
-        for item in items:
-            if _shares_module_fixtures(item):
-                item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-        items.sort(key=lambda item: not _heavy(item))
+        _heaviest_modules_first(items)
 
 
 def require_all() -> bool:

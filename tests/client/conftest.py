@@ -23,16 +23,19 @@ EXAMPLES = REPO / "examples"
 PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw"}
 SERVICE_TOKENS = {"svc-ci": "ci-token-123"}
 
-# Arguments `lines=N` (printed `gap=S` apart, default 0.2 s), `sleep=S` (before exiting), `exit=C`.
+# Arguments `lines=N` (printed `gap=S` apart, default 0.2 s), `sleep=S` (before exiting), `exit=C`,
+# `gate=PATH` (print the lines only once PATH exists, at most 120 s on: a test's signal to go on).
 FAKE_SPARK_SUBMIT = """#!/bin/sh
-lines=3; gap=0.2; pause=0; code=0
+lines=3; gap=0.2; pause=0; code=0; gate=
 for arg; do
   case "$arg" in
     lines=*) lines="${arg#lines=}";; gap=*) gap="${arg#gap=}";;
-    sleep=*) pause="${arg#sleep=}";; exit=*) code="${arg#exit=}";;
+    sleep=*) pause="${arg#sleep=}";; exit=*) code="${arg#exit=}";; gate=*) gate="${arg#gate=}";;
   esac
 done
 echo "$(date +'%y/%m/%d %H:%M:%S') INFO SparkContext: Submitted application: fake"
+n=0
+while [ -n "$gate" ] && [ ! -e "$gate" ] && [ "$n" -lt 1200 ]; do sleep 0.1; n=$((n + 1)); done
 i=1
 while [ "$i" -le "$lines" ]; do echo "fake line $i"; i=$((i + 1)); sleep "$gap"; done
 sleep "$pause"

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import termios
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tests.e2e.conftest import REPO
@@ -45,8 +46,16 @@ def command(*args: str) -> list[str]:
     return [sys.executable, "-m", "spark_gateway", *args]
 
 
-def run_in_terminal(args: list[str], env: dict[str, str], timeout: float = 120.0) -> Session:
-    """Run `spark-gateway ARGS` with stdin, stdout and stderr on a 160x40 pseudo-terminal."""
+def run_in_terminal(
+    args: list[str],
+    env: dict[str, str],
+    timeout: float = 120.0,
+    on_output: Callable[[str], None] | None = None,
+) -> Session:
+    """Run `spark-gateway ARGS` with stdin, stdout and stderr on a 160x40 pseudo-terminal.
+
+    `on_output` is called with everything printed so far, after each chunk the terminal receives.
+    """
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
     proc = subprocess.Popen(command(*args), stdin=slave, stdout=slave, stderr=slave, env=env, cwd=REPO)
@@ -65,6 +74,8 @@ def run_in_terminal(args: list[str], env: dict[str, str], timeout: float = 120.0
             if not data:
                 break
             chunks.append((time.monotonic(), data.decode("utf-8", errors="replace")))
+            if on_output is not None:
+                on_output("".join(c for _, c in chunks))
         else:
             proc.kill()
             raise AssertionError(f"{args} did not end in {timeout} s:\n{''.join(c for _, c in chunks)}")

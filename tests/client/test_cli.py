@@ -74,11 +74,21 @@ def test_wait_exit_codes_follow_the_final_state(env: dict[str, str], gateway: Ga
     assert killed.code == 4 and "was deleted (killed)" in killed.text, killed.text
 
 
-def test_logs_follow_prints_lines_as_they_come_and_ends_with_the_batch(env: dict[str, str]) -> None:
-    submitted = run_piped(["batch", "submit", PI, "lines=10", "gap=0.6", "-n", "quick"], env)
+def test_logs_follow_prints_lines_as_they_come_and_ends_with_the_batch(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    gate = tmp_path / "follower-attached"  # the batch prints its lines once the follower shows its start
+    submit = ["batch", "submit", PI, "lines=10", "gap=0.6", f"gate={gate}", "-n", "quick"]
+    submitted = run_piped(submit, env)
     assert submitted.returncode == 0, submitted.stderr
     batch_id = json.loads(submitted.stdout)["id"]
-    session = run_in_terminal(["batch", "logs", str(batch_id), "-f", "--from", "0", "--poll", "0.2"], env)
+
+    def attached(printed: str) -> None:
+        if "Submitted application: fake" in printed:
+            gate.touch()
+
+    follow = ["batch", "logs", str(batch_id), "-f", "--from", "0", "--poll", "0.2"]
+    session = run_in_terminal(follow, env, on_output=attached)
     assert session.code == 0
     lines = [x for x in session.text.splitlines() if x.startswith("fake line")]
     assert lines == [f"fake line {i}" for i in range(1, 11)]

@@ -21,9 +21,13 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TERMINAL = {"success", "error", "dead", "killed"}
 
 FAKE_SPARK_SUBMIT = """#!/bin/sh
-# Stands in for spark-submit: acts like a short driver (its last argument is how long it runs).
-for arg; do last="$arg"; done
+# Stands in for spark-submit: acts like a short driver (its last argument is how long it runs; an
+# argument `gate=PATH` holds it until PATH exists, at most 120 s: a test's signal to go on).
+gate=
+for arg; do last="$arg"; case "$arg" in gate=*) gate="${arg#gate=}";; esac; done
 echo "fake driver starting: $*"
+n=0
+while [ -n "$gate" ] && [ ! -e "$gate" ] && [ "$n" -lt 1200 ]; do sleep 0.1; n=$((n + 1)); done
 sleep "${last:-1}"
 echo "fake driver done after ${last}s"
 """

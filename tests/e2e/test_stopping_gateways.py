@@ -45,8 +45,9 @@ async def test_sigterm_finishes_in_flight_requests_releases_the_lease_and_spares
     first = start_gateway(config)
     assert await wait_for_holder(fresh_db, [first]) is first
     second = start_gateway(config)
+    gate = tmp_path / "job-may-end"  # the job runs until the test has seen it outlive the shutdown
     async with httpx.AsyncClient(base_url=first.url, timeout=30) as http:
-        job = (await http.post("/api/livy/batches", json=batch_body(6))).json()
+        job = (await http.post("/api/livy/batches", json=batch_body(args=[f"gate={gate}", "0.5"]))).json()
         deadline = time.monotonic() + 30
         while (await http.get(f"/api/livy/batches/{job['id']}/state")).json()["state"] == "not_started":
             assert time.monotonic() < deadline
@@ -87,6 +88,7 @@ async def test_sigterm_finishes_in_flight_requests_releases_the_lease_and_spares
     print(f"\nSIGTERM: exited after {exited:.1f}s, successor holds the lease {takeover}s after the signal")
     assert takeover is not None and takeover < exited + 2.0, "the lease was not released on shutdown"
     assert session_processes(sid), "graceful shutdown must not kill local jobs"
+    gate.touch()
     async with httpx.AsyncClient(base_url=second.url, timeout=30) as http:
         states = await wait_terminal(http, [job["id"], response.json()["id"]], timeout=60)
         assert set(states.values()) == {"success"}
