@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/spark-gateway serve $(if $(CONF),--conf $(CONF))
 
-# Two phases (tests/conftest.py): the suite spread over TEST_WORKERS processes (pytest-xdist), then
-# the tests marked `serial` (they restart PostgreSQL under everything else) alone. Fails if either fails.
+# Two phases (tests/conftest.py): the suite spread over TEST_WORKERS processes (pytest-xdist), each
+# taking whole modules (their module-scoped gateways and sessions are set up once; xdist's loadgroup
+# does not group on pytest 9.2), heaviest first; then the tests marked `serial` (they restart
+# PostgreSQL under everything else) alone. Fails if either phase fails.
 TEST_WORKERS ?= 3
 PYTEST_PHASES = $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --phase=parallel $(1) $(PYTEST_ARGS); \
 	parallel=$$?; $(BIN)/pytest --phase=serial $(1) $(PYTEST_ARGS) && exit $$parallel
