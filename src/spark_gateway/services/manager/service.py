@@ -14,9 +14,13 @@ rest of its log (`logs`). Failures requeue the key with backoff; the cache keeps
 no change is lost.
 
 Copying running drivers' logs every `logCaptureSeconds` touches every running application, so it has
-a keyed queue and `logWorkers` workers of its own: with thousands of live applications a round takes
-longer than the interval (rounds then simply follow each other), but status writes never wait behind
-it. A per-key lock keeps a log copy and a status write's final copy of one application apart.
+a keyed queue and `logWorkers` workers of its own, paced to `logCopiesPerSecond` copies a second
+together (each copy asks the API server for the pod and its log; the kubelet serves the log): with
+thousands of running drivers a round takes longer than the interval (N / logCopiesPerSecond seconds;
+the next round follows, as a driver's key is queued once), and the manager's event loop, the API server
+and the database keep their time for status changes. A per-key lock keeps a log copy and a status
+write's final copy of one application apart. Status writes come first: while more changes wait
+than one batch takes, no running-log copy starts.
 
 One thing cannot wait for a writer: an event showing that a driver has ended starts the final copy of
 its log at once (a named task, at most `statusWorkers` at a time), because the operator deletes a
@@ -41,7 +45,7 @@ from spark_gateway.domain.ids import parse_gateway_id
 from spark_gateway.domain.states import AppState
 from spark_gateway.domain.status import state_of
 from spark_gateway.services.manager.logs import DriverLogCopier
-from spark_gateway.services.manager.queue import KeyedLocks, KeyedWorkers
+from spark_gateway.services.manager.queue import KeyedLocks, KeyedWorkers, Pace
 from spark_gateway.services.manager.status import DELETED_MESSAGE, KILLED_MESSAGE, StatusRecorder
 from spark_gateway.services.supervision.loops import Periodic
 from spark_gateway.settings import ClusterConfig, Settings
@@ -107,9 +111,11 @@ class ManagerService:
             count=conf.statusWorkers,
             batch=STATUS_BATCH,
         )
+        self.work.queue.short = STATUS_BATCH  # more waiting: status writes are behind (log copies wait)
         self.log_work: KeyedWorkers[Key] = KeyedWorkers(
             self.copy_running_logs, transient=_transient, name=f"log-copier:{name}", count=conf.logWorkers
         )
+        self.log_pace = Pace(conf.logCopiesPerSecond)
         self._exclusive: KeyedLocks[Key] = KeyedLocks()
         self._gone: dict[Key, dict[str, Any]] = {}  # deleted from the cluster, not yet recorded
         self._written: dict[Key, str] = {}
@@ -166,6 +172,7 @@ class ManagerService:
 
     async def on_event(self, event_type: str, obj: dict[str, Any]) -> None:
         key = key_of(obj)
+        _strip(obj)
         if event_type == "DELETED":
             self.cache.pop(key, None)
             self._gone[key] = obj
@@ -202,7 +209,7 @@ class ManagerService:
                 self._log_complete[key] = submission
 
     async def on_snapshot(self, items: list[dict[str, Any]]) -> None:
-        fresh = {key_of(obj): obj for obj in items}
+        fresh = {key_of(_strip(obj)): obj for obj in items}
         for key, obj in self.cache.items():
             if key not in fresh:
                 self._gone[key] = obj
@@ -278,6 +285,7 @@ class ManagerService:
         self._deleting.discard(key)
         self._written.pop(key, None)
         self._log_complete.pop(key, None)
+        self.logs.forget(key[1])
 
     # Workers and lifecycle ---------------------------------------------------------------------------
 
@@ -287,6 +295,8 @@ class ManagerService:
             obj = self.cache.get(key)
             if obj is None or state_of(obj) not in DRIVER_RUNNING or not self._is_ours(key[1]):
                 continue
+            await self.work.queue.wait_short()
+            await self.log_pace.take()
             async with self._exclusive.hold(key):
                 await self.logs.copy(key[1], obj, final=False)
 
@@ -329,6 +339,13 @@ class ManagerService:
         for task in finals:
             task.cancel()
         await asyncio.gather(*finals, return_exceptions=True)
+
+
+def _strip(obj: dict[str, Any]) -> dict[str, Any]:
+    """Without `metadata.managedFields` (as client-go's informers strip them): nothing here reads them,
+    and in the cache they would be most of each object (memory, and the garbage collector's work)."""
+    (obj.get("metadata") or {}).pop("managedFields", None)
+    return obj
 
 
 def _version(obj: dict[str, Any]) -> int:
