@@ -119,6 +119,8 @@ def _serve(conn: Connection, history_limit: int) -> None:
                     result = asyncio.run(fake.call(emit_changes, fake, *args))
                 elif op == "kubeconfig":
                     result = fake.write_kubeconfig(Path(args[0]), context=args[1])
+                elif op == "log_reads":
+                    result = fake.call_sync(lambda: len(fake.log_requests))
                 elif op == "rejections":
                     result = [message for _, message in fake.rejected]
                 else:
@@ -165,6 +167,11 @@ class FakeCluster:
 
     def write_kubeconfig(self, path: Path, context: str) -> Path:
         return Path(self._ask("kubeconfig", str(path), context))
+
+    def log_reads(self) -> int:
+        """Pod log reads served so far."""
+        reads: int = self._ask("log_reads")
+        return reads
 
     def assert_no_rejections(self) -> None:
         rejected = self._ask("rejections")

@@ -88,6 +88,7 @@ class Result:
     cpu_s: float  # the manager's CPU time while changes arrived and until the last one was stored
     wall_s: float  # ... and the wall-clock time of that
     fake_cpu_s: float = nan  # the fake API server's CPU time over the same time
+    log_reads: int = 0  # driver log reads the manager made over the same time
 
     def rows(self) -> list[tuple[str, str, str, str, str]]:
         """Rows for scale_bench's table: (what, figure, ceiling / 1k figure, ratio, target)."""
@@ -310,11 +311,13 @@ def run(
             sync_s = time.monotonic() - began
             rss_start = proc_status_mb(proc.pid, "VmRSS")
             cpu_before, fake_before = cpu_seconds(proc.pid), cpu_seconds(fake.pid)
+            reads_before = fake.log_reads()
             wall_before = time.monotonic()
             emitted, sent, elapsed = fake.emit(keys, rate, seconds)
             lags = asyncio.run(read_lags(url, ids, emitted, timeout=max(60.0, seconds)))
             cpu_s, wall_s = cpu_seconds(proc.pid) - cpu_before, time.monotonic() - wall_before
             fake_cpu_s = cpu_seconds(fake.pid) - fake_before
+            log_reads = fake.log_reads() - reads_before
             rss_peak = proc_status_mb(proc.pid, "VmHWM")
             rss_end = proc_status_mb(proc.pid, "VmRSS")
         fake.assert_no_rejections()
@@ -342,6 +345,7 @@ def run(
         cpu_s,
         wall_s,
         fake_cpu_s,
+        log_reads,
     )
 
 
@@ -354,7 +358,8 @@ def describe(result: Result) -> str:
         + (f", {r.missing} never arrived" if r.missing else "")
         + f"; manager RSS start {r.rss_start:.0f} MB, peak {r.rss_peak:.0f} MB, end {r.rss_end:.0f} MB"
         + f"; manager CPU {r.cpu_s:.1f} s over {r.wall_s:.0f} s ({1000 * r.cpu_s / max(1, r.changes):.2f} ms"
-        + f" per change); fake API server CPU {r.fake_cpu_s:.1f} s"
+        + f" per change); {r.log_reads / r.wall_s:.0f} driver log reads/s"
+        + f"; fake API server CPU {r.fake_cpu_s:.1f} s"
         + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
 
