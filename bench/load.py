@@ -100,19 +100,56 @@ def lone(
     """Median milliseconds of sequential GETs on one connection by `RawClient` (at least 3, at most
     `count`, stopping after `budget_s`; raises if any answer is not 200), and with `pid` the CPU that
     process spent per request over them (all its threads, from the scheduler's nanosecond counters)."""
-    timings: list[float] = []
-    with RawClient(url, headers or {}) as client:
-        client.get()  # warm the connection and the server's caches of compiled statements
-        cpu_before = cpu_ns(pid) if pid else 0
+    with _Sampler(url, headers or {}, pid) as sampler:
         began = time.monotonic()
-        while len(timings) < count and (len(timings) < 3 or time.monotonic() - began < budget_s):
+        while len(sampler.timings) < count and (
+            len(sampler.timings) < 3 or time.monotonic() - began < budget_s
+        ):
+            sampler.run(1)
+        return sampler.result()
+
+
+def lone_pair(url: str, pid: int, ref_url: str, ref_pid: int, *, seconds: float = 4.0) -> tuple[Lone, Lone]:
+    """`lone` of `url` and of the reference `ref_url`, in alternating blocks of 20 requests for
+    `seconds`: on a shared machine both see the same moments of its load, so they compare."""
+    with _Sampler(url, {}, pid) as sampler, _Sampler(ref_url, {}, ref_pid) as reference:
+        began = time.monotonic()
+        while time.monotonic() - began < seconds:
+            sampler.run(20)
+            reference.run(20)
+        return sampler.result(), reference.result()
+
+
+class _Sampler:
+    """Sequential GETs on one connection, timed one by one, with the server's CPU over them."""
+
+    def __init__(self, url: str, headers: dict[str, str], pid: int | None) -> None:
+        self.url, self.pid = url, pid
+        self.client = RawClient(url, headers)
+        self.timings: list[float] = []
+        self.cpu_ns = 0
+
+    def __enter__(self) -> _Sampler:
+        self.client.get()  # warm the connection and the server's caches of compiled statements
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.client.close()
+
+    def run(self, requests: int) -> None:
+        cpu_before = cpu_ns(self.pid) if self.pid else 0
+        for _ in range(requests):
             start = time.perf_counter()
-            status, body = client.get()
-            timings.append((time.perf_counter() - start) * 1000)
+            status, body = self.client.get()
+            self.timings.append((time.perf_counter() - start) * 1000)
             if status != 200:
-                raise RuntimeError(f"GET {url}: {status} {body[:300]!r}")
-        cpu = (cpu_ns(pid) - cpu_before) / 1e6 / len(timings) if pid else None
-    return Lone(statistics.median(timings), cpu)
+                raise RuntimeError(f"GET {self.url}: {status} {body[:300]!r}")
+        if self.pid:
+            self.cpu_ns += cpu_ns(self.pid) - cpu_before
+
+    def result(self) -> Lone:
+        cpu = self.cpu_ns / 1e6 / len(self.timings) if self.pid else None
+        return Lone(statistics.median(self.timings), cpu)
 
 
 def lone_ms(
@@ -178,6 +215,9 @@ class RawClient:
         return self
 
     def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         self.sock.close()
 
     def get(self) -> tuple[int, bytes]:
