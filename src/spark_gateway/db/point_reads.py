@@ -128,8 +128,8 @@ async def batch_state(db: Database, batch_id: int) -> Any | None:
 
 async def batch_log(db: Database, batch_id: int, *, offset: int | None, lines: int) -> Any | None:
     """A live batch's `batch_id` and `ACCESS_COLUMNS` with `log_low`, `log_high` and `log_lines` (see
-    `batch_log_statement`):
-    the last `lines` lines when `offset` is None, else `lines` lines from the `offset`-th on."""
+    `batch_log_statement`): the last `lines` lines when `offset` is None, else `lines` lines from the
+    `offset`-th on."""
     stmt = batch_log_statement(db.dialect, offset is None)
     params = {"batch_id": batch_id, "lines": lines, "offset": offset or 0}
     return await db.direct.first(stmt, params)
