@@ -211,12 +211,6 @@ class RawClient:
         self.sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=120)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def __enter__(self) -> RawClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
     def close(self) -> None:
         self.sock.close()
 
