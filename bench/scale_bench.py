@@ -247,13 +247,17 @@ OWNER_AUTH = {
 }
 
 
+DEFAULT_PAGE_AS_OWNER = f"GET /api/v1/applications as {OWNER} (default page: 10 rows at 1k, 100 big)"
+
+
 def owned(batches: int) -> int:
     return len(range(int(OWNER.removeprefix("user")), batches, USERS))
 
 
 def owner_paths(batches: int) -> dict[str, str]:
     """The user's pages, each as many rows at 1k as at `big` (the user owns 10 at 1k), so a ratio
-    compares the same work; and the v1 default page as is (10 rows at 1k, 100 at `big`)."""
+    compares the same work; and the v1 default page as is (10 rows at 1k, 100 at `big`: reported
+    beside the 1k figure, without a ratio, since the response is ten times the size)."""
     mine = owned(batches)
     first, deep = owned(SMALL), owned(SMALL) // 2
     # The continue token of a page ending at the owner's (mine/2)-th newest batch: a v1 page that deep.
@@ -271,7 +275,7 @@ def owner_paths(batches: int) -> dict[str, str]:
         f"GET /api/v1/applications?limit={deep}&continue=owned/2 as {OWNER} (deep page)": (
             f"/api/v1/applications?limit={deep}&continue={token}"
         ),
-        f"GET /api/v1/applications as {OWNER} (default page: 10 rows at 1k, 100 big)": "/api/v1/applications",
+        DEFAULT_PAGE_AS_OWNER: "/api/v1/applications",
     }
 
 
@@ -292,6 +296,9 @@ def bench_owner_lists(db: str, big: int, seconds: float, report: Report, workdir
                     small_ms[what] = alone
                     continue
                 label = f"{what} at {big:,} ({owned(big):,} theirs)"
+                if what == DEFAULT_PAGE_AS_OWNER:  # not the same work at both sizes: no ratio
+                    report.add(db, label, f"{alone:.1f} ms", f"{small_ms[what]:.1f} ms", "", "report")
+                    continue
                 ratio = alone / small_ms[what]
                 report.add(db, label, f"{alone:.1f} ms", f"{small_ms[what]:.1f} ms", ratio, "≤ 1.5")
 
