@@ -405,7 +405,7 @@ async def ping(session: AsyncSession) -> None:
     await session.execute(text("SELECT 1"))
 
 
-async def count_by_cluster_and_state(session: AsyncSession) -> list[tuple[str, str, int]]:
+async def count_by_cluster_and_state(session: AsyncSession | AsyncConnection) -> list[tuple[str, str, int]]:
     """Live applications per (cluster name, state), for the gateway's metrics (maintained counts)."""
     stmt = select(
         ApplicationCountRow.cluster_name, ApplicationCountRow.state, ApplicationCountRow.live
