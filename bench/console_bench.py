@@ -62,9 +62,9 @@ SEARCHES = (
     ("id search '-0001e240-' (one)", "-0001e240-"),
     ("search with no match", "no-such-job"),
 )
-INDEXES = {  # as migration 0007_console_search creates them
+INDEXES = {  # as migrations 0007_console_search and 0010_search_lower_gateway_id create them
     "ix_applications_name_trgm": "lower(name) gin_trgm_ops",
-    "ix_applications_gateway_id_trgm": "gateway_id gin_trgm_ops",
+    "ix_applications_gateway_id_lower_trgm": "lower(gateway_id) gin_trgm_ops",
 }
 TRIGRAM_INDEXES = tuple(INDEXES)
 

@@ -2,23 +2,25 @@
 
 Issue 11's target: 10,000 live applications, status changes arriving at 200/s, the lag from the API
 server's event to the database row p99 < 2 s, the manager's memory bounded. This runs a real
-`spark-gateway manager` process against the fake Kubernetes API server (tests/fakes, real HTTP, in this
-process) and a fresh database:
+`spark-gateway manager` process against the fake Kubernetes API server (tests/fakes, real HTTP, in a
+process of its own: bench/fake_cluster.py) and a fresh database:
   * N rows are stored as the gateway stores a v1 submission (state New), and the same N
-    SparkApplications are put into the fake API server directly (as the gateway's create would);
+    SparkApplications are put into the fake API server (as the gateway's create would), all RUNNING
+    with their driver pods and logs (so the manager's running-log copies have N drivers to follow);
   * the manager starts, lists, watches, and settles (its `spark_manager_pending_updates` reaches 0);
   * the fake then writes statuses as the operator does (`/status`: new resourceVersion, a MODIFIED
     event to the watch) at the given rate, round-robin over the applications; the k-th change of an
-    application sets `driverInfo.webUIPort` to 4040 + k (a tracked field), and the time each event is
-    emitted is recorded;
+    application sets `driverInfo.webUIPort` to 4040 + k (a tracked field) and adds a line to its
+    driver's log, and the time each event is emitted is recorded;
   * once the run ends, the rows are read until each shows its application's last change; the lag of
     that change is the row's `updated_at` (stamped by the manager's write) minus the emission time.
 Only an application's last change is measured (an earlier one may be coalesced into it, as the
 manager's keyed queue intends), so a run of `seconds * rate <= N` measures every change.
-The manager's RSS is read after it settled (start), its VmHWM (peak) and at the end.
+The manager's RSS is read after it settled (start), its VmHWM (peak) and at the end; its CPU time and
+the fake API server's are read over the run.
 
 Usage: python bench/manager_bench.py [--quick] [--db postgresql|sqlite|both] [--apps N] [--rate R]
-                                     [--seconds S] [--log-capture SECONDS] [--src DIR]
+                                     [--seconds S] [--log-capture SECONDS] [--src DIR] [--lags FILE]
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(REPO))
 from dataset import _recreate_pg_database  # noqa: E402
+from fake_cluster import PORT_BASE, FakeCluster  # noqa: E402
 from tests.e2e.conftest import free_port  # noqa: E402
-from tests.fakes.k8s_server import FakeKubernetes, sample_app  # noqa: E402
+from tests.fakes.k8s_server import sample_app  # noqa: E402
 
 from spark_gateway.db import migrate  # noqa: E402
 from spark_gateway.db.engine import Database  # noqa: E402
@@ -62,7 +65,6 @@ CLUSTER, CLUSTER_ID, NAMESPACE, NAMESPACE_ID = "fake-cluster", "c1", "default", 
 NAMESPACES = [{"name": NAMESPACE, "id": NAMESPACE_ID}]
 SELECTOR = ("spark-gateway/managed-by", "spark-gateway")
 OWNERS = 100
-PORT_BASE = 4040
 PG_DATABASE = "bench_manager"
 LOG_CAPTURE_SECONDS = 10.0  # sparkManager.logCaptureSeconds, the default
 
@@ -85,6 +87,8 @@ class Result:
     sync_s: float  # from start to settled (list, then N first writes)
     cpu_s: float  # the manager's CPU time while changes arrived and until the last one was stored
     wall_s: float  # ... and the wall-clock time of that
+    fake_cpu_s: float = nan  # the fake API server's CPU time over the same time
+    log_reads: int = 0  # driver log reads the manager made over the same time
 
     def rows(self) -> list[tuple[str, str, str, str, str]]:
         """Rows for scale_bench's table: (what, figure, ceiling / 1k figure, ratio, target)."""
@@ -161,39 +165,6 @@ async def store_rows(url: str, db: str, bodies: dict[str, dict[str, Any]]) -> No
     await database.dispose()
 
 
-def status_for(index: int, change: int) -> dict[str, Any]:
-    """The operator's status for an application's `change`-th update: submitted, then running."""
-    name = f"app-{index}"
-    return {
-        "applicationState": {"state": "SUBMITTED" if change == 1 else "RUNNING"},
-        "submissionID": f"sub-{index}",
-        "submissionAttempts": 1,
-        "lastSubmissionAttemptTime": "2026-01-01T00:00:00Z",
-        "executionAttempts": 0 if change == 1 else 1,
-        "sparkApplicationId": f"spark-{index}",
-        "driverInfo": {"podName": f"{name}-driver", "webUIPort": PORT_BASE + change},
-    }
-
-
-async def emit_changes(
-    fake: FakeKubernetes, keys: list[tuple[str, str]], rate: float, seconds: float
-) -> tuple[dict[int, tuple[int, float]], int, float]:
-    """On the fake's loop: write statuses at `rate` for `seconds`; (index -> (last change, emitted at
-    epoch seconds)), how many were written, and over how long."""
-    emitted: dict[int, tuple[int, float]] = {}
-    loop = asyncio.get_running_loop()
-    began, sent = loop.time(), 0
-    while (elapsed := loop.time() - began) < seconds:
-        due = int(elapsed * rate) + 1
-        while sent < due:
-            index, change = sent % len(keys), sent // len(keys) + 1
-            fake.write_status(keys[index], status_for(index, change))
-            emitted[index] = (change, time.time())
-            sent += 1
-        await asyncio.sleep(0.005)
-    return emitted, sent, loop.time() - began
-
-
 def proc_status_mb(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -232,9 +203,9 @@ def wait_settled(url: str, proc: subprocess.Popen[bytes], timeout: float) -> Non
 
 @contextmanager
 def manager_process(
-    fake: FakeKubernetes, url: str, workdir: Path, log_capture: float, src: Path
+    fake: FakeCluster, url: str, workdir: Path, log_capture: float, src: Path
 ) -> Iterator[Any]:
-    kubeconfig = fake.write_kubeconfig(workdir / "kubeconfig", context=CLUSTER)
+    kubeconfig = fake.write_kubeconfig(workdir / "kubeconfig", CLUSTER)
     port = free_port()
     conf = {
         "dataDir": str(workdir / "data"),
@@ -272,8 +243,9 @@ def marker(row: Any) -> int | None:
 
 async def read_lags(
     url: str, ids: list[str], emitted: dict[int, tuple[int, float]], timeout: float
-) -> tuple[list[float], int]:
-    """Seconds from each application's last event to its row's write; and how many never arrived."""
+) -> dict[int, float]:
+    """Seconds from each application's last event to its row's write (index -> lag); the applications
+    whose last change never arrived are missing."""
     database = Database(url)
     index_of = {gid: i for i, gid in enumerate(ids)}
     lags: dict[int, float] = {}
@@ -294,10 +266,18 @@ async def read_lags(
                         written = written.replace(tzinfo=UTC)
                     lags[index] = written.timestamp() - at
             if len(lags) == len(emitted) or time.monotonic() > deadline:
-                return sorted(lags.values()), len(emitted) - len(lags)
+                return lags
             await asyncio.sleep(1.0)
     finally:
         await database.dispose()
+
+
+def write_lags(path: Path, emitted: dict[int, tuple[int, float]], lags: dict[int, float]) -> None:
+    """`--lags`: one line per measured change, seconds since the first emission and its lag (to see
+    when in a run the tail happens)."""
+    start = min((at for _, at in emitted.values()), default=0.0)
+    rows = sorted((emitted[i][1] - start, lag) for i, lag in lags.items())
+    path.write_text("".join(f"{at:.3f}\t{lag:.3f}\n" for at, lag in rows))
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -314,35 +294,58 @@ def run(
     log_capture: float,
     workdir: Path,
     src: Path = REPO / "src",
+    lags_file: Path | None = None,
 ) -> Result:
     workdir.mkdir(parents=True, exist_ok=True)
     url = database_url(db, workdir)
     ids = [new_gateway_id(CLUSTER_ID, NAMESPACE_ID) for _ in range(apps)]
     bodies = {gid: application(gid, f"user{i % OWNERS}") for i, gid in enumerate(ids)}
     asyncio.run(store_rows(url, db, bodies))
-    fake = FakeKubernetes(history_limit=max(1000, int(rate * 120))).start()
+    fake = FakeCluster(history_limit=max(1000, int(rate * 120)))
     try:
-        for gid in ids:  # as the gateway's create through the manager would have put them there
-            fake.call_sync(fake.create_app, NAMESPACE, bodies[gid])
+        fake.populate([bodies[gid] for gid in ids])  # as the gateway's create would have, then running
         keys = [(NAMESPACE, gid) for gid in ids]
         began = time.monotonic()
         with manager_process(fake, url, workdir, log_capture, src) as (proc, manager_url):
             wait_settled(manager_url, proc, timeout=max(120.0, apps / 20))
             sync_s = time.monotonic() - began
             rss_start = proc_status_mb(proc.pid, "VmRSS")
-            cpu_before, wall_before = cpu_seconds(proc.pid), time.monotonic()
-            emitted, sent, elapsed = asyncio.run(fake.call(emit_changes, fake, keys, rate, seconds))
-            lags, missing = asyncio.run(read_lags(url, ids, emitted, timeout=max(60.0, seconds)))
+            cpu_before, fake_before = cpu_seconds(proc.pid), cpu_seconds(fake.pid)
+            reads_before = fake.log_reads()
+            wall_before = time.monotonic()
+            emitted, sent, elapsed = fake.emit(keys, rate, seconds)
+            lags = asyncio.run(read_lags(url, ids, emitted, timeout=max(60.0, seconds)))
             cpu_s, wall_s = cpu_seconds(proc.pid) - cpu_before, time.monotonic() - wall_before
+            fake_cpu_s = cpu_seconds(fake.pid) - fake_before
+            log_reads = fake.log_reads() - reads_before
             rss_peak = proc_status_mb(proc.pid, "VmHWM")
             rss_end = proc_status_mb(proc.pid, "VmRSS")
         fake.assert_no_rejections()
     finally:
         fake.stop()
-    p50, p99, worst = (statistics.median(lags), percentile(lags, 0.99), lags[-1]) if lags else (nan, nan, nan)
+    if lags_file is not None:
+        write_lags(lags_file, emitted, lags)
+    values, missing = sorted(lags.values()), len(emitted) - len(lags)
+    p50, p99 = (statistics.median(values), percentile(values, 0.99)) if values else (nan, nan)
+    worst = values[-1] if values else nan
     rss = (rss_start, rss_peak, rss_end)
     return Result(
-        db, apps, rate, sent / elapsed, sent, len(lags), missing, p50, p99, worst, *rss, sync_s, cpu_s, wall_s
+        db,
+        apps,
+        rate,
+        sent / elapsed,
+        sent,
+        len(values),
+        missing,
+        p50,
+        p99,
+        worst,
+        *rss,
+        sync_s,
+        cpu_s,
+        wall_s,
+        fake_cpu_s,
+        log_reads,
     )
 
 
@@ -355,7 +358,9 @@ def describe(result: Result) -> str:
         + (f", {r.missing} never arrived" if r.missing else "")
         + f"; manager RSS start {r.rss_start:.0f} MB, peak {r.rss_peak:.0f} MB, end {r.rss_end:.0f} MB"
         + f"; manager CPU {r.cpu_s:.1f} s over {r.wall_s:.0f} s ({1000 * r.cpu_s / max(1, r.changes):.2f} ms"
-        + f" per change); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        + f" per change); {r.log_reads / r.wall_s:.0f} driver log reads/s"
+        + f"; fake API server CPU {r.fake_cpu_s:.1f} s"
+        + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
 
 
@@ -380,6 +385,7 @@ def main() -> None:
     parser.add_argument(
         "--src", type=Path, default=REPO / "src", help="run the manager from this source tree (to compare)"
     )
+    parser.add_argument("--lags", type=Path, help="write each measured change's emission time and lag here")
     args = parser.parse_args()
     apps, rate, seconds = sizes(args.quick)
     databases = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
@@ -393,6 +399,7 @@ def main() -> None:
                 args.log_capture,
                 Path(tmp) / db,
                 args.src,
+                args.lags.with_suffix(f".{db}.tsv") if args.lags else None,
             )
             print(describe(result), flush=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import socket
 import sys
@@ -134,6 +135,10 @@ def manager(
             timeout_keep_alive=SERVER_KEEP_ALIVE_SECONDS,
         )
     )
+    # What is alive now (modules, settings, the app) lives as long as the process; frozen, the
+    # collector's full passes, which stop the event loop while they run, no longer walk it.
+    gc.collect()
+    gc.freeze()
     server.run(sockets=sockets)
 
 

@@ -229,6 +229,7 @@ class SparkManagerConfig(_Strict):
     statusWorkers: int = Field(default=4, ge=1)  # concurrent database writers
     logWorkers: int = Field(default=2, ge=1)  # concurrent copies of running drivers' logs
     logCaptureSeconds: float = Field(default=10.0, ge=0)  # driver log copy while running; 0: at the end only
+    logCopiesPerSecond: float = Field(default=50.0, ge=0)  # running-log copies started a second; 0: no limit
     shutdownSeconds: float = Field(default=5.0, ge=0)  # pending status writes get this long on shutdown
     apiTokenFile: Path | None = None  # the bearer token of the manager API (else env SPARK_MANAGER_API_TOKEN)
     allowUnauthenticatedApi: bool = False  # run a manager without a token (trusted networks only)

@@ -144,8 +144,8 @@ async def get_batch(batch_id: str, request: Request) -> JSONResponse:
 )
 async def batch_state(batch_id: str, request: Request) -> JSONResponse:
     gateway = gateway_of(request)
-    record = await livy.get_batch(gateway, caller_of(request), batch_id, with_log=False)
-    return JSONResponse({"id": record.batch_id, "state": livy_state(record.state, dialect(gateway))})
+    number, state = await livy.batch_state(gateway, caller_of(request), batch_id)
+    return JSONResponse({"id": number, "state": livy_state(state, dialect(gateway))})
 
 
 @router.get(
@@ -156,9 +156,9 @@ async def batch_state(batch_id: str, request: Request) -> JSONResponse:
 )
 async def batch_log(batch_id: str, request: Request, from_: LogFrom = None, size: int = 100) -> JSONResponse:
     gateway = gateway_of(request)
-    record, page = await livy.batch_log(gateway, caller_of(request), batch_id, offset=from_, size=size)
+    number, page = await livy.batch_log(gateway, caller_of(request), batch_id, offset=from_, size=size)
     shown_from = -1 if dialect(gateway) is LivyDialect.SPARK_GATEWAY else page.offset
-    return JSONResponse(log_json(record.batch_id, page, shown_from=shown_from))
+    return JSONResponse(log_json(number, page, shown_from=shown_from))
 
 
 @router.delete(

@@ -10,13 +10,14 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 from spark_gateway.api.deps import CurrentGateway
-from spark_gateway.services.observability import applications_by_cluster_and_state, webhook_delivery_counts
+from spark_gateway.services.observability import metrics_figures
 
 router = APIRouter(tags=["metrics"])
 
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(gateway: CurrentGateway) -> Response:
+    figures = await metrics_figures(gateway)
     registry = CollectorRegistry()
     applications = Gauge(
         "spark_gateway_applications",
@@ -24,7 +25,7 @@ async def metrics(gateway: CurrentGateway) -> Response:
         ["cluster", "state"],
         registry=registry,
     )
-    for (cluster_name, state), count in (await applications_by_cluster_and_state(gateway)).items():
+    for (cluster_name, state), count in figures.applications.items():
         applications.labels(cluster_name, state).set(count)
     deliveries = Gauge(
         "spark_gateway_webhook_deliveries",
@@ -37,7 +38,7 @@ async def metrics(gateway: CurrentGateway) -> Response:
         "Application ends not yet turned into webhook deliveries",
         registry=registry,
     )
-    counts = await webhook_delivery_counts(gateway)
+    counts = figures.webhooks
     deliveries.labels("sent").set(counts["delivered"])
     deliveries.labels("failed").set(counts["failed"])
     deliveries.labels("pending").set(counts["pending"])

@@ -50,12 +50,12 @@ def _browse_where(stmt: Any, filters: BrowseFilter) -> Any:
         )
     if filters.search:
         # One bound pattern (not '%' || :needle || '%'): PostgreSQL plans it against the trigram
-        # indexes of migration 0007; SQLite scans (see there).
+        # indexes of migrations 0007 and 0010 (on these very expressions); SQLite scans (see 0007).
         pattern = f"%{like_escape(filters.search.lower())}%"
         stmt = stmt.where(
             or_(
                 func.lower(ApplicationRow.name).like(pattern, escape=LIKE_ESCAPE),
-                ApplicationRow.gateway_id.like(pattern, escape=LIKE_ESCAPE),
+                func.lower(ApplicationRow.gateway_id).like(pattern, escape=LIKE_ESCAPE),
             )
         )
     return stmt

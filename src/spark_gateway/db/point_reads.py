@@ -4,8 +4,9 @@ log), an application with its batch id.
 They are the API's hottest paths (clients poll them), so each is one round trip: the log lines come
 back in the same statement as an aggregate (a JSON array on SQLite, a text[] on PostgreSQL), and the
 statements run on `Database.direct` (the driver, without SQLAlchemy's per-call overhead; see
-`db.direct`). The statements are built here once per dialect; `repository` runs the same ones on a
-SQLAlchemy connection or session.
+`db.direct`). A state or a log page reads only what it shows and what the access check needs: decoding
+the JSON documents (spec, status) cost about as much as running the statement. The statements are
+built here once per dialect; `repository` runs the same ones on a SQLAlchemy connection or session.
 """
 
 from __future__ import annotations
@@ -31,11 +32,28 @@ _NOT_IN_RECORD = frozenset(
 )
 RECORD_COLUMNS = tuple(c for c in APPLICATION_COLUMNS if c.name not in _NOT_IN_RECORD)
 
+# What a batch's state or log page needs of its application: who may see it, and its state.
+ACCESS_COLUMNS = (
+    ApplicationRow.gateway_id,
+    ApplicationRow.owner,
+    ApplicationRow.proxy_user,
+    ApplicationRow.state,
+)
+
 APPLICATION_READ = (
     select(LivyBatchRow.batch_id, *RECORD_COLUMNS)
     .outerjoin(LivyBatchRow, LivyBatchRow.gateway_id == ApplicationRow.gateway_id)
     .where(ApplicationRow.gateway_id == bindparam("gateway_id"), ApplicationRow.deleted_at.is_(None))
 )
+
+
+def _live_batch(*columns: Any) -> Select[Any]:
+    """`columns` of the live batch `:batch_id` and its application."""
+    return (
+        select(*columns)
+        .join(ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id)
+        .where(LivyBatchRow.batch_id == bindparam("batch_id"), ApplicationRow.deleted_at.is_(None))
+    )
 
 
 @functools.cache
@@ -45,23 +63,23 @@ def batch_statement(dialect: str, recent_lines: int) -> Select[Any]:
     columns: list[Any] = [LivyBatchRow.batch_id, *RECORD_COLUMNS]
     if recent_lines > 0:
         columns.append(_log_lines(dialect, recent_lines, from_end=True).label("recent_log"))
-    return (
-        select(*columns)
-        .join(ApplicationRow, ApplicationRow.gateway_id == LivyBatchRow.gateway_id)
-        .where(LivyBatchRow.batch_id == bindparam("batch_id"), ApplicationRow.deleted_at.is_(None))
-    )
+    return _live_batch(*columns)
+
+
+BATCH_STATE_READ = _live_batch(LivyBatchRow.batch_id, *ACCESS_COLUMNS)
 
 
 @functools.cache
 def batch_log_statement(dialect: str, from_end: bool) -> Select[Any]:
-    """A live batch with its log's first and last `seq` (`log_low`, `log_high`) and a page of its lines
-    (`log_lines`): the last `:lines` (`from_end`), or `:lines` from the `:offset`-th kept line on."""
+    """A live batch (`batch_id`, `ACCESS_COLUMNS`) with its log's first and last `seq` (`log_low`,
+    `log_high`) and a page of its lines (`log_lines`): the last `:lines` (`from_end`), or `:lines` from
+    the `:offset`-th kept line on."""
     bounds = [
         select(func.min(LogLineRow.seq)).where(_own_lines()).scalar_subquery().label("log_low"),
         select(func.max(LogLineRow.seq)).where(_own_lines()).scalar_subquery().label("log_high"),
     ]
     page = _log_lines(dialect, bindparam("lines", type_=Integer), from_end=from_end).label("log_lines")
-    return batch_statement(dialect, 0).add_columns(*bounds, page)
+    return BATCH_STATE_READ.add_columns(*bounds, page)
 
 
 def _own_lines() -> Any:
@@ -103,9 +121,15 @@ async def batch(db: Database, batch_id: int, *, recent_lines: int = 0) -> Any | 
     return await db.direct.first(batch_statement(db.dialect, recent_lines), {"batch_id": batch_id})
 
 
+async def batch_state(db: Database, batch_id: int) -> Any | None:
+    """A live batch's `batch_id` and `ACCESS_COLUMNS`, or None."""
+    return await db.direct.first(BATCH_STATE_READ, {"batch_id": batch_id})
+
+
 async def batch_log(db: Database, batch_id: int, *, offset: int | None, lines: int) -> Any | None:
-    """A live batch's row with `log_low`, `log_high` and `log_lines` (see `batch_log_statement`):
-    the last `lines` lines when `offset` is None, else `lines` lines from the `offset`-th on."""
+    """A live batch's `batch_id` and `ACCESS_COLUMNS` with `log_low`, `log_high` and `log_lines` (see
+    `batch_log_statement`): the last `lines` lines when `offset` is None, else `lines` lines from the
+    `offset`-th on."""
     stmt = batch_log_statement(db.dialect, offset is None)
     params = {"batch_id": batch_id, "lines": lines, "offset": offset or 0}
     return await db.direct.first(stmt, params)

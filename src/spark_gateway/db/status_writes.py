@@ -27,7 +27,6 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -73,11 +72,6 @@ def _pg_statement() -> Any:
 
 
 _PG_WRITE = _pg_statement()
-# The planner prices the console's trigram index on gateway_id (migration 0007) far too low for a
-# list of ids: the lookups of a batch took seconds (bitmap scans of the trigram lists every id shares)
-# instead of a millisecond on the primary key. GIN serves only bitmap scans, so without them the
-# batch's statements look ids up in the primary key.
-_PK_LOOKUPS = text("SET LOCAL enable_bitmapscan = off")
 _SQLITE_WRITE = (
     update(ApplicationRow)
     .where(ApplicationRow.gateway_id == bindparam("b_gateway_id"))
@@ -88,8 +82,6 @@ _SQLITE_WRITE = (
 async def lock_statuses(session: AsyncSession, gateway_ids: Sequence[str]) -> Sequence[Row[Any]]:
     """The status columns of these applications, locked until the transaction ends (in id order, so
     two batches never wait on each other in a cycle)."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(_PK_LOOKUPS)
     stmt = select(*STATUS_COLUMNS).where(ApplicationRow.gateway_id.in_(gateway_ids))
     return (await session.execute(stmt.order_by(ApplicationRow.gateway_id).with_for_update())).all()
 

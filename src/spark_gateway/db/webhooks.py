@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from spark_gateway.db.models import ApplicationRow, LivyBatchRow, WebhookDeliveryRow, WebhookEventRow
 
@@ -94,7 +94,7 @@ async def record_attempt(
     )
 
 
-async def delivery_counts(session: AsyncSession) -> dict[str, int]:
+async def delivery_counts(session: AsyncSession | AsyncConnection) -> dict[str, int]:
     """Deliveries by outcome (`delivered`, `failed`, `pending`) plus events not yet expanded."""
     outcome = select(
         func.count(WebhookDeliveryRow.delivered_at),

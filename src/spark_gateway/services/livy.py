@@ -14,6 +14,7 @@ from spark_gateway.domain.errors import BadRequest, NotFound
 from spark_gateway.domain.livy import LivyBatchRequest, to_spark_application
 from spark_gateway.domain.records import ApplicationRecord, LogPage
 from spark_gateway.domain.sparkapp import namespace_problem
+from spark_gateway.domain.states import AppState
 from spark_gateway.services import applications
 from spark_gateway.services.applications import MAX_LOG_LINES, Caller
 from spark_gateway.services.gateway import GatewayRuntime
@@ -138,11 +139,28 @@ async def get_batch(
 def _visible_record(gateway: GatewayRuntime, caller: Caller, batch_ref: str, found: Any) -> ApplicationRecord:
     """The record of a batch (a row or a record) the caller may see; another user's batch is a 404."""
     record = found if isinstance(found, ApplicationRecord) else application_record(found, found.batch_id)
-    try:
-        applications.ensure_can_view(gateway, caller, record)
-    except NotFound:
-        raise not_found(batch_ref) from None  # another user's batch: as if it did not exist
+    _ensure_visible(gateway, caller, batch_ref, record)
     return record
+
+
+def _ensure_visible(gateway: GatewayRuntime, caller: Caller, batch_ref: str, found: Any) -> None:
+    """Another user's batch (a row with `owner` and `proxy_user`, or a record) is a 404, as if it did
+    not exist (`applications.ensure_can_view`)."""
+    if not gateway.access.can_view(caller.user, found.owner, found.proxy_user):
+        raise not_found(batch_ref)
+
+
+async def batch_state(gateway: GatewayRuntime, caller: Caller, batch_ref: str) -> tuple[int | None, AppState]:
+    """A batch's id and state; by id, one statement that reads neither of its JSON documents."""
+    number = ref_number(batch_ref)
+    if number is None:
+        record = await get_batch(gateway, caller, batch_ref, with_log=False)
+        return record.batch_id, record.state
+    row = await point_reads.batch_state(gateway.db, number)
+    if row is None:
+        raise not_found(batch_ref)
+    _ensure_visible(gateway, caller, batch_ref, row)
+    return row.batch_id, AppState.parse(row.state)
 
 
 async def list_batches(gateway: GatewayRuntime, caller: Caller, *, offset: int, size: int) -> BatchPage:
@@ -164,13 +182,13 @@ async def list_batches(gateway: GatewayRuntime, caller: Caller, *, offset: int, 
 
 async def batch_log(
     gateway: GatewayRuntime, caller: Caller, batch_ref: str, *, offset: int | None, size: int
-) -> tuple[ApplicationRecord, LogPage]:
-    """Livy log semantics over the stored log (`livy_common.log_page`); by id, the batch and its page
-    are one statement."""
+) -> tuple[int | None, LogPage]:
+    """The batch's id and a page of its log, with Livy's semantics over the stored log
+    (`livy_common.log_page`); by id, the batch and its page are one statement."""
     number = ref_number(batch_ref)
     if number is None:
         record = await get_batch(gateway, caller, batch_ref, with_log=False)
-        return record, await log_page(gateway, record.gateway_id, offset=offset, size=size)
+        return record.batch_id, await log_page(gateway, record.gateway_id, offset=offset, size=size)
     if offset is not None:
         offset = min(offset, MAX_PAGE)
     size = min(size, MAX_PAGE)
@@ -180,11 +198,11 @@ async def batch_log(
     row = await point_reads.batch_log(gateway.db, number, offset=None if from_end else offset, lines=lines)
     if row is None:
         raise not_found(batch_ref)
-    record = _visible_record(gateway, caller, batch_ref, row)
+    _ensure_visible(gateway, caller, batch_ref, row)
     page_lines = point_reads.lines_of(row.log_lines)
     total = 0 if row.log_low is None else row.log_high - row.log_low + 1
     start = max(0, total - len(page_lines)) if offset is None or offset < 0 else offset
-    return record, LogPage(offset=start, total=total, lines=page_lines)
+    return row.batch_id, LogPage(offset=start, total=total, lines=page_lines)
 
 
 async def delete_batch(gateway: GatewayRuntime, caller: Caller, batch_ref: str) -> None:

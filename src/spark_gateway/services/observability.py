@@ -7,6 +7,9 @@ reports the same figures and nothing is lost when one restarts.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spark_gateway.db import repository
 from spark_gateway.db import webhooks as webhook_outbox
@@ -27,16 +30,20 @@ async def database_answers(gateway: GatewayRuntime) -> bool:
     return True
 
 
-async def applications_by_cluster_and_state(gateway: GatewayRuntime) -> dict[tuple[str, str], int]:
-    """Live applications per (cluster name, operator state; "NEW" for New), every cluster included."""
-    counts = {(cluster.name, "NEW"): 0 for cluster in gateway.settings.clusters}
-    async with gateway.db.transaction() as session:
-        for cluster_name, state, count in await repository.count_by_cluster_and_state(session):
-            counts[(cluster_name, state or "NEW")] = count
-    return counts
+@dataclass(frozen=True)
+class MetricsFigures:
+    applications: dict[tuple[str, str], int]  # live ones per (cluster name, state; "NEW" for New)
+    webhooks: dict[str, int]  # deliveries by outcome (delivered, failed, pending), events not expanded
 
 
-async def webhook_delivery_counts(gateway: GatewayRuntime) -> dict[str, int]:
-    """Webhook deliveries by outcome (delivered, failed, pending) and events not yet expanded."""
-    async with gateway.db.transaction() as session:
-        return await webhook_outbox.delivery_counts(session)
+async def metrics_figures(gateway: GatewayRuntime) -> MetricsFigures:
+    """What a scrape reports, every configured cluster included: maintained counts, read on one
+    connection without a transaction (a scrape changes nothing)."""
+
+    async def reads(conn: AsyncConnection) -> MetricsFigures:
+        applications = {(cluster.name, "NEW"): 0 for cluster in gateway.settings.clusters}
+        for cluster_name, state, count in await repository.count_by_cluster_and_state(conn):
+            applications[(cluster_name, state or "NEW")] = count
+        return MetricsFigures(applications, await webhook_outbox.delivery_counts(conn))
+
+    return await gateway.db.read(reads)

@@ -7,7 +7,9 @@ every `logCaptureSeconds` while the driver runs, and completely once the driver 
 terminal state is written. How far a pod's log has been copied is kept in the row's `backend_ref`
 (`driverLog: {submission, lines, complete}`), updated in the same transaction as the lines, so a
 restarted SparkManager neither loses nor duplicates lines. A rerun (new `submissionID`) starts a new
-section of the stored log.
+section of the stored log. The copier remembers the progress it stored (read from the row only the
+first time, or after another writer moved on), and a copy that finds nothing new writes nothing: a
+round over thousands of quiet drivers then costs the database nothing.
 
 A rerun gives the new driver pod the old one's name, and the operator deletes the failed driver as soon
 as its retry is due (often at once), so the manager may see the failure only after the new attempt's
@@ -130,13 +132,22 @@ class DriverLogCopier:
         self.keep = keep
         self.round_bytes = round_bytes
         self.lines_copied = 0
+        self.stores = 0  # transactions that stored lines or progress
+        self._stored: dict[str, dict[str, Any]] = {}  # the progress this copier last read or stored
 
     async def _progress(self, gateway_id: str) -> dict[str, Any] | None:
+        if (known := self._stored.get(gateway_id)) is not None:
+            return known
         async with self.db.transaction() as session:
             row = await repo.get_application(session, gateway_id, include_deleted=True)
             if row is None:
                 return None
-            return dict((row.backend_ref or {}).get(REF_KEY) or {})
+            progress = self._stored[gateway_id] = dict((row.backend_ref or {}).get(REF_KEY) or {})
+            return progress
+
+    def forget(self, gateway_id: str) -> None:
+        """The application is gone: its progress need not be remembered any more."""
+        self._stored.pop(gateway_id, None)
 
     async def copy(self, gateway_id: str, app: dict[str, Any], *, final: bool) -> bool:
         """Copy what is new; `final` once the driver has finished. True when nothing is left to copy."""
@@ -229,7 +240,13 @@ class DriverLogCopier:
         complete: bool,
     ) -> dict[str, Any] | None:
         """Store lines with the progress they reach, if the stored progress is still `expected`; the new
-        progress, or None when another writer moved on (or the application is gone)."""
+        progress, or None when another writer moved on (or the application is gone). Nothing new (no
+        line, the same progress): nothing to write."""
+        progress = {"submission": run[0], "attempt": run[1], "lines": total, "complete": complete, "pod": uid}
+        progress |= cursor.state()
+        if not lines and progress == expected:
+            return progress
+        self._stored.pop(gateway_id, None)  # known again once this transaction has committed
         async with self.db.transaction() as session:
             row = await repo.get_application(session, gateway_id, include_deleted=True, for_update=True)
             if row is None:
@@ -238,18 +255,12 @@ class DriverLogCopier:
             if dict(ref.get(REF_KEY) or {}) != expected:
                 log.info("driver log of %s was copied meanwhile by another writer", gateway_id)
                 return None
-            progress = {
-                "submission": run[0],
-                "attempt": run[1],
-                "lines": total,
-                "complete": complete,
-                "pod": uid,
-            }
-            progress |= cursor.state()
             await repo.append_log_lines(session, gateway_id, lines, keep=self.keep)
             ref[REF_KEY] = progress
             await repo.save(session, row, backend_ref=ref)
+        self._stored[gateway_id] = progress
         self.lines_copied += len(lines)
+        self.stores += 1
         return progress
 
     async def read(self, namespace: str, name: str, lines: int) -> list[str]:

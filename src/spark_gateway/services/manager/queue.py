@@ -8,6 +8,7 @@ the worker then reads the newest state. A failed key comes back after an exponen
 when the failure is transient (the database or the cluster is unavailable), at most a few times else.
 A worker takes up to `batch` ready keys at once (their writes then share one transaction); a failed
 batch is retried key by key. `KeyedLocks` keeps two queues (status writes, log copies) off one key at once.
+`Pace` spaces a queue's work to at most so many operations a second, whatever its number of workers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from typing import Any, Generic, TypeVar
@@ -36,6 +38,9 @@ class KeyedQueue(Generic[K]):
         self._has_ready = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._short = asyncio.Event()  # set while at most `short` keys are pending
+        self._short.set()
+        self.short = 0
         self._timers: set[asyncio.TimerHandle] = set()
 
     def add(self, key: K) -> None:
@@ -44,6 +49,8 @@ class KeyedQueue(Generic[K]):
             return
         self._dirty.add(key)
         self._idle.clear()
+        if len(self._dirty) + len(self._processing) > self.short:
+            self._short.clear()
         if key not in self._processing:
             self._ready.append(key)
             self._has_ready.set()
@@ -80,6 +87,12 @@ class KeyedQueue(Generic[K]):
             self._has_ready.set()
         elif not self._dirty and not self._processing:
             self._idle.set()
+        if len(self._dirty) + len(self._processing) <= self.short:
+            self._short.set()
+
+    async def wait_short(self) -> None:
+        """Until at most `short` keys are pending or being processed (a key both counts twice)."""
+        await self._short.wait()
 
     def pending(self) -> int:
         return len(self._dirty | self._processing)
@@ -118,6 +131,31 @@ class KeyedLocks(Generic[K]):
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+class Pace:
+    """At most `rate` operations a second, spaced evenly (0: no limit); shared by all the workers that
+    `take` from it. An operation that comes after a pause starts at once; nothing accumulates."""
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.rate, self._clock, self._sleep = rate, clock, sleep
+        self._next = float("-inf")  # when the next operation may start
+
+    async def take(self) -> None:
+        """Wait for the next operation's turn."""
+        if self.rate <= 0:
+            return
+        now = self._clock()
+        start = max(now, self._next)
+        self._next = start + 1.0 / self.rate  # claimed before waiting: concurrent takers queue up
+        if start > now:
+            await self._sleep(start - now)
 
 
 class KeyedWorkers(Generic[K]):

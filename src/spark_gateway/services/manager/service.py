@@ -14,9 +14,13 @@ rest of its log (`logs`). Failures requeue the key with backoff; the cache keeps
 no change is lost.
 
 Copying running drivers' logs every `logCaptureSeconds` touches every running application, so it has
-a keyed queue and `logWorkers` workers of its own: with thousands of live applications a round takes
-longer than the interval (rounds then simply follow each other), but status writes never wait behind
-it. A per-key lock keeps a log copy and a status write's final copy of one application apart.
+a keyed queue and `logWorkers` workers of its own, paced to `logCopiesPerSecond` copies a second
+together (each copy asks the API server for the pod and its log; the kubelet serves the log): with
+thousands of running drivers a round takes longer than the interval (N / logCopiesPerSecond seconds;
+the next round follows, as a driver's key is queued once), and the manager's event loop, the API server
+and the database keep their time for status changes. A per-key lock keeps a log copy and a status
+write's final copy of one application apart. Status writes come first: while more changes wait
+than one batch takes, no running-log copy starts.
 
 One thing cannot wait for a writer: an event showing that a driver has ended starts the final copy of
 its log at once (a named task, at most `statusWorkers` at a time), because the operator deletes a
@@ -27,7 +31,6 @@ The key's writer waits for that copy before anything else, so an attempt's lines
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -38,43 +41,27 @@ from spark_gateway.db.availability import is_unavailable
 from spark_gateway.db.engine import Database
 from spark_gateway.domain.errors import BadRequest, NotFound, Unavailable
 from spark_gateway.domain.ids import parse_gateway_id
-from spark_gateway.domain.states import AppState
 from spark_gateway.domain.status import state_of
 from spark_gateway.services.manager.logs import DriverLogCopier
-from spark_gateway.services.manager.queue import KeyedLocks, KeyedWorkers
+from spark_gateway.services.manager.objects import (
+    DRIVER_DONE,
+    DRIVER_RUNNING,
+    FINAL_COPY,
+    Key,
+    fingerprint,
+    key_of,
+    strip,
+    version,
+)
+from spark_gateway.services.manager.queue import KeyedLocks, KeyedWorkers, Pace
 from spark_gateway.services.manager.status import DELETED_MESSAGE, KILLED_MESSAGE, StatusRecorder
 from spark_gateway.services.supervision.loops import Periodic
 from spark_gateway.settings import ClusterConfig, Settings
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str]  # (namespace, name)
-# Fields whose change is worth a database write (executorState is not: large and noisy).
-TRACKED_FIELDS = (
-    "applicationState",
-    "driverInfo",
-    "executionAttempts",
-    "lastSubmissionAttemptTime",
-    "sparkApplicationId",
-    "submissionAttempts",
-    "submissionID",
-    "terminationTime",
-)
-DRIVER_RUNNING = frozenset({AppState.RUNNING, AppState.UNKNOWN})
-DRIVER_DONE = frozenset({AppState.SUCCEEDING, AppState.FAILING, AppState.COMPLETED, AppState.FAILED})
-# PENDING_RERUN keeps the ended attempt's submissionID: its copy is final too (if the pod is still there).
-FINAL_COPY = DRIVER_DONE | {AppState.PENDING_RERUN}
 MAX_PERMANENT_FAILURES = 5
 STATUS_BATCH = 100  # status changes written in one transaction, when that many are waiting
-
-
-def key_of(obj: dict[str, Any]) -> Key:
-    meta = obj.get("metadata") or {}
-    return str(meta.get("namespace", "")), str(meta.get("name", ""))
-
-
-def _fingerprint(status: dict[str, Any]) -> str:
-    return json.dumps({k: status.get(k) for k in TRACKED_FIELDS}, sort_keys=True, default=str)
 
 
 def _transient(exc: BaseException) -> bool:
@@ -107,9 +94,11 @@ class ManagerService:
             count=conf.statusWorkers,
             batch=STATUS_BATCH,
         )
+        self.work.queue.short = STATUS_BATCH  # more waiting: status writes are behind (log copies wait)
         self.log_work: KeyedWorkers[Key] = KeyedWorkers(
             self.copy_running_logs, transient=_transient, name=f"log-copier:{name}", count=conf.logWorkers
         )
+        self.log_pace = Pace(conf.logCopiesPerSecond)
         self._exclusive: KeyedLocks[Key] = KeyedLocks()
         self._gone: dict[Key, dict[str, Any]] = {}  # deleted from the cluster, not yet recorded
         self._written: dict[Key, str] = {}
@@ -135,7 +124,7 @@ class ManagerService:
             labels[selector[0]] = selector[1]
         created = await self.k8s.create_app(namespace, {**body, "metadata": {**meta, "labels": labels}})
         if not created.get("status"):  # the gateway has stored it as New already: nothing to write
-            self._written.setdefault((namespace, name), _fingerprint({}))
+            self._written.setdefault((namespace, name), fingerprint({}))
         await self.on_event("ADDED", created)  # metrics count it at once
         return created
 
@@ -166,12 +155,13 @@ class ManagerService:
 
     async def on_event(self, event_type: str, obj: dict[str, Any]) -> None:
         key = key_of(obj)
+        strip(obj)
         if event_type == "DELETED":
             self.cache.pop(key, None)
             self._gone[key] = obj
         else:
             cached = self.cache.get(key)
-            if cached is None or _version(obj) >= _version(cached):
+            if cached is None or version(obj) >= version(cached):
                 self.cache[key] = obj
                 self._start_final_copy(key, obj)
         self.work.add(key)
@@ -202,7 +192,7 @@ class ManagerService:
                 self._log_complete[key] = submission
 
     async def on_snapshot(self, items: list[dict[str, Any]]) -> None:
-        fresh = {key_of(obj): obj for obj in items}
+        fresh = {key_of(strip(obj)): obj for obj in items}
         for key, obj in self.cache.items():
             if key not in fresh:
                 self._gone[key] = obj
@@ -235,13 +225,13 @@ class ManagerService:
         due: list[tuple[Key, dict[str, Any], str]] = []
         for key in keys:
             obj = await self._prepare(key)
-            fingerprint = _fingerprint((obj or {}).get("status") or {})
-            if obj is not None and self._written.get(key) != fingerprint:
-                due.append((key, obj, fingerprint))
+            written = fingerprint((obj or {}).get("status") or {})
+            if obj is not None and self._written.get(key) != written:
+                due.append((key, obj, written))
         if due:
             await self.status.observed_many([(key[1], obj) for key, obj, _ in due])
-        for key, _, fingerprint in due:
-            self._written[key] = fingerprint
+        for key, _, written in due:
+            self._written[key] = written
 
     async def _prepare(self, key: Key) -> dict[str, Any] | None:
         """The object whose status is to be recorded, once its finished driver's log is saved; None
@@ -278,6 +268,7 @@ class ManagerService:
         self._deleting.discard(key)
         self._written.pop(key, None)
         self._log_complete.pop(key, None)
+        self.logs.forget(key[1])
 
     # Workers and lifecycle ---------------------------------------------------------------------------
 
@@ -287,6 +278,8 @@ class ManagerService:
             obj = self.cache.get(key)
             if obj is None or state_of(obj) not in DRIVER_RUNNING or not self._is_ours(key[1]):
                 continue
+            await self.work.queue.wait_short()
+            await self.log_pace.take()
             async with self._exclusive.hold(key):
                 await self.logs.copy(key[1], obj, final=False)
 
@@ -329,8 +322,3 @@ class ManagerService:
         for task in finals:
             task.cancel()
         await asyncio.gather(*finals, return_exceptions=True)
-
-
-def _version(obj: dict[str, Any]) -> int:
-    value = str((obj.get("metadata") or {}).get("resourceVersion") or "0")
-    return int(value) if value.isdigit() else 0
