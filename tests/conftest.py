@@ -103,12 +103,19 @@ def quick_or_long(quick: T, long: T) -> T:
     return long if long_form() else quick
 
 
+_left_to_other_phase: list[str] = []  # the selected tests that the other phase runs
+
+
 def _left_out(config: pytest.Config, item: pytest.Item) -> bool:
     """Deselected here: `long` outside the long form; `serial` or not, by `--phase`."""
     if item.get_closest_marker("long") is not None and not long_form():
         return True
     serial = item.get_closest_marker("serial") is not None
     return {"all": False, "parallel": serial, "serial": not serial}[config.getoption("--phase")]
+
+
+def _in_other_phase(config: pytest.Config, item: pytest.Item) -> bool:
+    return _left_out(config, item) and (item.get_closest_marker("long") is None or long_form())
 
 
 def _heavy(item: pytest.Item) -> bool:
@@ -138,6 +145,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     Every worker collects and sorts the same way, as xdist requires.
     """
     kept = [item for item in items if not _left_out(config, item)]
+    _left_to_other_phase.extend(item.nodeid for item in items if _in_other_phase(config, item))
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[item for item in items if _left_out(config, item)])
         items[:] = kept
@@ -278,19 +286,24 @@ class _WorkerFindings:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        _team_material_opened.extend(getattr(node, "workeroutput", {}).get("team_material_opened", []))
+        output = getattr(node, "workeroutput", {})
+        _team_material_opened.extend(output.get("team_material_opened", []))
+        _left_to_other_phase.extend(output.get("left_to_other_phase", []))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Reading the team's material fails the run; in CI every test must also run (any skip is red).
 
     On an xdist worker this only hands over what the audit hook saw: the controller, which gets every
-    test's report, decides. The serial phase selecting nothing (a path without `serial` tests) passes.
+    test's report, decides. A phase left with nothing because the other phase has every selected test
+    (a path without `serial` tests, or only those) passes.
     """
     if on_xdist_worker(session.config):
-        session.config.workeroutput["team_material_opened"] = list(_team_material_opened)  # type: ignore[attr-defined]
+        output = session.config.workeroutput  # type: ignore[attr-defined]
+        output["team_material_opened"] = list(_team_material_opened)
+        output["left_to_other_phase"] = list(_left_to_other_phase)
         return
-    if session.config.getoption("--phase") == "serial" and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and _left_to_other_phase:
         session.exitstatus = pytest.ExitCode.OK
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if _team_material_opened:
