@@ -73,7 +73,8 @@ class ApplicationRow(Base):
     callback_url: Mapped[str | None] = mapped_column(String(2000))  # completion webhook of this submission
 
     __table_args__ = (
-        Index("ix_applications_cluster_state", "cluster_id", "state"),
+        # Admission: a cluster's New applications, oldest first, in index order (migration 0011).
+        Index("ix_applications_admission", "cluster_id", "state", "created_at", "gateway_id"),
         Index("ix_applications_created_at", "created_at"),
         # The console: keyset paging newest first, and per-user views (owner or proxy user).
         Index("ix_applications_created_at_gateway_id", "created_at", "gateway_id"),

@@ -23,8 +23,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.sql.elements import UnaryExpression
-from sqlalchemy.sql.operators import custom_op
 
 from spark_gateway.db.models import (
     ApplicationCountRow,
@@ -124,14 +122,6 @@ def visible(stmt: Any, owner: str | None) -> Any:
 
 async def queued_applications(session: AsyncSession, cluster_id: str, limit: int) -> Sequence[ApplicationRow]:
     """Applications waiting for admission (state New), oldest first, locked against other workers."""
-    order: list[Any] = [ApplicationRow.created_at, ApplicationRow.gateway_id]
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if not postgres:
-        # SQLite's statistics say half of a cluster's rows share a state, so it would rather walk the
-        # whole history in `created_at` order than sort the few queued rows: seconds at a million
-        # batches, every admission round (twice a second). A unary `+` (a no-op in SQLite) keeps the
-        # ORDER BY off that index, so the (cluster_id, state) index finds the queue.
-        order = [UnaryExpression(column, operator=custom_op("+"), type_=column.type) for column in order]
     stmt = (
         select(ApplicationRow)
         .where(
@@ -139,10 +129,10 @@ async def queued_applications(session: AsyncSession, cluster_id: str, limit: int
             ApplicationRow.state == AppState.NEW.value,
             ApplicationRow.deleted_at.is_(None),
         )
-        .order_by(*order)
+        .order_by(ApplicationRow.created_at, ApplicationRow.gateway_id)  # the admission index's order (0011)
         .limit(limit)
     )
-    if postgres:
+    if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     return (await session.execute(stmt)).scalars().all()
 
