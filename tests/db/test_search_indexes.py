@@ -3,28 +3,16 @@ for plain id lookups (migration 0010; the SparkManager's status writes look up i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from spark_gateway.db import browsing as queries
-from spark_gateway.db import migrate
 from spark_gateway.db import repository as repo
 from spark_gateway.db.engine import Database
 from spark_gateway.domain.ids import new_gateway_id
 from tests.db.test_repository import make_row
-
-
-@pytest.fixture
-async def pg_database(fresh_db: str) -> AsyncIterator[Database]:
-    db = Database(fresh_db)
-    await migrate.upgrade(db)
-    try:
-        yield db
-    finally:
-        await db.dispose()
 
 
 async def plan(db: Database, statement: str, params: dict[str, Any]) -> str:
@@ -36,11 +24,10 @@ async def plan(db: Database, statement: str, params: dict[str, Any]) -> str:
     return "\n".join(row[0] for row in rows)
 
 
-async def test_id_lookups_use_the_primary_key_and_the_search_its_trigram_indexes(
-    pg_database: Database,
-) -> None:
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_id_lookups_use_the_primary_key_and_the_search_its_trigram_indexes(database: Database) -> None:
     ids = [new_gateway_id("local", "dflt") for _ in range(200)]
-    async with pg_database.transaction() as session:
+    async with database.transaction() as session:
         for i, gateway_id in enumerate(ids):
             row = make_row(gateway_id)
             row.name = f"Nightly-{i}"
@@ -50,14 +37,14 @@ async def test_id_lookups_use_the_primary_key_and_the_search_its_trigram_indexes
         ).first()
 
     lookup = await plan(
-        pg_database,
+        database,
         "SELECT state FROM applications WHERE gateway_id = ANY(:ids) FOR UPDATE",
         {"ids": ids[:100]},
     )
     assert "pk_applications" in lookup and "trgm" not in lookup, lookup
 
     needle = ids[42].split("-")[-1].upper()  # the search matches ids in any case, as it does names
-    async with pg_database.transaction() as session:
+    async with database.transaction() as session:
         found = await queries.browse_applications(
             session, queries.BrowseFilter(search=needle), before=None, limit=10
         )
@@ -65,7 +52,7 @@ async def test_id_lookups_use_the_primary_key_and_the_search_its_trigram_indexes
     if trigrams is None:
         pytest.skip("pg_trgm is not available on this server: the search scans (migration 0007)")
     search = await plan(
-        pg_database,
+        database,
         "SELECT gateway_id FROM applications WHERE lower(gateway_id) LIKE :p OR lower(name) LIKE :p",
         {"p": f"%{needle.lower()}%"},
     )
