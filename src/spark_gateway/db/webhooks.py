@@ -95,19 +95,26 @@ async def record_attempt(
 
 
 async def delivery_counts(session: AsyncSession | AsyncConnection) -> dict[str, int]:
-    """Deliveries by outcome (`delivered`, `failed`, `pending`) plus events not yet expanded."""
+    """Deliveries by outcome (`delivered`, `failed`, `pending`) plus events not yet expanded.
+
+    One statement, so one snapshot: the sender turns an event into a delivery in one transaction, and
+    two separate counts could read the event after it was expanded and the deliveries before, so
+    `pending` would show 0 while work is still waiting (read-committed and autocommit reads take a
+    snapshot per statement).
+    """
+    events = select(func.count()).select_from(WebhookEventRow).scalar_subquery()
     outcome = select(
         func.count(WebhookDeliveryRow.delivered_at),
         func.count(WebhookDeliveryRow.failed_at),
         func.count(),
-    )
-    delivered, failed, total = (await session.execute(outcome)).one()
-    events = (await session.execute(select(func.count()).select_from(WebhookEventRow))).scalar_one()
+        events,
+    ).select_from(WebhookDeliveryRow)
+    delivered, failed, total, waiting = (await session.execute(outcome)).one()
     return {
         "delivered": int(delivered),
         "failed": int(failed),
         "pending": int(total) - int(delivered) - int(failed),
-        "events": int(events),
+        "events": int(waiting),
     }
 
 
